@@ -1,0 +1,171 @@
+"""Where the lake lives: a local folder or an S3 prefix, chosen by ``LAKEHOUSE_ROOT``.
+
+Keys are always relative and use forward slashes (``raw/telegram/json/...``,
+``silver/telegram_messages``), so the same code and the same paths work on both backends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+DEFAULT_ROOT = "data/lake"
+LAYERS = ("raw", "bronze", "silver", "gold", "quarantine")
+
+
+def _aws_env() -> dict[str, str]:
+    """The usual AWS variables, as delta-rs storage options."""
+    names = {
+        "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN": "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
+        "AWS_REGION": "AWS_REGION",
+        "AWS_ALLOW_HTTP": "AWS_ALLOW_HTTP",
+    }
+    options = {key: os.environ[env] for env, key in names.items() if os.environ.get(env)}
+    if "AWS_REGION" not in options and os.environ.get("AWS_DEFAULT_REGION"):
+        options["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"]
+    endpoint = options.get("AWS_ENDPOINT_URL", "")
+    if endpoint.startswith("http://"):
+        options.setdefault("AWS_ALLOW_HTTP", "true")
+    return options
+
+
+def raw_key(source: str, fmt: str, spec: str, day: date, filename: str) -> str:
+    """The landing-zone key of one raw file: ``raw/<source>/<format>/<spec>/YYYY/MM/DD/<file>``."""
+    return f"raw/{source}/{fmt}/{spec}/{day:%Y/%m/%d}/{filename}"
+
+
+def day_of_raw_key(key: str) -> date | None:
+    """The landing day encoded in a raw key, or None when the key has no ``YYYY/MM/DD`` part."""
+    parts = key.split("/")
+    for i in range(len(parts) - 3):
+        y, m, d = parts[i : i + 3]
+        if len(y) == 4 and y.isdigit() and m.isdigit() and d.isdigit():
+            try:
+                return date(int(y), int(m), int(d))
+            except ValueError:
+                continue
+    return None
+
+
+@dataclass(frozen=True)
+class Lake:
+    """One lake root. ``root`` is an absolute local path or ``s3://bucket/prefix``."""
+
+    root: str
+    storage_options: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_env(cls, root: str | None = None) -> Lake:
+        root = root or os.environ.get("LAKEHOUSE_ROOT") or DEFAULT_ROOT
+        if root.startswith("s3://"):
+            return cls(root.rstrip("/"), _aws_env())
+        return cls(str(Path(root).expanduser().resolve()))
+
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3://")
+
+    def uri(self, key: str) -> str:
+        """The full URI (or local path) of a key."""
+        return f"{self.root}/{key}"
+
+    def table_uri(self, layer: str, table: str) -> str:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; expected one of {LAYERS}")
+        return self.uri(f"{layer}/{table}")
+
+    # -- files -------------------------------------------------------------------------------
+
+    @cached_property
+    def _fs(self) -> pafs.FileSystem:
+        if not self.is_s3:
+            return pafs.LocalFileSystem()
+        opts = self.storage_options
+        endpoint = opts.get("AWS_ENDPOINT_URL")
+        kwargs: dict = {
+            "access_key": opts.get("AWS_ACCESS_KEY_ID"),
+            "secret_key": opts.get("AWS_SECRET_ACCESS_KEY"),
+            "session_token": opts.get("AWS_SESSION_TOKEN"),
+            "region": opts.get("AWS_REGION", "us-east-1"),
+        }
+        if endpoint:
+            parsed = urlparse(endpoint)
+            kwargs["endpoint_override"] = parsed.netloc
+            kwargs["scheme"] = parsed.scheme or "https"
+        return pafs.S3FileSystem(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def _path(self, key: str) -> str:
+        full = self.uri(key)
+        return full[len("s3://") :] if self.is_s3 else full
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        """Store ``data`` under ``key`` atomically: readers see all of it or nothing."""
+        if self.is_s3:
+            with self._fs.open_output_stream(self._path(key)) as out:
+                out.write(data)
+            return self.uri(key)
+        path = Path(self._path(key))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        return str(path)
+
+    def put_file(self, key: str, local_path: Path) -> str:
+        """Copy a local file into the lake under ``key`` (atomic, as ``write_bytes``)."""
+        return self.write_bytes(key, Path(local_path).read_bytes())
+
+    def read_bytes(self, key: str) -> bytes:
+        with self._fs.open_input_stream(self._path(key)) as src:
+            return src.read()
+
+    def exists(self, key: str) -> bool:
+        return self._fs.get_file_info(self._path(key)).type == pafs.FileType.File
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """All file keys below ``prefix``, sorted; hidden and temporary files are skipped."""
+        selector = pafs.FileSelector(self._path(prefix.rstrip("/")), recursive=True,
+                                     allow_not_found=True)
+        base = self._path("")
+        keys = [
+            info.path[len(base):]
+            for info in self._fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and not info.base_name.startswith(".")
+        ]
+        return sorted(keys)
+
+    def list_new_raw_keys(self, prefix: str, after: str | None,
+                          until: date | None = None) -> list[str]:
+        """Raw keys below ``prefix`` that sort after ``after``.
+
+        Only the day folders from the cursor's day to ``until`` (default today, UTC) are listed,
+        so the cost follows the new data, not the history of the landing zone.
+        """
+        start = day_of_raw_key(after) if after else None
+        if start is None:
+            keys = self.list_keys(prefix)
+        else:
+            end = until or datetime.now(UTC).date()
+            keys = [k for day in _days(start, end)
+                    for k in self.list_keys(f"{prefix.rstrip('/')}/{day:%Y/%m/%d}")]
+        return [k for k in keys if after is None or k > after]
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)

@@ -1,0 +1,180 @@
+"""The HTTP plumbing every API client shares.
+
+- A ``requests`` session whose ``HTTPAdapter`` retries connection errors and 5xx answers with
+  exponential backoff (urllib3 ``Retry``), and a default timeout on every call.
+- ``send``: one call with the API's own rate-limit answer honoured (each API says "wait" its
+  own way: Telegram in the JSON body, Twitter in ``x-rate-limit-reset``, TMDB in ``Retry-After``),
+  then a clear ``ApiError`` naming the call, with every secret redacted.
+- ``RateLimiter``: a minimum interval between calls, shared by threads of one client.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from email.utils import parsedate_to_datetime
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+REDACTED = "[REDACTED]"
+SERVER_ERRORS = (500, 502, 503, 504)
+
+
+class ApiError(RuntimeError):
+    """A call to an outside API failed for good. The message never carries a secret."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs registered secrets from log records (urllib3 logs retried URLs, tokens included)."""
+
+    secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            cleaned = redact(message, self.secrets)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
+        return True
+
+
+_FILTER = _RedactingFilter()
+for _name in ("urllib3", "urllib3.connectionpool", "requests"):
+    logging.getLogger(_name).addFilter(_FILTER)
+
+
+def register_secret(secret: str | None) -> None:
+    """Keep ``secret`` out of the HTTP libraries' log lines from now on."""
+    if secret:
+        _RedactingFilter.secrets.add(secret)
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    def __init__(self, timeout: float, **kwargs):
+        self._timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request, **kwargs):  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+def build_session(*, retries: int = 5, backoff: float = 0.5, timeout: float = 30.0,
+                  pool_size: int = 10, user_agent: str = "lakehouse/0.1") -> requests.Session:
+    """A session that retries transport errors and 5xx with exponential backoff.
+
+    Rate-limit answers (429) are not retried here: ``send`` reads how long each API asks to wait.
+    """
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=backoff,
+        backoff_max=60,
+        status_forcelist=SERVER_ERRORS,
+        allowed_methods=None,  # POST to the Bot API is idempotent given an offset
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = _TimeoutAdapter(timeout, max_retries=retry, pool_connections=pool_size,
+                              pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = user_agent
+    return session
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Seconds asked by a standard ``Retry-After`` header (delta-seconds or HTTP date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class RateLimiter:
+    """At most one call every ``min_interval`` seconds across the threads of one client."""
+
+    def __init__(self, per_second: float | None):
+        self._interval = 1.0 / per_second if per_second else 0.0
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self._interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    secrets: Iterable[str | None] = (),
+    wait_for: Callable[[requests.Response], float | None] = retry_after_seconds,
+    rate_limit_attempts: int = 5,
+    max_wait: float = 900.0,
+    limiter: RateLimiter | None = None,
+    ok_statuses: Iterable[int] = (),
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs,
+) -> requests.Response:
+    """Send one request; on 429 wait as the API asks (up to ``max_wait``) and try again.
+
+    Raises ``ApiError`` naming ``what`` and the redacted URL when the call fails for good.
+    Statuses in ``ok_statuses`` (for example 404 for an unknown id) are returned, not raised.
+    """
+    secrets = [s for s in secrets if s]
+    ok = set(ok_statuses)
+    for attempt in range(1, rate_limit_attempts + 1):
+        if limiter:
+            limiter.wait()
+        try:
+            response = session.request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            raise ApiError(redact(f"{what} failed: {method} {url}: {type(exc).__name__}: {exc}",
+                                  secrets)) from None
+        if response.status_code == 429 and attempt < rate_limit_attempts:
+            delay = wait_for(response)
+            delay = 1.0 * 2 ** (attempt - 1) if delay is None else delay
+            if delay <= max_wait:
+                sleep(delay)
+                continue
+        if response.ok or response.status_code in ok:
+            return response
+        body = response.text[:300].replace("\n", " ")
+        raise ApiError(redact(f"{what} failed: {method} {url} answered HTTP "
+                              f"{response.status_code}: {body}", secrets),
+                       status=response.status_code)
+    raise AssertionError("unreachable")

@@ -1,0 +1,1 @@
+"""Subcommands of ``lakehouse``: each module has ``register(subparsers)``."""

@@ -1,0 +1,27 @@
+"""Jobs of the Telegram pipeline: poll, load raw files, rebuild days of silver and their gold."""
+
+import dagster as dg
+
+from lakehouse.defs.gold.assets import gold_selection
+from lakehouse.defs.telegram.assets import (
+    BRONZE_UPDATES,
+    QUARANTINE,
+    RAW_GETUPDATES,
+    SILVER_MESSAGES,
+    message_days,
+)
+
+telegram_poll_job = dg.define_asset_job(
+    "telegram_poll_job", selection=dg.AssetSelection.assets(RAW_GETUPDATES),
+    description="Land new updates from getUpdates.",
+)
+telegram_bronze_job = dg.define_asset_job(
+    "telegram_bronze_job", selection=dg.AssetSelection.assets(BRONZE_UPDATES, QUARANTINE),
+    description="Load raw Telegram files into bronze (config: files).",
+)
+telegram_daily_etl_job = dg.define_asset_job(
+    "telegram_daily_etl_job",
+    selection=dg.AssetSelection.assets(SILVER_MESSAGES) | gold_selection("telegram"),
+    partitions_def=message_days,
+    description="Rebuild days of silver messages, then the Telegram gold models (dbt).",
+)

@@ -1,0 +1,144 @@
+"""Telegram Bot API: the HTTP client, its Dagster resource, and the sample backend switch.
+
+The token is part of every URL (``/bot<token>/getUpdates``), so it is registered as a secret:
+it is redacted from error messages and from urllib3's retry log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import dagster as dg
+import requests
+from pydantic import Field
+
+from lakehouse.sources.http import ApiError, build_session, register_secret, send
+from lakehouse.sources.telegram_sample import SampleChat, SampleTelegramBot
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org"
+MESSAGE_UPDATE_TYPES = ("message", "edited_message", "channel_post", "edited_channel_post")
+ALLOWED_UPDATES = [
+    *MESSAGE_UPDATE_TYPES, "message_reaction", "callback_query", "chat_member", "my_chat_member",
+    "poll", "poll_answer", "chat_boost",
+]
+
+
+class UpdatesSource(Protocol):
+    def get_updates_raw(self, offset: int | None = None, limit: int = 100, timeout: int = 0,
+                        allowed_updates: list[str] | None = None) -> bytes: ...
+
+
+def telegram_retry_after(response: requests.Response) -> float | None:
+    """The Bot API says how long to wait in the body: ``parameters.retry_after``."""
+    try:
+        return float(response.json()["parameters"]["retry_after"])
+    except (ValueError, KeyError, TypeError):
+        header = response.headers.get("Retry-After")
+        return float(header) if header and header.isdigit() else None
+
+
+class TelegramBotClient:
+    """The real Bot API over HTTP: ``getUpdates``, ``setWebhook``, ``deleteWebhook``."""
+
+    def __init__(self, token: str, base_url: str = DEFAULT_API_BASE_URL, *,
+                 timeout: float = 30.0, retries: int = 5, backoff: float = 0.5,
+                 sleep: Callable[[float], None] = time.sleep):
+        if not token:
+            raise ValueError("a Telegram bot token is required (TELEGRAM_BOT_TOKEN)")
+        self._token = token
+        register_secret(token)
+        self._base_url = base_url.rstrip("/")
+        self._session = build_session(retries=retries, backoff=backoff, timeout=timeout)
+        self._sleep = sleep
+
+    def _call_raw(self, method: str, payload: dict[str, Any], *, read_timeout: float = 0) -> bytes:
+        url = f"{self._base_url}/bot{self._token}/{method}"
+        kwargs: dict[str, Any] = {"json": payload}
+        if read_timeout:
+            kwargs["timeout"] = (10, read_timeout + 10)  # long polling holds the answer
+        response = send(self._session, "POST", url, what=f"Telegram {method}",
+                        secrets=[self._token], wait_for=telegram_retry_after,
+                        sleep=self._sleep, **kwargs)
+        body = response.content
+        try:
+            ok = json.loads(body).get("ok")
+        except (ValueError, AttributeError):
+            ok = None
+        if ok is not True:
+            raise ApiError(f"Telegram {method} failed: the answer is not ok: {body[:200]!r}")
+        return body
+
+    def get_updates_raw(self, offset: int | None = None, limit: int = 100, timeout: int = 0,
+                        allowed_updates: list[str] | None = None) -> bytes:
+        """The ``getUpdates`` answer exactly as received (bytes), for the landing zone.
+
+        Passing ``offset`` confirms every update below it: call it only once the previous
+        batch is durably landed.
+        """
+        payload: dict[str, Any] = {"limit": limit, "timeout": timeout}
+        if offset is not None:
+            payload["offset"] = offset
+        if allowed_updates is not None:
+            payload["allowed_updates"] = allowed_updates
+        try:
+            return self._call_raw("getUpdates", payload, read_timeout=timeout)
+        except ApiError as exc:
+            if exc.status == 409:
+                raise ApiError(f"{exc} (a webhook is set: polling and a webhook exclude each "
+                               "other; run `lakehouse telegram delete-webhook` to poll)",
+                               status=409) from None
+            raise
+
+    def set_webhook(self, url: str, secret_token: str | None,
+                    allowed_updates: Sequence[str] = tuple(ALLOWED_UPDATES)) -> dict[str, Any]:
+        payload: dict[str, Any] = {"url": url, "allowed_updates": list(allowed_updates)}
+        if secret_token:
+            payload["secret_token"] = secret_token
+        return json.loads(self._call_raw("setWebhook", payload))
+
+    def delete_webhook(self, drop_pending_updates: bool = False) -> dict[str, Any]:
+        return json.loads(self._call_raw("deleteWebhook",
+                                         {"drop_pending_updates": drop_pending_updates}))
+
+
+def parse_chat_ids(text: str | None) -> frozenset[int]:
+    """``TELEGRAM_CHAT_IDS``: comma-separated chat ids; empty means every chat."""
+    return frozenset(int(part) for part in (text or "").replace(" ", "").split(",") if part)
+
+
+class TelegramResource(dg.ConfigurableResource):
+    """Where updates come from: the Bot API when a token is set, else the sample group chat.
+
+    Unset fields are read from the environment when a run starts (``TELEGRAM_BOT_TOKEN``,
+    ``TELEGRAM_API_BASE_URL``, ``TELEGRAM_CHAT_IDS``), so the token never sits in run config.
+    """
+
+    bot_token: str | None = Field(default=None, description="Default: $TELEGRAM_BOT_TOKEN.")
+    api_base_url: str | None = Field(default=None, description="Default: $TELEGRAM_API_BASE_URL.")
+    chat_ids: str | None = Field(default=None, description="Allow-list; default $TELEGRAM_CHAT_IDS.")
+    sample_days: int = Field(default=7, description="Days of sample chat without a token.")
+    max_batches_per_run: int = Field(default=200, description="getUpdates calls per poll run.")
+
+    def _token(self) -> str | None:
+        return self.bot_token or os.environ.get("TELEGRAM_BOT_TOKEN") or None
+
+    @property
+    def is_sample(self) -> bool:
+        return self._token() is None
+
+    def allowed_chat_ids(self) -> frozenset[int]:
+        return parse_chat_ids(self.chat_ids if self.chat_ids is not None
+                              else os.environ.get("TELEGRAM_CHAT_IDS"))
+
+    def client(self) -> TelegramBotClient:
+        base = self.api_base_url or os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL
+        return TelegramBotClient(self._token() or "", base)
+
+    def updates_source(self) -> UpdatesSource:
+        if self.is_sample:
+            return SampleTelegramBot(SampleChat(days=self.sample_days))
+        return self.client()

@@ -1,0 +1,162 @@
+"""Landing Telegram updates as received: getUpdates answers and webhook segments.
+
+Layout in the landing zone:
+
+- ``raw/telegram/json/getupdates/YYYY/MM/DD/<landed>-<first_id>-<last_id>.json``: one
+  ``getUpdates`` answer, bytes unchanged.
+- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: one webhook body per line,
+  bytes unchanged (see ``lakehouse.lake.segments``).
+
+The polling offset is derived from the landing zone itself (the newest file's last update_id),
+so a crash between landing and the next call loses nothing and needs no extra state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
+from lakehouse.sources.telegram import ALLOWED_UPDATES, UpdatesSource
+from lakehouse.transforms.telegram import QUARANTINE_SCHEMA, RAW_RECORD_SCHEMA
+
+SOURCE, FORMAT = "telegram", "json"
+GETUPDATES_SPEC, WEBHOOK_SPEC = "getupdates", "webhook"
+GETUPDATES_PREFIX = f"raw/{SOURCE}/{FORMAT}/{GETUPDATES_SPEC}"
+WEBHOOK_PREFIX = f"raw/{SOURCE}/{FORMAT}/{WEBHOOK_SPEC}"
+RAW_PREFIXES = (GETUPDATES_PREFIX, WEBHOOK_PREFIX)
+# After a week without updates the Bot API may restart update_id at a random value, so an old
+# offset could silently confirm (drop) new updates.
+OFFSET_TRUST = timedelta(days=7)
+
+
+def getupdates_key(landed_at: datetime, first_id: int, last_id: int) -> str:
+    name = f"{landing_stamp(landed_at)}-{first_id}-{last_id}.json"
+    return raw_key(SOURCE, FORMAT, GETUPDATES_SPEC, landed_at.astimezone(UTC).date(), name)
+
+
+def webhook_key(segment_name: str, opened_at: datetime) -> str:
+    return raw_key(SOURCE, FORMAT, WEBHOOK_SPEC, opened_at.astimezone(UTC).date(), segment_name)
+
+
+def last_landed_update(lake: Lake, now: datetime) -> tuple[int, datetime] | None:
+    """(last update_id, landing time) of the newest getUpdates file within the trust window."""
+    day = now.date()
+    oldest = (now - OFFSET_TRUST).date()
+    while day >= oldest:
+        keys = lake.list_keys(f"{GETUPDATES_PREFIX}/{day:%Y/%m/%d}")
+        if keys:
+            name = keys[-1].rsplit("/", 1)[-1]
+            landed_at = parse_landing_stamp(name)
+            last_id = int(name.removesuffix(".json").rsplit("-", 1)[-1])
+            if landed_at and now - landed_at <= OFFSET_TRUST:
+                return last_id, landed_at
+            return None
+        day -= timedelta(days=1)
+    return None
+
+
+@dataclass
+class PollResult:
+    keys: list[str] = field(default_factory=list)
+    updates: int = 0
+    first_offset: int | None = None
+
+
+def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> PollResult:
+    """Call getUpdates until it answers empty, landing each answer before moving the offset.
+
+    The final empty answer (asked with offset = last + 1) is what confirms the landed updates
+    to Telegram; if the run dies before it, the next run gets them again and bronze drops the
+    duplicates.
+    """
+    result = PollResult()
+    mark = last_landed_update(lake, clock())
+    offset = mark[0] + 1 if mark else None
+    result.first_offset = offset
+    for _ in range(max_batches):
+        body = source.get_updates_raw(offset=offset, limit=100, timeout=0,
+                                      allowed_updates=ALLOWED_UPDATES)
+        ids = [u["update_id"] for u in json.loads(body)["result"]]
+        if not ids:
+            break
+        key = getupdates_key(clock(), min(ids), max(ids))
+        lake.write_bytes(key, body)
+        result.keys.append(key)
+        result.updates += len(ids)
+        offset = max(ids) + 1
+    return result
+
+
+def _landed_at(key: str) -> datetime:
+    return parse_landing_stamp(key.rsplit("/", 1)[-1]) or datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(records, broken files) for the given raw keys.
+
+    Records follow ``RAW_RECORD_SCHEMA``: one row per Update, its JSON text as received. A webhook
+    segment gives one record per line; a getUpdates answer one per element of ``result``
+    (split by DuckDB's JSON reader, which keeps each element's text). A getUpdates file that is
+    not an ok answer comes back whole in the second frame, for the quarantine.
+    """
+    frames: list[pl.DataFrame] = []
+    answers: list[dict[str, object]] = []
+    for key in keys:
+        data = lake.read_bytes(key).decode("utf-8", errors="replace")
+        landed_at = _landed_at(key)
+        if key.endswith(".ndjson"):
+            lines = data.split("\n")
+            frame = pl.DataFrame({"update_text": lines}, schema={"update_text": pl.String})
+            frames.append(
+                frame.with_row_index("_record_index")
+                .filter(pl.col("update_text") != "")
+                .with_columns(pl.lit(key).alias("_source_file"),
+                              pl.lit(landed_at).alias("_ingested_at"))
+            )
+        else:
+            answers.append({"_source_file": key, "body": data, "_ingested_at": landed_at})
+    broken = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    if answers:
+        exploded, broken = _explode_answers(pl.DataFrame(answers))
+        frames.append(exploded)
+    if not frames:
+        return pl.DataFrame(schema=RAW_RECORD_SCHEMA), broken
+    records = pl.concat([f.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA)
+                         for f in frames])
+    return records, broken
+
+
+def _explode_answers(answers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    con = duckdb.connect()
+    con.register("answers", answers.to_arrow())
+    checked = """
+        select *, json_valid(body) and coalesce(try_cast(json_extract(body, '$.ok') as boolean),
+               false) and json_type(body, '$.result') = 'ARRAY' as is_ok
+        from answers
+    """
+    records = con.sql(f"""
+        with checked as ({checked})
+        select _source_file,
+               unnest(range(cast(json_array_length(body, '$.result') as bigint))) as _record_index,
+               cast(unnest(cast(json_extract(body, '$.result') as json[])) as varchar)
+                   as update_text,
+               _ingested_at
+        from checked where is_ok
+    """).pl()
+    broken = con.sql(f"""
+        with checked as ({checked})
+        select _source_file, cast(-1 as bigint) as _record_index,
+               'getUpdates answer is not ok JSON with a result array' as reason,
+               body as record, _ingested_at
+        from checked where not is_ok
+    """).pl()
+    con.close()
+    return records, broken.cast(QUARANTINE_SCHEMA)

@@ -1,0 +1,230 @@
+"""Telegram updates: raw records -> bronze updates -> silver messages. Pure Polars.
+
+Input of ``bronze_updates`` is one row per received record (``RAW_RECORD_SCHEMA``): the Update's
+JSON text as landed, its source file and index in that file, and when the file was landed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import polars as pl
+
+MESSAGE_UPDATE_TYPES = ("message", "edited_message", "channel_post", "edited_channel_post")
+# Every update type of Bot API 9.x; the first present one names the update.
+UPDATE_TYPES = (
+    *MESSAGE_UPDATE_TYPES, "business_connection", "business_message", "edited_business_message",
+    "deleted_business_messages", "message_reaction", "message_reaction_count", "inline_query",
+    "chosen_inline_result", "callback_query", "shipping_query", "pre_checkout_query",
+    "purchased_paid_media", "poll", "poll_answer", "my_chat_member", "chat_member",
+    "chat_join_request", "chat_boost", "removed_chat_boost",
+)
+MESSAGE_TYPES = ("text", "photo", "video", "voice", "audio", "document", "sticker", "animation",
+                 "dice", "poll", "location", "contact", "other")
+
+RAW_RECORD_SCHEMA = {
+    "_source_file": pl.String,
+    "_record_index": pl.Int64,
+    "update_text": pl.String,
+    "_ingested_at": pl.Datetime("us", "UTC"),
+}
+BRONZE_SCHEMA = {
+    "update_id": pl.Int64,
+    "update_type": pl.String,
+    "chat_id": pl.Int64,
+    "date": pl.Date,
+    "update_json": pl.String,
+    "_source_file": pl.String,
+    "_record_index": pl.Int64,
+    "_ingested_at": pl.Datetime("us", "UTC"),
+}
+QUARANTINE_SCHEMA = {
+    "_source_file": pl.String,
+    "_record_index": pl.Int64,
+    "reason": pl.String,
+    "record": pl.String,
+    "_ingested_at": pl.Datetime("us", "UTC"),
+}
+SILVER_SCHEMA = {
+    "chat_id": pl.Int64,
+    "message_id": pl.Int64,
+    "chat_type": pl.String,
+    "chat_title": pl.String,
+    "user_id": pl.Int64,
+    "user_is_bot": pl.Boolean,
+    "user_first_name": pl.String,
+    "user_username": pl.String,
+    "sent_at": pl.Datetime("us", "UTC"),
+    "date": pl.Date,
+    "text": pl.String,
+    "caption": pl.String,
+    "message_type": pl.String,
+    "text_length": pl.Int64,
+    "is_edited": pl.Boolean,
+    "edited_at": pl.Datetime("us", "UTC"),
+    "reply_to_message_id": pl.Int64,
+    "is_forwarded": pl.Boolean,
+    "update_id": pl.Int64,
+    "_source_file": pl.String,
+}
+
+_CHAT = pl.Struct({"id": pl.Int64, "type": pl.String, "title": pl.String})
+_DATED = pl.Struct({"date": pl.Int64, "chat": _CHAT})
+_PRESENT = pl.Struct({"date": pl.Int64, "chat": _CHAT,
+                      "message": pl.Struct({"date": pl.Int64, "chat": _CHAT})})
+ENVELOPE_DTYPE = pl.Struct({"update_id": pl.Int64, **{t: _PRESENT for t in UPDATE_TYPES}})
+
+_USER = pl.Struct({"id": pl.Int64, "is_bot": pl.Boolean, "first_name": pl.String,
+                   "username": pl.String})
+_FILE = pl.Struct({"file_id": pl.String})
+MESSAGE_DTYPE = pl.Struct({
+    "message_id": pl.Int64,
+    "date": pl.Int64,
+    "edit_date": pl.Int64,
+    "chat": _CHAT,
+    "from": _USER,
+    "sender_chat": _CHAT,
+    "text": pl.String,
+    "caption": pl.String,
+    "reply_to_message": pl.Struct({"message_id": pl.Int64}),
+    "forward_origin": pl.Struct({"type": pl.String}),
+    "forward_date": pl.Int64,
+    "photo": pl.List(_FILE),
+    "video": _FILE,
+    "voice": _FILE,
+    "audio": _FILE,
+    "document": _FILE,
+    "sticker": _FILE,
+    "animation": _FILE,
+    "dice": pl.Struct({"emoji": pl.String}),
+    "poll": pl.Struct({"id": pl.String}),
+    "location": pl.Struct({"latitude": pl.Float64}),
+    "contact": pl.Struct({"phone_number": pl.String}),
+})
+UPDATE_DTYPE = pl.Struct({"update_id": pl.Int64, **{t: MESSAGE_DTYPE for t in MESSAGE_UPDATE_TYPES}})
+
+
+def _epoch_to_utc(expr: pl.Expr) -> pl.Expr:
+    return pl.from_epoch(expr, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+
+
+def _valid_update(text: pl.Expr) -> pl.Expr:
+    # json_path_match is null for text that is not JSON, so this is also the parse check.
+    return text.str.json_path_match("$.update_id").str.contains(r"^\d+$").fill_null(False)
+
+
+def quarantine_records(records: pl.LazyFrame) -> pl.LazyFrame:
+    """Records that are not a JSON object with a numeric ``update_id``, with the reason."""
+    text = pl.col("update_text")
+    return (
+        records.filter(~_valid_update(text))
+        .select(
+            "_source_file",
+            "_record_index",
+            pl.when(text.str.json_path_match("$").is_null())
+            .then(pl.lit("not valid JSON"))
+            .otherwise(pl.lit("JSON without a numeric update_id"))
+            .alias("reason"),
+            text.alias("record"),
+            "_ingested_at",
+        )
+    )
+
+
+def bronze_updates(records: pl.LazyFrame,
+                   allowed_chat_ids: Collection[int] = ()) -> pl.LazyFrame:
+    """One row per Update (key: ``_source_file``, ``_record_index``), ``BRONZE_SCHEMA``.
+
+    ``date`` is the UTC day of the message the update is about (an edit keeps the day of the
+    original message), else the day the record was landed. With an allow-list, updates of other
+    chats are dropped (updates with no chat, like inline queries, are kept).
+    """
+    present = [pl.col("_envelope").struct.field(t) for t in UPDATE_TYPES]
+    update_type = pl.coalesce(
+        [pl.when(f.is_not_null()).then(pl.lit(name))
+         for name, f in zip(UPDATE_TYPES, present, strict=True)]
+    ).fill_null("other")
+    dated = pl.coalesce([f.struct.field("date") for f in present]
+                        + [f.struct.field("message").struct.field("date") for f in present])
+    chat_id = pl.coalesce([f.struct.field("chat").struct.field("id") for f in present]
+                          + [f.struct.field("message").struct.field("chat").struct.field("id")
+                             for f in present])
+    frame = (
+        records.filter(_valid_update(pl.col("update_text")))
+        .with_columns(pl.col("update_text").str.json_decode(ENVELOPE_DTYPE).alias("_envelope"))
+        .select(
+            pl.col("_envelope").struct.field("update_id").alias("update_id"),
+            update_type.alias("update_type"),
+            chat_id.alias("chat_id"),
+            pl.coalesce(_epoch_to_utc(dated).dt.date(),
+                        pl.col("_ingested_at").dt.date()).alias("date"),
+            pl.col("update_text").alias("update_json"),
+            "_source_file",
+            "_record_index",
+            "_ingested_at",
+        )
+    )
+    if allowed_chat_ids:
+        frame = frame.filter(pl.col("chat_id").is_null()
+                             | pl.col("chat_id").is_in(list(allowed_chat_ids)))
+    return frame
+
+
+def message_type_expr(m: pl.Expr) -> pl.Expr:
+    """The kind of content; animation is tested before document, which the API also sets."""
+    chain = pl.when(m.struct.field("text").is_not_null()).then(pl.lit("text"))
+    for kind in ("animation", "photo", "video", "voice", "audio", "document", "sticker", "dice",
+                 "poll", "location", "contact"):
+        chain = chain.when(m.struct.field(kind).is_not_null()).then(pl.lit(kind))
+    return chain.otherwise(pl.lit("other"))
+
+
+def silver_messages(bronze: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (chat_id, message_id), the latest edit winning; ``SILVER_SCHEMA``.
+
+    Input: bronze rows of any update types; only message-like updates are used.
+    """
+    update = pl.col("update_json").str.json_decode(UPDATE_DTYPE)
+    m = pl.col("_m")
+    user = m.struct.field("from")
+    chat = m.struct.field("chat")
+    text = m.struct.field("text")
+    edit_date = m.struct.field("edit_date")
+    return (
+        bronze.filter(pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
+        .with_columns(update.alias("_u"))
+        .with_columns(pl.coalesce([pl.col("_u").struct.field(t) for t in MESSAGE_UPDATE_TYPES])
+                      .alias("_m"))
+        .select(
+            chat.struct.field("id").alias("chat_id"),
+            m.struct.field("message_id").alias("message_id"),
+            chat.struct.field("type").alias("chat_type"),
+            chat.struct.field("title").alias("chat_title"),
+            user.struct.field("id").alias("user_id"),
+            user.struct.field("is_bot").alias("user_is_bot"),
+            user.struct.field("first_name").alias("user_first_name"),
+            user.struct.field("username").alias("user_username"),
+            _epoch_to_utc(m.struct.field("date")).alias("sent_at"),
+            _epoch_to_utc(m.struct.field("date")).dt.date().alias("date"),
+            text.alias("text"),
+            m.struct.field("caption").alias("caption"),
+            message_type_expr(m).alias("message_type"),
+            text.str.len_chars().cast(pl.Int64).alias("text_length"),
+            edit_date.is_not_null().alias("_is_edit"),
+            _epoch_to_utc(edit_date).alias("edited_at"),
+            m.struct.field("reply_to_message").struct.field("message_id")
+            .alias("reply_to_message_id"),
+            (m.struct.field("forward_origin").is_not_null()
+             | m.struct.field("forward_date").is_not_null()).alias("is_forwarded"),
+            pl.col("update_id"),
+            pl.col("_source_file"),
+        )
+        .filter(pl.col("chat_id").is_not_null() & pl.col("message_id").is_not_null())
+        .with_columns(pl.col("_is_edit").any().over("chat_id", "message_id").alias("is_edited"))
+        # The latest edit wins: order versions by edit time (the original has none), then
+        # by update_id for repeated deliveries of the same version.
+        .sort(["chat_id", "message_id", "edited_at", "update_id"], nulls_last=False)
+        .unique(subset=["chat_id", "message_id"], keep="last", maintain_order=True)
+        .select(list(SILVER_SCHEMA))
+        .cast(SILVER_SCHEMA)
+    )

@@ -54,7 +54,8 @@ class _RedactingFilter(logging.Filter):
 
 
 _FILTER = _RedactingFilter()
-for _name in ("urllib3", "urllib3.connectionpool", "requests"):
+for _name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager",
+              "urllib3.response", "urllib3.util.retry", "requests"):
     logging.getLogger(_name).addFilter(_FILTER)
 
 

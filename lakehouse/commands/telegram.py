@@ -1,0 +1,93 @@
+"""``lakehouse telegram webhook | set-webhook | delete-webhook``."""
+
+import argparse
+import logging
+import os
+import signal
+from pathlib import Path
+
+from lakehouse.lake.location import Lake
+from lakehouse.sources.http import ApiError
+from lakehouse.sources.telegram import ALLOWED_UPDATES, TelegramResource, parse_chat_ids
+from lakehouse.sources.telegram_webhook import WebhookReceiver
+
+log = logging.getLogger("lakehouse.telegram")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    receiver = WebhookReceiver(
+        Lake.from_env(),
+        Path(args.spool_dir),
+        os.environ.get("TELEGRAM_WEBHOOK_SECRET"),
+        parse_chat_ids(os.environ.get("TELEGRAM_CHAT_IDS")),
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        max_segment_bytes=args.segment_mb * 1024 * 1024,
+        max_segment_age=args.segment_seconds,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM seals the open segment, as Ctrl-C does
+    log.info("listening on http://%s:%d%s", args.host, receiver.port, args.path)
+    try:
+        receiver.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopping: sealing the open segment")
+        receiver.writer.close()
+    return 0
+
+
+def _client():
+    resource = TelegramResource()
+    if resource.is_sample:
+        raise SystemExit("TELEGRAM_BOT_TOKEN is not set")
+    return resource.client()
+
+
+def _set_webhook(args: argparse.Namespace) -> int:
+    try:
+        answer = _client().set_webhook(args.url, os.environ.get("TELEGRAM_WEBHOOK_SECRET"),
+                                       ALLOWED_UPDATES)
+    except ApiError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(answer.get("description", "webhook set"))
+    return 0
+
+
+def _delete_webhook(args: argparse.Namespace) -> int:
+    try:
+        answer = _client().delete_webhook(drop_pending_updates=args.drop_pending_updates)
+    except ApiError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(answer.get("description", "webhook deleted"))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    telegram = subparsers.add_parser("telegram", help="Telegram Bot API: webhook and its setup")
+    commands = telegram.add_subparsers(dest="telegram_command", required=True)
+
+    webhook = commands.add_parser("webhook", help="receive updates over HTTP and land them")
+    webhook.add_argument("--host", default="127.0.0.1")
+    webhook.add_argument("--port", type=int, default=8443)
+    webhook.add_argument("--path", default="/telegram/webhook")
+    webhook.add_argument("--spool-dir", default=os.environ.get("LAKEHOUSE_SPOOL_DIR",
+                                                               "data/spool/telegram"))
+    webhook.add_argument("--segment-mb", type=int, default=64, help="seal a segment at this size")
+    webhook.add_argument("--segment-seconds", type=float, default=300,
+                         help="seal a segment at this age")
+    webhook.set_defaults(func=_webhook)
+
+    set_hook = commands.add_parser("set-webhook", help="register URL with Telegram "
+                                   "(secret_token from TELEGRAM_WEBHOOK_SECRET)")
+    set_hook.add_argument("url")
+    set_hook.set_defaults(func=_set_webhook)
+
+    delete_hook = commands.add_parser("delete-webhook", help="remove the webhook (to poll again)")
+    delete_hook.add_argument("--drop-pending-updates", action="store_true")
+    delete_hook.set_defaults(func=_delete_webhook)

@@ -1,0 +1,82 @@
+"""Telegram automation: poll the Bot API, load new raw files, rebuild the days they touched.
+
+Sensors decide and assets fetch: no sensor calls Telegram or reads a payload.
+"""
+
+import json
+import os
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from lakehouse.defs.telegram.assets import BRONZE_UPDATES
+from lakehouse.defs.telegram.jobs import (
+    telegram_bronze_job,
+    telegram_daily_etl_job,
+    telegram_poll_job,
+)
+from lakehouse.lake.location import Lake
+from lakehouse.lake.resource import LakeResource
+from lakehouse.sources.telegram_landing import RAW_PREFIXES
+
+POLL_INTERVAL_SECONDS = 60
+MAX_FILES_PER_RUN = 2000
+
+
+@dg.sensor(job=telegram_poll_job, minimum_interval_seconds=POLL_INTERVAL_SECONDS,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Starts a getUpdates poll every minute, unless TELEGRAM_MODE=webhook "
+                       "(polling and a webhook exclude each other).")
+def telegram_poll_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    if os.environ.get("TELEGRAM_MODE", "polling") == "webhook":
+        return dg.SkipReason("TELEGRAM_MODE=webhook: updates arrive through the webhook")
+    # One poll per interval: the run_key is the interval's start, so a repeated tick is a no-op.
+    slot = int(datetime.now(UTC).timestamp()) // POLL_INTERVAL_SECONDS * POLL_INTERVAL_SECONDS
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"telegram-poll-{slot}")])
+
+
+def new_raw_files(lake: Lake, cursor: dict[str, str]) -> dict[str, list[str]]:
+    """New raw keys per landing prefix, after each prefix's cursor (listing new days only)."""
+    return {prefix: lake.list_new_raw_keys(prefix, cursor.get(prefix)) for prefix in RAW_PREFIXES}
+
+
+@dg.sensor(job=telegram_bronze_job, minimum_interval_seconds=30,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Loads each newly landed raw Telegram file into bronze exactly once "
+                       "(the cursor is the last raw key seen per landing prefix).")
+def telegram_raw_file_sensor(context: dg.SensorEvaluationContext,
+                             lake: LakeResource) -> dg.SensorResult:
+    cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    found = new_raw_files(lake.lake(), cursor)
+    files = sorted(k for keys in found.values() for k in keys)[:MAX_FILES_PER_RUN]
+    if not files:
+        return dg.SensorResult(skip_reason="no new raw Telegram files")
+    for prefix in RAW_PREFIXES:
+        taken = [k for k in files if k.startswith(prefix + "/")]
+        if taken:
+            cursor[prefix] = taken[-1]
+    request = dg.RunRequest(
+        run_key=f"telegram-raw:{files[0]}..{files[-1]}:{len(files)}",
+        run_config=dg.RunConfig(ops={"telegram_bronze": {"config": {"files": files}}}),
+        tags={"lakehouse/raw_files": str(len(files))},
+    )
+    return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor, sort_keys=True))
+
+
+@dg.asset_sensor(asset_key=BRONZE_UPDATES, job=telegram_daily_etl_job,
+                 default_status=dg.DefaultSensorStatus.RUNNING,
+                 description="After bronze changes, rebuilds the silver days it touched and the "
+                             "Telegram gold models, in one run.")
+def telegram_silver_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    materialization = asset_event.asset_materialization
+    dates_value = materialization.metadata.get("dates") if materialization else None
+    dates = sorted(dates_value.value) if dates_value is not None else []
+    if not dates:
+        yield dg.SkipReason("the bronze load touched no day")
+        return
+    # One run over the touched range (silver has a single-run backfill policy).
+    yield dg.RunRequest(
+        run_key=f"telegram-silver:{asset_event.run_id}:{dates[0]}..{dates[-1]}",
+        tags={"dagster/asset_partition_range_start": dates[0],
+              "dagster/asset_partition_range_end": dates[-1]},
+    )

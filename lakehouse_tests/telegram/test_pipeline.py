@@ -1,0 +1,164 @@
+"""The Telegram asset graph end to end: sample chat in, gold Delta tables out."""
+
+import json
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from lakehouse.definitions import defs
+from lakehouse.defs.telegram.schedules import telegram_daily_etl_schedule
+from lakehouse.defs.telegram.sensors import telegram_raw_file_sensor, telegram_silver_sensor
+from lakehouse.lake.delta import scan
+from lakehouse.lake.location import Lake
+from lakehouse.lake.resource import LakeResource
+from lakehouse.sources.telegram_landing import WEBHOOK_PREFIX
+from lakehouse.sources.telegram_sample import SAMPLE_END_DATE, SampleChat
+
+FIRST_DAY, LAST_DAY = "2026-11-10", SAMPLE_END_DATE.isoformat()
+TABLES = [("bronze", "telegram_updates"), ("quarantine", "telegram_quarantine"),
+          ("silver", "telegram_messages"), ("gold", "telegram_messages_per_day"),
+          ("gold", "telegram_messages_per_user_per_day"),
+          ("gold", "telegram_avg_message_length_per_user_per_day"),
+          ("gold", "telegram_messages_per_hour_weekday_week")]
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dg.Definitions:
+    return defs()
+
+
+def run(definitions: dg.Definitions, job: str, instance: dg.DagsterInstance, **kwargs) -> None:
+    result = definitions.resolve_job_def(job).execute_in_process(instance=instance, **kwargs)
+    assert result.success
+
+
+def run_pipeline(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    run(definitions, "telegram_poll_job", instance)
+    run(definitions, "telegram_bronze_job", instance)
+    run(definitions, "telegram_daily_etl_job", instance,
+        tags={"dagster/asset_partition_range_start": FIRST_DAY,
+              "dagster/asset_partition_range_end": LAST_DAY})
+
+
+def read(lake: Lake, layer: str, table: str) -> pl.DataFrame:
+    frame = scan(lake, lake.table_uri(layer, table)).collect()
+    return frame.sort(frame.columns)
+
+
+def test_rerunning_partitions_gives_identical_tables(lake: Lake, definitions) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    run_pipeline(definitions, instance)
+    first = {t: read(lake, *t) for t in TABLES}
+    assert first[("silver", "telegram_messages")].height > 300
+    # Everything again: a full bronze reload and the same silver days and gold.
+    run(definitions, "telegram_bronze_job", instance)
+    run(definitions, "telegram_daily_etl_job", instance, partition_key="2026-11-12")
+    run(definitions, "telegram_daily_etl_job", instance,
+        tags={"dagster/asset_partition_range_start": FIRST_DAY,
+              "dagster/asset_partition_range_end": LAST_DAY})
+    for table in TABLES:
+        assert_frame_equal(read(lake, *table), first[table])
+
+
+def _independent_messages() -> pl.DataFrame:
+    """The sample chat's messages computed straight from the Update dicts, without our code."""
+    latest: dict[tuple[int, int], dict] = {}
+    for update in SampleChat().updates():
+        for kind in ("message", "edited_message", "channel_post", "edited_channel_post"):
+            if kind in update:
+                m = update[kind]
+                key = (m["chat"]["id"], m["message_id"])
+                if key not in latest or m.get("edit_date", 0) >= latest[key].get("edit_date", 0):
+                    latest[key] = m
+    rows = []
+    for (chat_id, _), m in latest.items():
+        sent = datetime.fromtimestamp(m["date"], UTC)
+        rows.append({"chat_id": chat_id, "date": sent.date(), "user_id": m.get("from", {}).get("id"),
+                     "hour": sent.hour, "iso_weekday": sent.isoweekday(),
+                     "iso_week": sent.isocalendar().week, "iso_year": sent.isocalendar().year,
+                     "text_length": len(m["text"]) if "text" in m else None})
+    return pl.DataFrame(rows)
+
+
+def test_gold_values_equal_an_independent_computation(lake: Lake, definitions) -> None:
+    run_pipeline(definitions, dg.DagsterInstance.ephemeral())
+    expected = _independent_messages()
+
+    per_day = read(lake, "gold", "telegram_messages_per_day").select(
+        "chat_id", "date", "message_count")
+    want = expected.group_by("chat_id", "date").agg(pl.len().alias("message_count"))
+    assert_frame_equal(per_day, want.sort(per_day.columns), check_dtypes=False)
+
+    per_user = read(lake, "gold", "telegram_messages_per_user_per_day").select(
+        "chat_id", "date", "user_id", "message_count")
+    want = (expected.filter(pl.col("user_id").is_not_null())
+            .group_by("chat_id", "date", "user_id").agg(pl.len().alias("message_count")))
+    assert_frame_equal(per_user, want.sort(per_user.columns), check_dtypes=False)
+
+    avg_len = read(lake, "gold", "telegram_avg_message_length_per_user_per_day").select(
+        "chat_id", "date", "user_id", "avg_text_length")
+    want = (expected.filter(pl.col("text_length").is_not_null() & pl.col("user_id").is_not_null())
+            .group_by("chat_id", "date", "user_id")
+            .agg(pl.col("text_length").mean().alias("avg_text_length")))
+    assert_frame_equal(avg_len, want.sort(avg_len.columns), check_dtypes=False)
+
+    grid = read(lake, "gold", "telegram_messages_per_hour_weekday_week").select(
+        "chat_id", "iso_year", "iso_week", "iso_weekday", "hour", "message_count")
+    want = (expected.group_by("chat_id", "iso_year", "iso_week", "iso_weekday", "hour")
+            .agg(pl.len().alias("message_count")))
+    assert_frame_equal(grid, want.sort(grid.columns), check_dtypes=False)
+    assert grid["hour"].is_between(0, 23).all() and grid["iso_weekday"].is_between(1, 7).all()
+
+
+def test_raw_file_sensor_requests_each_new_file_once(lake: Lake, definitions) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    run(definitions, "telegram_poll_job", instance)
+    context = dg.build_sensor_context(instance=instance, resources={"lake": LakeResource()})
+    first = telegram_raw_file_sensor(context)
+    assert len(first.run_requests) == 1
+    files = first.run_requests[0].run_config["ops"]["telegram_bronze"]["config"]["files"]
+    assert files == lake.list_keys("raw/telegram")
+    assert first.run_requests[0].run_key.startswith("telegram-raw:")
+
+    again = telegram_raw_file_sensor(dg.build_sensor_context(
+        instance=instance, cursor=first.cursor, resources={"lake": LakeResource()}))
+    assert again.run_requests == [] and again.cursor in (None, first.cursor)
+
+    new_key = f"{WEBHOOK_PREFIX}/{datetime.now(UTC):%Y/%m/%d}/20991231T000000000000Z-1-0001.ndjson"
+    lake.write_bytes(new_key, b'{"update_id":1}\n')
+    later = telegram_raw_file_sensor(dg.build_sensor_context(
+        instance=instance, cursor=first.cursor, resources={"lake": LakeResource()}))
+    assert [r.run_config["ops"]["telegram_bronze"]["config"]["files"]
+            for r in later.run_requests] == [[new_key]]
+    assert json.loads(later.cursor)[WEBHOOK_PREFIX] == new_key
+
+
+def test_silver_sensor_rebuilds_the_days_bronze_touched(lake: Lake, definitions) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    run(definitions, "telegram_poll_job", instance)
+    run(definitions, "telegram_bronze_job", instance)
+    context = dg.build_sensor_context(instance=instance, definitions=definitions)
+    requests = list(telegram_silver_sensor(context) or [])
+    assert len(requests) == 1
+    assert requests[0].tags["dagster/asset_partition_range_start"] == FIRST_DAY
+    assert requests[0].tags["dagster/asset_partition_range_end"] == LAST_DAY
+    assert requests[0].run_key.startswith("telegram-silver:")
+
+
+def test_daily_schedule_rebuilds_yesterday() -> None:
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 17, 0, 30, tzinfo=UTC))
+    request = telegram_daily_etl_schedule(context)
+    assert request.partition_key == "2026-11-16"
+    assert request.run_key == "telegram-daily-2026-11-16"
+
+
+def test_the_same_pipeline_runs_on_s3(s3_lake: Lake, definitions) -> None:
+    run_pipeline(definitions, dg.DagsterInstance.ephemeral())
+    assert s3_lake.list_keys("raw/telegram/json/getupdates")
+    per_day = read(s3_lake, "gold", "telegram_messages_per_day")
+    assert per_day["date"].min() == date(2026, 11, 10)
+    assert per_day["message_count"].sum() == _independent_messages().height

@@ -1,0 +1,137 @@
+"""Bronze and silver Telegram transforms on fixtures in the Bot API's own format."""
+
+import json
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from lakehouse.lake.location import Lake
+from lakehouse.sources.telegram_landing import read_raw_records
+from lakehouse.transforms.telegram import (
+    BRONZE_SCHEMA,
+    SILVER_SCHEMA,
+    bronze_updates,
+    quarantine_records,
+    silver_messages,
+)
+from lakehouse_tests.conftest import FIXTURES
+
+GROUP_ID = -1001987654321
+ANSWER_KEY = "raw/telegram/json/getupdates/2026/11/17/20261117T080000000000Z-731000001-731000999.json"
+SEGMENT_KEY = "raw/telegram/json/webhook/2026/11/17/20261117T090000000000Z-1-0001.ndjson"
+
+
+@pytest.fixture
+def landed(lake: Lake) -> Lake:
+    lake.write_bytes(ANSWER_KEY, (FIXTURES / "telegram/getupdates_answer.json").read_bytes())
+    lake.write_bytes(SEGMENT_KEY, (FIXTURES / "telegram/webhook_segment.ndjson").read_bytes())
+    return lake
+
+
+@pytest.fixture
+def records(landed: Lake) -> pl.DataFrame:
+    frame, broken = read_raw_records(landed, [ANSWER_KEY, SEGMENT_KEY])
+    assert broken.is_empty()
+    return frame
+
+
+@pytest.fixture
+def silver(records: pl.DataFrame) -> pl.DataFrame:
+    return silver_messages(bronze_updates(records.lazy())).collect()
+
+
+def test_every_record_of_both_raw_formats_is_read_with_its_text(records: pl.DataFrame) -> None:
+    answer = json.loads((FIXTURES / "telegram/getupdates_answer.json").read_text())
+    from_answer = records.filter(pl.col("_source_file") == ANSWER_KEY)
+    assert from_answer.height == len(answer["result"])
+    assert [json.loads(t) for t in from_answer["update_text"]] == answer["result"]
+    from_segment = records.filter(pl.col("_source_file") == SEGMENT_KEY)
+    segment_lines = (FIXTURES / "telegram/webhook_segment.ndjson").read_text().splitlines()
+    assert from_segment["update_text"].to_list() == segment_lines
+    assert from_segment["_ingested_at"].unique().to_list() == [datetime(2026, 11, 17, 9, tzinfo=UTC)]
+
+
+def test_bronze_has_one_row_per_update_with_type_and_message_day(records: pl.DataFrame) -> None:
+    bronze = bronze_updates(records.lazy()).collect()
+    assert bronze.schema == pl.Schema(BRONZE_SCHEMA)
+    assert bronze.height == 22  # 20 in the answer, 2 valid lines in the segment
+    types = dict(bronze.group_by("update_type").len().iter_rows())
+    assert types == {"message": 16, "edited_message": 1, "channel_post": 1,
+                     "edited_channel_post": 1, "message_reaction": 1, "callback_query": 1,
+                     "chat_member": 1}
+    edit = bronze.filter(pl.col("update_type") == "edited_channel_post").row(0, named=True)
+    assert edit["date"] == date(2026, 11, 10)  # the day of the original post
+
+
+def test_malformed_records_go_to_quarantine_with_the_reason(records: pl.DataFrame) -> None:
+    quarantine = quarantine_records(records.lazy()).collect()
+    reasons = dict(zip(quarantine["_record_index"], quarantine["reason"], strict=True))
+    assert reasons == {1: "not valid JSON", 3: "JSON without a numeric update_id",
+                       4: "not valid JSON"}
+    assert quarantine.filter(pl.col("_record_index") == 1)["record"].item() == "this is not json"
+
+
+def test_a_broken_getupdates_answer_is_quarantined_whole(lake: Lake) -> None:
+    key = "raw/telegram/json/getupdates/2026/11/17/20261117T100000000000Z-1-2.json"
+    lake.write_bytes(key, b'{"ok":false,"error_code":502}')
+    records, broken = read_raw_records(lake, [key])
+    assert records.is_empty()
+    assert broken["reason"].to_list() == ["getUpdates answer is not ok JSON with a result array"]
+    assert broken["record"].to_list() == ['{"ok":false,"error_code":502}']
+
+
+def test_every_message_type_is_classified(silver: pl.DataFrame) -> None:
+    kinds = set(silver["message_type"])
+    assert kinds >= {"text", "photo", "video", "voice", "audio", "document", "sticker",
+                     "animation", "dice", "poll", "location", "contact"}
+    animation = silver.filter(pl.col("message_type") == "animation")
+    assert animation.height == 1  # carries a document too, but is an animation
+
+
+def test_non_text_messages_keep_their_type_and_have_no_text(silver: pl.DataFrame) -> None:
+    others = silver.filter(pl.col("message_type") != "text")
+    assert others["text"].null_count() == others.height
+    assert others["text_length"].null_count() == others.height
+    texts = silver.filter(pl.col("message_type") == "text")
+    assert (texts["text_length"] == texts["text"].str.len_chars()).all()
+
+
+def test_edited_message_replaces_original_in_silver(silver: pl.DataFrame) -> None:
+    edited = silver.filter(pl.col("is_edited") & (pl.col("chat_id") == GROUP_ID))
+    assert edited.height == 1
+    row = edited.row(0, named=True)
+    assert row["text"].endswith("(editado)")
+    assert row["edited_at"] > row["sent_at"]
+    assert silver.select("chat_id", "message_id").is_unique().all()
+
+
+def test_channel_posts_are_messages_without_a_user(silver: pl.DataFrame) -> None:
+    posts = silver.filter(pl.col("chat_type") == "channel")
+    assert posts.height == 1
+    post = posts.row(0, named=True)
+    assert post["user_id"] is None
+    assert post["text"] == "📢 Sessão da semana: dia 10/11! (horário novo)"  # the edit won
+    assert post["is_edited"]
+
+
+def test_non_message_updates_stay_in_bronze_only(silver: pl.DataFrame) -> None:
+    # 15 group messages + the other chat's message + 1 channel post (edited once); the
+    # reaction, callback query and membership change are not messages.
+    assert silver.height == 17
+    assert silver.schema == pl.Schema(SILVER_SCHEMA)
+    assert set(silver["chat_type"]) == {"supergroup", "channel"}
+
+
+def test_replies_and_forwards_are_flagged(silver: pl.DataFrame) -> None:
+    assert silver["reply_to_message_id"].drop_nulls().len() >= 1
+    assert silver["is_forwarded"].sum() >= 1
+
+
+def test_allow_list_drops_other_chats_and_keeps_chatless_updates(records: pl.DataFrame) -> None:
+    everything = bronze_updates(records.lazy()).collect()
+    allowed = bronze_updates(records.lazy(), allowed_chat_ids={GROUP_ID}).collect()
+    dropped = everything.join(allowed, on=["_source_file", "_record_index"], how="anti")
+    assert sorted(dropped["chat_id"].unique().to_list()) == [-1005555555555, -1001122334455]
+    assert allowed.filter(pl.col("chat_id").is_null()).height == \
+        everything.filter(pl.col("chat_id").is_null()).height

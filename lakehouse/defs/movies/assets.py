@@ -1,0 +1,204 @@
+"""Movie assets: IMDB and MovieLens snapshots, CSV drops, TMDB enrichment, to silver Delta.
+
+Raw assets land what the source has (a no-op when it is unchanged); silver assets rebuild a
+table only when the landed version differs from the one it was built from. The work lives in
+``snapshots.py``/``silver.py``/``tmdb.py`` and the pure transforms; these bodies only wire it.
+"""
+
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.defs.movies.silver import (
+    MOVIELENS_SILVER,
+    SilverOutcome,
+    build_imdb_table,
+    build_movielens_tables,
+)
+from lakehouse.defs.movies.snapshots import (
+    QUARANTINE_TABLE,
+    built_from,
+    land_snapshot,
+    local_copy,
+    read_state,
+    write_snapshot_table,
+)
+from lakehouse.lake.delta import delta_metadata, scan
+from lakehouse.lake.location import Lake
+from lakehouse.lake.resource import LakeResource
+from lakehouse.sources.csv_drop import CsvDropResource, sha256_file
+from lakehouse.sources.imdb import Download, ImdbResource, Previous
+from lakehouse.sources.movielens import MovieLensResource
+from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, detect_dialect
+from lakehouse.transforms.imdb import IMDB_TABLES, ImdbTable
+
+GROUP = "movies"
+SILVER_KINDS = {"polars", "delta"}
+csv_drop_partitions = dg.DynamicPartitionsDefinition(name="movies_csv_drop")
+
+
+def _today() -> Any:
+    return datetime.now(UTC).date()
+
+
+def _table_facts(lake: Lake, uri: str, **extra: Any) -> dict[str, Any]:
+    preview = scan(lake, uri).head(10).collect()
+    return {**delta_metadata(lake, uri, preview), **extra}
+
+
+def _outcome_facts(lake: Lake, outcome: SilverOutcome) -> dict[str, Any]:
+    return _table_facts(lake, outcome.uri, changed=outcome.changed, raw_file=outcome.source,
+                        quarantined_rows=outcome.quarantined)
+
+
+def _landing_facts(state: Any, changed: bool) -> dict[str, Any]:
+    if state is None:
+        return {"changed": changed}
+    return {"changed": changed, "raw_file": state.key, "sha256": state.sha256,
+            "bytes": state.size, "etag": state.etag or "", "landed_at": state.landed_at}
+
+
+# -- IMDB ------------------------------------------------------------------------------------
+
+def imdb_raw_key(table: ImdbTable) -> dg.AssetKey:
+    return dg.AssetKey(["raw", "imdb", table.spec])
+
+
+@dg.multi_asset(
+    name="raw_imdb",
+    specs=[dg.AssetSpec(imdb_raw_key(t), group_name=GROUP, kinds={"http", "file"},
+                        description=f"IMDB {t.filename} as downloaded (gzip TSV), one landed "
+                        "file per changed release.") for t in IMDB_TABLES],
+    can_subset=True,
+)
+def raw_imdb(context: dg.AssetExecutionContext, lake: LakeResource,
+             imdb: ImdbResource) -> Any:
+    """Conditional download of each selected IMDB dataset; unchanged files land nothing."""
+    the_lake, source = lake.lake(), imdb.source()
+    for table in IMDB_TABLES:
+        key = imdb_raw_key(table)
+        if key not in context.selected_asset_keys:
+            continue
+        def fetch(dest: Path, previous: Previous, name: str = table.filename) -> Download:
+            return source.fetch(name, dest, previous, context.log.info)
+        state, changed = land_snapshot(the_lake, "imdb", "tsv", table.spec, table.filename,
+                                       fetch, _today(), context.log.info)
+        yield dg.MaterializeResult(asset_key=key, metadata=_landing_facts(state, changed))
+
+
+def _imdb_silver_asset(table: ImdbTable) -> dg.AssetsDefinition:
+    @dg.asset(key=["silver", table.table], deps=[imdb_raw_key(table)], group_name=GROUP,
+              kinds=SILVER_KINDS, description=table.transform.__doc__,
+              tags={"movies/source": "imdb"})
+    def _silver(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        the_lake = lake.lake()
+        state = read_state(the_lake, "imdb", "tsv", table.spec)
+        if state is None:
+            raise dg.Failure(f"no {table.filename} landed yet: materialize "
+                             f"{imdb_raw_key(table).to_user_string()} first")
+        outcome = build_imdb_table(the_lake, table, state, context.log.info)
+        return dg.MaterializeResult(metadata=_outcome_facts(the_lake, outcome))
+    return _silver
+
+
+imdb_silver_assets = [_imdb_silver_asset(t) for t in IMDB_TABLES]
+
+
+# -- MovieLens -------------------------------------------------------------------------------
+
+MOVIELENS_RAW = dg.AssetKey(["raw", "movielens", "zip"])
+
+
+@dg.asset(key=MOVIELENS_RAW, group_name=GROUP, kinds={"http", "file"})
+def raw_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
+                  movielens: MovieLensResource) -> dg.MaterializeResult:
+    """The MovieLens release zip as downloaded, checked against its published md5."""
+    the_lake, release = lake.lake(), movielens.release()
+    source = movielens.source()
+    filename = f"{release}.zip"
+
+    def fetch(dest: Path, previous: Previous) -> Download:
+        return source.fetch(filename, dest, previous, context.log.info)
+
+    state, changed = land_snapshot(the_lake, "movielens", "zip", release, filename, fetch,
+                                   _today(), context.log.info)
+    return dg.MaterializeResult(metadata={**_landing_facts(state, changed), "release": release})
+
+
+@dg.multi_asset(
+    name="silver_movielens",
+    specs=[dg.AssetSpec(["silver", name], group_name=GROUP, kinds=SILVER_KINDS,
+                        deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
+                        else [MOVIELENS_RAW], tags={"movies/source": "movielens"})
+           for name in MOVIELENS_SILVER],
+    can_subset=True,
+)
+def silver_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
+                     movielens: MovieLensResource) -> Any:
+    """The landed release zip to movies, ratings, tags, tag counts and links."""
+    the_lake, release = lake.lake(), movielens.release()
+    state = read_state(the_lake, "movielens", "zip", release)
+    if state is None:
+        raise dg.Failure(f"no {release}.zip landed yet: materialize raw/movielens/zip first")
+    wanted = {k.path[-1] for k in context.selected_asset_keys}
+    for outcome in build_movielens_tables(the_lake, state, wanted, context.log.info):
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(["silver", outcome.table]),
+                                   metadata=_outcome_facts(the_lake, outcome))
+
+
+# -- CSV drop ----------------------------------------------------------------------------------
+
+@dg.asset(key=["raw", "local", "csv"], partitions_def=csv_drop_partitions, group_name=GROUP,
+          kinds={"file", "csv"})
+def raw_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
+                 csv_drop: CsvDropResource) -> dg.MaterializeResult:
+    """A file of the drop folder landed unmodified at raw/local/csv/<spec>/YYYY/MM/DD/<file>
+    (partition: the spec, the file's snake-cased stem). An unchanged file lands nothing."""
+    spec = context.partition_key
+    dropped = csv_drop.find(spec)
+    if dropped is None:
+        raise dg.Failure(f"no file for {spec!r} in {csv_drop.folder()}")
+    sha = sha256_file(dropped.path)
+
+    def fetch(dest: Path, previous: Previous) -> Download:
+        # The dropped file itself is the download: it is copied to the lake, never modified.
+        return Download(sha != previous.sha256, dropped.path, sha256=sha, size=dropped.size)
+
+    state, changed = land_snapshot(lake.lake(), "local", "csv", spec, dropped.name, fetch,
+                                   _today(), context.log.info)
+    return dg.MaterializeResult(metadata=_landing_facts(state, changed))
+
+
+@dg.asset(key=["silver", "csv_drop"], deps=[["raw", "local", "csv"]],
+          partitions_def=csv_drop_partitions, group_name=GROUP, kinds=SILVER_KINDS)
+def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """The landed CSV of a partition to its own table ``silver/csv_<spec>``: delimiter and header
+    detected, columns snake-cased, text trimmed, duplicate lines dropped."""
+    the_lake, spec = lake.lake(), context.partition_key
+    state = read_state(the_lake, "local", "csv", spec)
+    if state is None:
+        raise dg.Failure(f"nothing landed for {spec!r}: materialize raw/local/csv first")
+    uri = the_lake.table_uri("silver", f"csv_{spec}")
+    if built_from(the_lake, uri) == state.version_tag:
+        context.log.info(f"csv_{spec}: already built from {state.key}; nothing to do")
+        return dg.MaterializeResult(metadata=_table_facts(the_lake, uri, changed=False,
+                                                          raw_file=state.key))
+    with local_copy(the_lake, state.key) as path:
+        with open(path, "rb") as src:
+            dialect = detect_dialect(src.read(64 << 10))
+        context.log.info(f"{state.key}: delimiter {dialect.delimiter!r}, "
+                         f"header {'yes' if dialect.has_header else 'no'}")
+        raw = pl.scan_csv(path, separator=dialect.delimiter, has_header=dialect.has_header,
+                          quote_char=dialect.quote_char, null_values=CSV_NULL_VALUES,
+                          infer_schema_length=10_000, truncate_ragged_lines=True)
+        write_snapshot_table(the_lake, uri, csv_drop_table(raw), state.version_tag)
+    return dg.MaterializeResult(metadata=_table_facts(
+        the_lake, uri, changed=True, raw_file=state.key, delimiter=dialect.delimiter,
+        has_header=dialect.has_header, table=f"csv_{spec}"))
+
+
+QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])

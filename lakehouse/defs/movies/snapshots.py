@@ -1,0 +1,177 @@
+"""Snapshot datasets (IMDB, MovieLens, CSV drops): each landed download is a version.
+
+- The landing state of a spec (``raw/<source>/<format>/<spec>/.latest.json``, hidden so raw
+  listings skip it) keeps the key, ETag, Last-Modified and sha256 of the last landed download:
+  the next download is conditional on it, and an unchanged source lands nothing.
+- A silver table records which raw version it was built from in its Delta commit metadata
+  (``lakehouse.source``); when the landing state names the same version, the silver step is a
+  no-op (no new Delta version). A new version replaces the table in one commit (time travel
+  keeps the old one), streamed from a local copy of the raw file with Polars.
+
+No Dagster here: the benchmark and tests use these functions directly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable
+
+from lakehouse.lake.delta import append_replacing_sources, open_table
+from lakehouse.lake.location import Lake, raw_key
+from lakehouse.sources.imdb import Download, Previous, Progress
+from lakehouse.transforms.imdb import QUARANTINE_SCHEMA
+
+STATE_FILE = ".latest.json"
+SOURCE_PROPERTY = "lakehouse.source"
+QUARANTINE_TABLE = "movies_quarantine"
+
+
+@dataclass(frozen=True)
+class LandingState:
+    key: str
+    sha256: str
+    size: int
+    landed_at: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def version_tag(self) -> str:
+        """What a silver table built from this version records: key and content hash."""
+        return f"{self.key}@{self.sha256}"
+
+    def previous(self) -> Previous:
+        return Previous(self.etag, self.last_modified, self.sha256)
+
+
+def state_key(source: str, fmt: str, spec: str) -> str:
+    return f"raw/{source}/{fmt}/{spec}/{STATE_FILE}"
+
+
+def read_state(lake: Lake, source: str, fmt: str, spec: str) -> LandingState | None:
+    key = state_key(source, fmt, spec)
+    if not lake.exists(key):
+        return None
+    return LandingState(**json.loads(lake.read_bytes(key)))
+
+
+def put_file_streaming(lake: Lake, key: str, path: Path) -> str:
+    """Copy a local file into the lake without holding it in memory (atomic on a local lake).
+
+    ``Lake.put_file`` reads the whole file; the IMDB dumps are too big for that.
+    """
+    if not lake.is_s3:
+        dest = Path(lake.uri(key))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
+        return str(dest)
+    with open(path, "rb") as src, lake._fs.open_output_stream(lake._path(key)) as out:
+        shutil.copyfileobj(src, out, 8 << 20)
+    return lake.uri(key)
+
+
+@contextmanager
+def local_copy(lake: Lake, key: str) -> Iterator[Path]:
+    """A local path of a raw file: itself on a local lake, a streamed temporary copy on S3."""
+    if not lake.is_s3:
+        yield Path(lake.uri(key))
+        return
+    with tempfile.TemporaryDirectory(prefix="lakehouse-raw-") as tmp:
+        dest = Path(tmp) / Path(key).name
+        with lake._fs.open_input_stream(lake._path(key)) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 8 << 20)
+        yield dest
+
+
+@contextmanager
+def gunzipped(path: Path) -> Iterator[Path]:
+    """A temporary uncompressed copy of a gzip file, so Polars can scan it lazily."""
+    with tempfile.TemporaryDirectory(prefix="lakehouse-gunzip-") as tmp:
+        dest = Path(tmp) / path.name.removesuffix(".gz")
+        with gzip.open(path, "rb") as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 8 << 20)
+        yield dest
+
+
+Fetch = Callable[[Path, Previous], Download]
+
+
+def land_snapshot(lake: Lake, source: str, fmt: str, spec: str, filename: str, fetch: Fetch,
+                  day: date, progress: Progress | None = None) -> tuple[LandingState | None, bool]:
+    """Download a new version of one file (conditional on the last one) and land it unmodified.
+
+    Returns the current landing state and whether a new version was landed. Raw files are
+    write-once: a second version on the same day gets its hash in the name.
+    """
+    previous = read_state(lake, source, fmt, spec)
+    with tempfile.TemporaryDirectory(prefix="lakehouse-dl-") as tmp:
+        download = fetch(Path(tmp) / filename, previous.previous() if previous else Previous())
+        if not download.changed or download.path is None:
+            return previous, False
+        key = raw_key(source, fmt, spec, day, filename)
+        if lake.exists(key):
+            stem, dot, ext = filename.partition(".")
+            key = raw_key(source, fmt, spec, day, f"{stem}.{download.sha256[:12]}{dot}{ext}")
+        if progress:
+            progress(f"landing {key}")
+        put_file_streaming(lake, key, download.path)
+    state = LandingState(key=key, sha256=download.sha256 or "", size=download.size,
+                         landed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                         etag=download.etag, last_modified=download.last_modified)
+    # The state is written last: a crash before it leaves a raw file and an old state, and the
+    # next run lands the version again (same bytes, write-once key) and moves on.
+    lake.write_bytes(state_key(source, fmt, spec), json.dumps(asdict(state)).encode())
+    return state, True
+
+
+def built_from(lake: Lake, uri: str) -> str | None:
+    """The raw version a silver table was last built from (its newest commit's metadata)."""
+    table = open_table(lake, uri)
+    if table is None:
+        return None
+    history = table.history(1)
+    return history[0].get(SOURCE_PROPERTY) if history else None
+
+
+def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag: str) -> None:
+    """Replace the table with ``frame`` in one Delta commit, streaming (never whole in memory)."""
+    frame.sink_delta(
+        uri, mode="overwrite", storage_options=lake.storage_options or None,
+        delta_write_options={
+            "schema_mode": "overwrite",
+            "commit_properties": CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}),
+        },
+    )
+
+
+def write_quarantine(lake: Lake, rows: pl.DataFrame, source_file: str) -> int:
+    """Replace the quarantined rows of ``source_file`` (idempotent per source file)."""
+    uri = lake.table_uri("quarantine", QUARANTINE_TABLE)
+    if rows.height == 0 and open_table(lake, uri) is None:
+        return 0
+    rows = rows.select([pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()])
+    append_replacing_sources(lake, uri, rows, [source_file])
+    return rows.height
+
+
+def delta_version(lake: Lake, uri: str) -> int | None:
+    table = open_table(lake, uri)
+    return None if table is None else table.version()
+
+
+def table_versions(lake: Lake, uri: str) -> list[int]:
+    table = DeltaTable(uri, storage_options=lake.storage_options or None)
+    return sorted(h["version"] for h in table.history())

@@ -435,12 +435,16 @@ def _summary(t: Title) -> dict[str, Any]:
     return out
 
 
+# MovieLens links name this TMDB id, but TMDB answers 404 for it (removed entries happen).
+TMDB_UNKNOWN_IDS = frozenset({100402})
+
+
 class SampleTmdbApi:
     """Answers TMDB v3 GET calls from the catalogue: ``get(path, params) -> (status, body)``."""
 
     def __init__(self) -> None:
-        self._movies = {t.tmdb_id: t for t in TITLES
-                        if t.tmdb_id is not None and t.title_type == "movie"}
+        self._movies = {t.tmdb_id: t for t in TITLES if t.tmdb_id is not None
+                        and t.title_type == "movie" and t.tmdb_id not in TMDB_UNKNOWN_IDS}
         self._tv = {t.tmdb_id: t for t in TITLES if t.title_type == "tvSeries"}
         self._imdb = {t.tconst: t for t in TITLES if t.tmdb_id is not None}
 

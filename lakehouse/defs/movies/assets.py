@@ -27,12 +27,14 @@ from lakehouse.defs.movies.snapshots import (
     read_state,
     write_snapshot_table,
 )
+from lakehouse.defs.movies.tmdb import TMDB_SILVER, build_tmdb_silver, enrich
 from lakehouse.lake.delta import delta_metadata, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.csv_drop import CsvDropResource, sha256_file
 from lakehouse.sources.imdb import Download, ImdbResource, Previous
 from lakehouse.sources.movielens import MovieLensResource
+from lakehouse.sources.tmdb import TmdbResource
 from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, detect_dialect
 from lakehouse.transforms.imdb import IMDB_TABLES, ImdbTable
 
@@ -202,3 +204,42 @@ def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
 
 
 QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])
+
+
+# -- TMDB ------------------------------------------------------------------------------------
+
+TMDB_RAW = dg.AssetKey(["raw", "tmdb", "json"])
+
+
+@dg.asset(key=TMDB_RAW, group_name=GROUP, kinds={"http", "json"},
+          deps=[["silver", "movielens_links"], ["silver", "imdb_titles"],
+                ["silver", "imdb_ratings"], ["silver", "csv_drop"]])
+def raw_tmdb(context: dg.AssetExecutionContext, lake: LakeResource,
+             tmdb: TmdbResource) -> dg.MaterializeResult:
+    """TMDB answers for titles not yet enriched (CSV drops, MovieLens links, top IMDB titles),
+    plus genre lists and Action/Adventure discover pages, landed as JSON files of at most 100
+    records and 10 MB, one structure per file: raw/tmdb/json/<endpoint>/YYYY/MM/DD/."""
+    the_lake = lake.lake()
+    csv_specs = context.instance.get_dynamic_partitions(csv_drop_partitions.name)
+    outcome = enrich(tmdb.api(), the_lake, _today(), csv_specs=csv_specs,
+                     max_titles=tmdb.max_titles_per_run, discover_pages=tmdb.discover_pages,
+                     workers=tmdb.workers, log=context.log.info)
+    return dg.MaterializeResult(metadata={
+        "requests": outcome.requests, "titles_asked": outcome.titles,
+        "files": len(outcome.files), "sample": tmdb.is_sample,
+        **{f"records/{spec}": n for spec, n in sorted(outcome.records_by_spec.items())},
+    })
+
+
+@dg.multi_asset(
+    name="silver_tmdb",
+    specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS, deps=[TMDB_RAW],
+                        tags={"movies/source": "tmdb"}) for t in TMDB_SILVER],
+)
+def silver_tmdb(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
+    """Every landed TMDB answer to movies, series, credits and the request log (newest wins)."""
+    the_lake = lake.lake()
+    changed = build_tmdb_silver(the_lake, context.log.info)
+    for table in TMDB_SILVER:
+        yield dg.MaterializeResult(asset_key=dg.AssetKey(["silver", table]), metadata=_table_facts(
+            the_lake, the_lake.table_uri("silver", table), changed=changed[table]))

@@ -5,6 +5,7 @@ import dagster as dg
 from lakehouse.sources.csv_drop import CsvDropResource
 from lakehouse.sources.imdb import ImdbResource
 from lakehouse.sources.movielens import MovieLensResource
+from lakehouse.sources.tmdb import TmdbResource
 
 
 @dg.definitions
@@ -13,4 +14,5 @@ def resources() -> dg.Definitions:
         "imdb": ImdbResource(),
         "movielens": MovieLensResource(),
         "csv_drop": CsvDropResource(),
+        "tmdb": TmdbResource(),
     })

@@ -1,4 +1,5 @@
-"""Weekly IMDB and MovieLens refreshes (cheap when nothing changed: a 304 and no new version)."""
+"""Weekly IMDB and MovieLens refreshes (cheap when nothing changed: a 304 and no new version),
+and a daily TMDB enrichment of the titles not yet enriched."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from lakehouse.defs.movies.assets import (
     imdb_silver_assets,
     raw_imdb,
     raw_movielens,
+    raw_tmdb,
     silver_movielens,
+    silver_tmdb,
 )
 
 imdb_job = dg.define_asset_job(
@@ -23,4 +26,11 @@ imdb_weekly = dg.ScheduleDefinition(
     execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
 movielens_weekly = dg.ScheduleDefinition(
     name="movies_movielens_weekly", job=movielens_job, cron_schedule="30 3 * * 1",
+    execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
+
+tmdb_job = dg.define_asset_job(
+    "movies_tmdb_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb),
+    description="TMDB enrichment of the titles not yet enriched, then the TMDB silver tables.")
+tmdb_daily = dg.ScheduleDefinition(
+    name="movies_tmdb_daily", job=tmdb_job, cron_schedule="0 5 * * *",
     execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)

@@ -13,6 +13,7 @@ so a crash between landing and the next call loses nothing and needs no extra st
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +22,17 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import polars as pl
 
+from lakehouse.lake.jsondecode import decode_json
 from lakehouse.lake.location import Lake, raw_key
 from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
 from lakehouse.sources.telegram import ALLOWED_UPDATES, UpdatesSource
-from lakehouse.transforms.telegram import QUARANTINE_SCHEMA, RAW_RECORD_SCHEMA
+from lakehouse.transforms.telegram import (
+    ENVELOPE_DTYPE,
+    MESSAGE_UPDATE_TYPES,
+    QUARANTINE_SCHEMA,
+    RAW_RECORD_SCHEMA,
+    UPDATE_DTYPE,
+)
 
 SOURCE, FORMAT = "telegram", "json"
 GETUPDATES_SPEC, WEBHOOK_SPEC = "getupdates", "webhook"
@@ -110,28 +118,46 @@ def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.Data
     frames: list[pl.DataFrame] = []
     answers: list[dict[str, object]] = []
     for key in keys:
-        data = lake.read_bytes(key).decode("utf-8", errors="replace")
+        data = lake.read_bytes(key)
         landed_at = _landed_at(key)
         if key.endswith(".ndjson"):
-            lines = data.split("\n")
-            frame = pl.DataFrame({"update_text": lines}, schema={"update_text": pl.String})
             frames.append(
-                frame.with_row_index("_record_index")
-                .filter(pl.col("update_text") != "")
+                _lines(data).with_row_index("_record_index")
+                .filter(pl.col("update_text").is_not_null())
                 .with_columns(pl.lit(key).alias("_source_file"),
                               pl.lit(landed_at).alias("_ingested_at"))
             )
         else:
-            answers.append({"_source_file": key, "body": data, "_ingested_at": landed_at})
+            answers.append({"_source_file": key, "body": data.decode("utf-8", errors="replace"),
+                            "_ingested_at": landed_at})
     broken = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if answers:
         exploded, broken = _explode_answers(pl.DataFrame(answers))
         frames.append(exploded)
     if not frames:
-        return pl.DataFrame(schema=RAW_RECORD_SCHEMA), broken
-    records = pl.concat([f.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA)
-                         for f in frames])
-    return records, broken
+        records = pl.DataFrame(schema=RAW_RECORD_SCHEMA)
+    else:
+        records = pl.concat([f.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA)
+                             for f in frames])
+    return decode_json(records, "update_text", ENVELOPE_DTYPE, "_envelope", "_json_valid"), broken
+
+
+def decode_updates(bronze: pl.DataFrame) -> pl.DataFrame:
+    """Bronze rows of message-like updates, with the Update decoded as ``_update``."""
+    messages = bronze.filter(pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
+    return decode_json(messages, "update_json", UPDATE_DTYPE, "_update")
+
+
+def _lines(data: bytes) -> pl.DataFrame:
+    """One row per line, by Polars' multithreaded CSV reader (a single column, no quoting).
+
+    The separator is the unit separator byte, which valid JSON never contains unescaped: a
+    line holding one is not JSON and reaches the quarantine cut at that byte. Empty lines
+    are null rows, so row numbers stay line numbers.
+    """
+    return pl.read_csv(io.BytesIO(data), separator="\x1f", quote_char=None, has_header=False,
+                       schema={"update_text": pl.String}, truncate_ragged_lines=True,
+                       encoding="utf8-lossy")
 
 
 def _explode_answers(answers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from lakehouse.lake.location import Lake
-from lakehouse.sources.telegram_landing import read_raw_records
+from lakehouse.sources.telegram_landing import decode_updates, read_raw_records
 from lakehouse.transforms.telegram import (
     BRONZE_SCHEMA,
     SILVER_SCHEMA,
@@ -38,7 +38,7 @@ def records(landed: Lake) -> pl.DataFrame:
 
 @pytest.fixture
 def silver(records: pl.DataFrame) -> pl.DataFrame:
-    return silver_messages(bronze_updates(records.lazy())).collect()
+    return silver_messages(decode_updates(bronze_updates(records.lazy()).collect()).lazy()).collect()
 
 
 def test_every_record_of_both_raw_formats_is_read_with_its_text(records: pl.DataFrame) -> None:

@@ -19,6 +19,7 @@ from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import (
     GETUPDATES_PREFIX,
     RAW_PREFIXES,
+    decode_updates,
     poll_updates,
     read_raw_records,
 )
@@ -168,8 +169,8 @@ def telegram_messages(context: dg.AssetExecutionContext,
     days = _partition_days(context)
     bronze_uri = the_lake.table_uri("bronze", "telegram_updates")
     silver_uri = the_lake.table_uri("silver", "telegram_messages")
-    bronze = scan(the_lake, bronze_uri).filter(pl.col("date").is_in(days))
-    messages = silver_messages(bronze).collect()
+    bronze = scan(the_lake, bronze_uri).filter(pl.col("date").is_in(days)).collect()
+    messages = silver_messages(decode_updates(bronze).lazy()).collect()
     replace_partitions(the_lake, silver_uri, messages, "date", days)
     duplicates = messages.height - messages.select("chat_id", "message_id").unique().height
     unknown = messages.filter(~pl.col("message_type").is_in(MESSAGE_TYPES)).height

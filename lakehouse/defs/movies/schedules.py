@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from lakehouse.defs.gold.assets import gold_selection
 from lakehouse.defs.movies.assets import (
     imdb_silver_assets,
     raw_imdb,
@@ -14,11 +15,14 @@ from lakehouse.defs.movies.assets import (
     silver_tmdb,
 )
 
+# The movie gold models (dbt tag `movies`) follow every refresh; dbt runs share one pool.
+MOVIES_GOLD = gold_selection("movies")
+
 imdb_job = dg.define_asset_job(
-    "movies_imdb_job", selection=dg.AssetSelection.assets(raw_imdb, *imdb_silver_assets),
+    "movies_imdb_job", selection=dg.AssetSelection.assets(raw_imdb, *imdb_silver_assets) | MOVIES_GOLD,
     description="Conditional download of the IMDB datasets; silver rebuilt only when changed.")
 movielens_job = dg.define_asset_job(
-    "movies_movielens_job", selection=dg.AssetSelection.assets(raw_movielens, silver_movielens),
+    "movies_movielens_job", selection=dg.AssetSelection.assets(raw_movielens, silver_movielens) | MOVIES_GOLD,
     description="Conditional download of the MovieLens release; silver rebuilt when changed.")
 
 imdb_weekly = dg.ScheduleDefinition(
@@ -29,7 +33,7 @@ movielens_weekly = dg.ScheduleDefinition(
     execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
 
 tmdb_job = dg.define_asset_job(
-    "movies_tmdb_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb),
+    "movies_tmdb_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb) | MOVIES_GOLD,
     description="TMDB enrichment of the titles not yet enriched, then the TMDB silver tables.")
 tmdb_daily = dg.ScheduleDefinition(
     name="movies_tmdb_daily", job=tmdb_job, cron_schedule="0 5 * * *",

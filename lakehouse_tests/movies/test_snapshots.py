@@ -133,3 +133,17 @@ def test_dropped_csv_is_landed_unmodified_and_loaded(lake: Lake, tmp_path) -> No
     assert len(lake.list_keys("raw/local/csv/movies")) == 2
     assert DeltaTable(lake.table_uri("silver", "csv_movies")).version() == 1
     assert read(lake, "csv_movies").sort("id").equals(movies.sort("id"))
+
+
+def test_snapshots_on_s3_land_and_replace_the_same_way(s3_lake: Lake) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    assets = [raw_imdb, *imdb_silver_assets]
+    selection = [dg.AssetKey(["raw", "imdb", "title_ratings"]),
+                 dg.AssetKey(["silver", "imdb_ratings"])]
+    for version in (1, 1, 2):
+        assert dg.materialize(assets, instance=instance, resources=resources(version),
+                              selection=selection).success
+    assert len(s3_lake.list_keys("raw/imdb/tsv/title_ratings")) == 2
+    uri = s3_lake.table_uri("silver", "imdb_ratings")
+    assert DeltaTable(uri, storage_options=s3_lake.storage_options).version() == 1
+    assert read(s3_lake, "imdb_ratings").height == 27

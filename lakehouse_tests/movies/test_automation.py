@@ -1,0 +1,45 @@
+"""Schedules and the drop-folder sensor: cursors, run keys, dynamic partitions."""
+
+import json
+
+import dagster as dg
+
+from lakehouse.defs.movies.assets import csv_drop_partitions
+from lakehouse.defs.movies.schedules import imdb_weekly, movielens_weekly, tmdb_daily
+from lakehouse.defs.movies.sensors import movies_csv_drop_sensor
+from lakehouse.sources.csv_drop import CsvDropResource
+
+
+def tick(instance: dg.DagsterInstance, drop, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"csv_drop": CsvDropResource(drop_dir=str(drop))})
+    return movies_csv_drop_sensor(context)
+
+
+def test_drop_sensor_requests_each_new_or_changed_file_once(tmp_path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "Movies.csv").write_text("id|title\ntt0133093|The Matrix\n")
+    (drop / ".partial.csv").write_text("still uploading")
+    instance = dg.DagsterInstance.ephemeral()
+    first = tick(instance, drop, None)
+    assert [r.partition_key for r in first.run_requests] == ["movies"]
+    assert first.run_requests[0].run_key.startswith("Movies.csv:")
+    assert first.dynamic_partitions_requests[0].partition_keys == ["movies"]
+    instance.add_dynamic_partitions(csv_drop_partitions.name, ["movies"])
+    # Nothing new: no run; a second file and a rewrite of the first: one run each.
+    assert tick(instance, drop, first.cursor).run_requests == []
+    (drop / "series.csv").write_text("id;title\ntt0903747;Breaking Bad\n")
+    (drop / "Movies.csv").write_text("id|title\ntt0133093|The Matrix\ntt0076759|Star Wars\n")
+    second = tick(instance, drop, first.cursor)
+    assert sorted(r.partition_key for r in second.run_requests) == ["movies", "series"]
+    assert second.dynamic_partitions_requests[0].partition_keys == ["series"]
+    assert set(json.loads(second.cursor)) == {"Movies.csv", "series.csv"}
+
+
+def test_schedules_refresh_weekly_and_enrich_daily() -> None:
+    assert imdb_weekly.cron_schedule == "0 3 * * 1"
+    assert movielens_weekly.cron_schedule == "30 3 * * 1"
+    assert tmdb_daily.cron_schedule == "0 5 * * *"
+    assert {imdb_weekly.job_name, movielens_weekly.job_name, tmdb_daily.job_name} == {
+        "movies_imdb_job", "movies_movielens_job", "movies_tmdb_job"}

@@ -1,0 +1,256 @@
+"""Twitter assets: raw search pages and stream batches -> bronze records (+ quarantine) ->
+silver tweets, users, hashtags, mentions, urls and sentiment.
+
+Runs are driven by raw files: the sensor asks for one run per new file (config ``files``), so a
+run costs in proportion to its files. Silver tables are Delta tables partitioned by the tweet's
+UTC ``date``; a run rewrites only the days its tweets fall on, replacing the rows of the tweets
+it carries (one row per tweet id across search and stream).
+"""
+
+
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from lakehouse.lake.delta import (
+    append_replacing_sources,
+    delta_metadata,
+    merge_on_keys,
+    open_table,
+    replace_partitions,
+    scan,
+)
+from lakehouse.lake.location import Lake
+from lakehouse.lake.resource import LakeResource
+from lakehouse.sources.twitter import (
+    RAW_PREFIXES,
+    SEARCH_PREFIX,
+    TwitterResource,
+    poll_search,
+    read_raw_records,
+)
+from lakehouse.transforms.sentiment import LABELS, tweet_sentiment
+from lakehouse.transforms.twitter import (
+    bronze_records,
+    quarantine_records,
+    silver_hashtags,
+    silver_mentions,
+    silver_tweets,
+    silver_urls,
+    silver_users,
+)
+
+GROUP = "twitter"
+RAW_SEARCH = dg.AssetKey(["raw", "twitter", "search"])
+RAW_STREAM = dg.AssetKey(["raw", "twitter", "stream"])
+BRONZE_TWEETS = dg.AssetKey(["bronze", "tweets_raw"])
+QUARANTINE = dg.AssetKey(["quarantine", "twitter_quarantine"])
+SILVER_TWEETS = dg.AssetKey(["silver", "tweets"])
+SILVER_USERS = dg.AssetKey(["silver", "twitter_users"])
+SILVER_HASHTAGS = dg.AssetKey(["silver", "tweet_hashtags"])
+SILVER_MENTIONS = dg.AssetKey(["silver", "tweet_mentions"])
+SILVER_URLS = dg.AssetKey(["silver", "tweet_urls"])
+SILVER_SENTIMENT = dg.AssetKey(["silver", "tweet_sentiment"])
+SILVER_KEYS = (SILVER_TWEETS, SILVER_USERS, SILVER_HASHTAGS, SILVER_MENTIONS, SILVER_URLS,
+               SILVER_SENTIMENT)
+FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
+
+
+@dg.asset(
+    key=RAW_SEARCH,
+    group_name=GROUP,
+    kinds={"twitter", "json"},
+    description="Recent-search pages (API v2, tweet/user/place fields and expansions) landed "
+                "byte-for-byte under raw/twitter/json/search/YYYY/MM/DD/. since_id is the "
+                "high-water mark kept in raw/twitter/state/search.json; a poll stopped by a "
+                "distant rate-limit reset saves its next page token and the next run resumes.",
+)
+def twitter_raw_search(lake: LakeResource, twitter: TwitterResource) -> dg.MaterializeResult:
+    the_lake = lake.lake()
+    result = poll_search(twitter.search_api(), the_lake, twitter.query(),
+                         max_pages=twitter.max_pages_per_run,
+                         max_wait=twitter.max_wait_seconds)
+    return dg.MaterializeResult(metadata={
+        "pages_landed": len(result.keys),
+        "tweets_landed": result.tweets,
+        "since_id_used": result.since_id or "none",
+        "since_id_now": result.mark.since_id or "none",
+        "complete": result.complete,
+        "stopped_because": result.stopped_because or "all pages landed",
+        "backend": "sample" if twitter.is_sample else "api v2",
+        "dagster/uri": the_lake.uri(SEARCH_PREFIX),
+    })
+
+
+twitter_raw_stream = dg.AssetSpec(
+    RAW_STREAM,
+    group_name=GROUP,
+    kinds={"twitter", "json"},
+    description="Sample/filtered stream lines landed by `lakehouse twitter stream` as NDJSON "
+                "batches under raw/twitter/json/stream/YYYY/MM/DD/ (flushed at 128 MB or 5 min).",
+)
+
+
+class TwitterFilesConfig(dg.Config):
+    files: list[str] = []
+    """Raw keys to process. Empty: every raw Twitter file (a full, idempotent reload)."""
+
+
+def _raw_keys(lake: Lake, config: TwitterFilesConfig) -> list[str]:
+    if config.files:
+        return sorted(config.files)
+    return sorted(k for prefix in RAW_PREFIXES for k in lake.list_keys(prefix))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(BRONZE_TWEETS, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[RAW_SEARCH, RAW_STREAM],
+                     description="One row per raw record (a search page or a stream line): the "
+                                 "record as JSON text, its tweets, users and places parsed, "
+                                 "spec, tweet_count, newest_id, _source_file, _record_index, "
+                                 "_ingested_at. Re-loading a raw file replaces its rows."),
+        dg.AssetSpec(QUARANTINE, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[RAW_SEARCH, RAW_STREAM],
+                     description="Raw Twitter records that could not be used (not JSON, no "
+                                 "tweet, a tweet without id/text/created_at), with the reason, "
+                                 "the record as received, its file and index."),
+    ],
+)
+def twitter_bronze(context: dg.AssetExecutionContext, config: TwitterFilesConfig,
+                   lake: LakeResource) -> Iterator[dg.MaterializeResult]:
+    the_lake = lake.lake()
+    keys = _raw_keys(the_lake, config)
+    bronze_uri = the_lake.table_uri("bronze", "tweets_raw")
+    quarantine_uri = the_lake.table_uri("quarantine", "twitter_quarantine")
+    totals = {"records": 0, "tweets": 0, "quarantined": 0}
+    for start in range(0, len(keys), FILES_PER_CHUNK):
+        chunk = keys[start:start + FILES_PER_CHUNK]
+        records = read_raw_records(the_lake, chunk)
+        bronze = bronze_records(records.lazy()).collect()
+        quarantine = quarantine_records(records.lazy()).collect()
+        append_replacing_sources(the_lake, bronze_uri, bronze, chunk)
+        append_replacing_sources(the_lake, quarantine_uri, quarantine, chunk)
+        totals["records"] += records.height
+        totals["tweets"] += int(bronze.get_column("tweet_count").sum() or 0)
+        totals["quarantined"] += quarantine.height
+        context.log.info(f"{len(chunk)} raw files: {bronze.height} records, "
+                         f"{quarantine.height} quarantined")
+    if not keys:
+        yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={"files": 0})
+        yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
+        return
+    yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={
+        **delta_metadata(the_lake, bronze_uri), **totals, "files": len(keys)})
+    quarantine_meta = (delta_metadata(the_lake, quarantine_uri)
+                       if open_table(the_lake, quarantine_uri) else {})
+    yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
+        **quarantine_meta, "quarantined_this_run": totals["quarantined"]})
+
+
+def upsert_days(lake: Lake, uri: str, new: pl.DataFrame, group_key: str,
+                partition_by: str = "date") -> list[date]:
+    """Replace, in the days ``new`` touches, every row whose ``group_key`` is in ``new``.
+
+    One commit; the cost follows the touched days, not the table. A tweet keeps its day
+    (``created_at`` never changes), so its rows always live in one partition.
+    """
+    if new.is_empty():
+        return []
+    days = sorted(new.get_column(partition_by).unique().to_list())
+    if open_table(lake, uri) is not None:
+        existing = scan(lake, uri).filter(pl.col(partition_by).is_in(days)).collect()
+        kept = existing.filter(~pl.col(group_key).is_in(new.get_column(group_key).implode()))
+        new = pl.concat([kept.select(new.columns).cast(new.schema), new])  # type: ignore[arg-type]
+    replace_partitions(lake, uri, new, partition_by, days)
+    return days
+
+
+def _bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
+    bronze = scan(lake, lake.table_uri("bronze", "tweets_raw"))
+    return bronze.filter(pl.col("_source_file").is_in(files)) if files else bronze
+
+
+def _checks(tweets: pl.DataFrame, sentiment: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    duplicates = tweets.height - tweets.get_column("id").n_unique()
+    bad_labels = sentiment.filter(~pl.col("sentiment_label").is_in(LABELS)).height
+    out_of_range = sentiment.filter(~pl.col("polarity").is_between(-1, 1)
+                                    | ~pl.col("subjectivity").is_between(0, 1)).height
+    return [
+        dg.AssetCheckResult(asset_key=SILVER_TWEETS, check_name="unique_tweet_id",
+                            passed=duplicates == 0, metadata={"duplicate_rows": duplicates}),
+        dg.AssetCheckResult(asset_key=SILVER_SENTIMENT, check_name="label_and_ranges",
+                            passed=bad_labels == 0 and out_of_range == 0,
+                            metadata={"unknown_labels": bad_labels,
+                                      "scores_out_of_range": out_of_range}),
+    ]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(SILVER_TWEETS, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[BRONZE_TWEETS],
+                     description="One row per tweet id across search and stream: text, "
+                                 "created_at, date (UTC), author, lang, retweet/reply/quote "
+                                 "flags and referenced ids, public metrics, place and country "
+                                 "where present. Delta, partitioned by date."),
+        dg.AssetSpec(SILVER_USERS, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[BRONZE_TWEETS],
+                     description="One row per user id from includes.users (latest wins)."),
+        dg.AssetSpec(SILVER_HASHTAGS, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[SILVER_TWEETS],
+                     description="One row per hashtag of a tweet (tweet_id, position)."),
+        dg.AssetSpec(SILVER_MENTIONS, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[SILVER_TWEETS],
+                     description="One row per @mention of a tweet (tweet_id, position)."),
+        dg.AssetSpec(SILVER_URLS, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[SILVER_TWEETS],
+                     description="One row per URL of a tweet, with the expanded URL's domain."),
+        dg.AssetSpec(SILVER_SENTIMENT, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[SILVER_TWEETS],
+                     description="One row per English or Portuguese tweet: clean_text, "
+                                 "polarity [-1, 1], subjectivity [0, 1], sentiment_label "
+                                 "(Negative/Neutral/Positive), model, created_at, date."),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("unique_tweet_id", asset=SILVER_TWEETS,
+                          description="One row per tweet id among the tweets of the run."),
+        dg.AssetCheckSpec("label_and_ranges", asset=SILVER_SENTIMENT,
+                          description="Labels are Negative/Neutral/Positive; polarity in "
+                                      "[-1, 1], subjectivity in [0, 1]."),
+    ],
+)
+def twitter_silver(context: dg.AssetExecutionContext, config: TwitterFilesConfig,
+                   lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    the_lake = lake.lake()
+    bronze = _bronze_of(the_lake, sorted(config.files)).collect().lazy()
+    tweets = silver_tweets(bronze).collect()
+    sentiment = tweet_sentiment(tweets.lazy()).collect()
+    frames = {
+        SILVER_TWEETS: (tweets, "id"),
+        SILVER_HASHTAGS: (silver_hashtags(bronze).collect(), "tweet_id"),
+        SILVER_MENTIONS: (silver_mentions(bronze).collect(), "tweet_id"),
+        SILVER_URLS: (silver_urls(bronze).collect(), "tweet_id"),
+        SILVER_SENTIMENT: (sentiment, "id"),
+    }
+    days: list[date] = []
+    for key, (frame, group_key) in frames.items():
+        uri = the_lake.table_uri("silver", key.path[-1])
+        days = sorted(set(days) | set(upsert_days(the_lake, uri, frame, group_key)))
+    users = silver_users(bronze).collect()
+    users_uri = the_lake.table_uri("silver", "twitter_users")
+    if not users.is_empty():
+        merge_on_keys(the_lake, users_uri, users, ["id"])
+    context.log.info(f"{tweets.height} tweets over {len(days)} days, {users.height} users")
+    for key, (frame, _) in frames.items():
+        uri = the_lake.table_uri("silver", key.path[-1])
+        meta = delta_metadata(the_lake, uri, frame) if open_table(the_lake, uri) else {}
+        yield dg.MaterializeResult(asset_key=key, metadata={
+            **meta, "rows_this_run": frame.height,
+            "days_rewritten": dg.MetadataValue.json([d.isoformat() for d in days])})
+    users_meta = delta_metadata(the_lake, users_uri) if open_table(the_lake, users_uri) else {}
+    yield dg.MaterializeResult(asset_key=SILVER_USERS,
+                               metadata={**users_meta, "rows_this_run": users.height})
+    yield from _checks(tweets, sentiment)

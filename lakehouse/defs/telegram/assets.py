@@ -103,6 +103,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: BronzeFilesConfig
     bronze_uri = the_lake.table_uri("bronze", "telegram_updates")
     quarantine_uri = the_lake.table_uri("quarantine", "telegram_quarantine")
     dates: set[date] = set()
+    preview = pl.DataFrame()
     totals = {"records": 0, "bronze_rows": 0, "quarantined": 0, "dropped_by_chat_allow_list": 0}
     for start in range(0, len(keys), FILES_PER_COMMIT):
         chunk = keys[start:start + FILES_PER_COMMIT]
@@ -113,6 +114,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: BronzeFilesConfig
         append_replacing_sources(the_lake, bronze_uri, bronze, chunk, partition_by=["date"])
         append_replacing_sources(the_lake, quarantine_uri, quarantine, chunk)
         dates.update(bronze.get_column("date").unique().to_list())
+        preview = bronze.head(10).drop("update_json")
         totals["records"] += records.height
         totals["bronze_rows"] += bronze.height
         totals["quarantined"] += quarantine.height
@@ -125,7 +127,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: BronzeFilesConfig
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
         return
-    bronze_meta = delta_metadata(the_lake, bronze_uri)
+    bronze_meta = delta_metadata(the_lake, bronze_uri, preview)
     yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={
         **bronze_meta, **totals, "files": len(keys),
         # The silver sensor reads this list to rebuild exactly the days that changed.

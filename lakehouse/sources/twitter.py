@@ -260,6 +260,7 @@ class StreamStats:
     connections: int = 0
     disconnects: int = 0
     last_error: str = ""
+    waits: list[float] = field(default_factory=list)
 
 
 def consume_stream(connect: Callable[[], Iterator[bytes]], writer: SegmentWriter,
@@ -291,7 +292,8 @@ def consume_stream(connect: Callable[[], Iterator[bytes]], writer: SegmentWriter
                 if stop.is_set():
                     break
             else:
-                stats.last_error = "the stream ended"
+                if not stop.is_set():
+                    stats.last_error = "the stream ended"
         except ApiError as exc:
             stats.last_error = str(exc)
             if exc.status == 429:
@@ -302,6 +304,7 @@ def consume_stream(connect: Callable[[], Iterator[bytes]], writer: SegmentWriter
             break
         stats.disconnects += 1
         log.warning("stream disconnected (%s); reconnecting in %.1f s", stats.last_error, delay)
+        stats.waits.append(delay)
         stop.wait(delay)
         delay = min(delay * 2, backoff_max)
     return stats

@@ -283,7 +283,8 @@ class SampleTwitterApi:
         if start + max_results < len(newer):
             meta["next_token"] = base64.urlsafe_b64encode(
                 str(start + max_results).encode()).decode()
-        return json.dumps(envelope(page, meta), ensure_ascii=False).encode(), headers
+        body = json.dumps(envelope(page, meta), ensure_ascii=False, separators=(",", ":"))
+        return body.encode(), headers
 
     def stream_lines(self, limit: int | None = None, every: int = 0,
                      last_days: int = 2) -> Iterator[bytes]:
@@ -295,6 +296,6 @@ class SampleTwitterApi:
         chosen = [t for t in self._tweets if t.tweet["created_at"][:10] >= cutoff.isoformat()]
         for n, item in enumerate(chosen[:limit] if limit else chosen, start=1):
             yield json.dumps(envelope([item]) | {"data": item.tweet},
-                             ensure_ascii=False).encode()
+                             ensure_ascii=False, separators=(",", ":")).encode()
             if every and n % every == 0:
                 yield b""

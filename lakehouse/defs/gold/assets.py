@@ -27,10 +27,13 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 DEFAULT_DUCKDB_PATH = "data/gold.duckdb"
 # The dbt of this interpreter's environment, so an un-activated venv works too.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+if Path(DBT_EXECUTABLE).exists() and str(Path(DBT_EXECUTABLE).parent) not in os.environ.get(
+        "PATH", "").split(os.pathsep):
+    # dagster-dbt's own preparer (dagster dev) looks for `dbt` on PATH.
+    os.environ["PATH"] = os.pathsep.join([str(Path(DBT_EXECUTABLE).parent), os.environ["PATH"]])
 DBT_POOL = "duckdb"  # one writer per DuckDB file: runs of dbt are serialised by this pool
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.dbt_executable = DBT_EXECUTABLE if Path(DBT_EXECUTABLE).exists() else "dbt"
 dbt_project.prepare_if_dev()
 if not dbt_project.manifest_path.exists():
     # A fresh clone has no manifest; `make` builds it, this keeps a bare import working too.

@@ -3,11 +3,11 @@
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from lakehouse.defs.gold.assets import DBT_PROJECT_DIR, dbt_project
+from lakehouse.defs.gold.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_project
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(resources={"dbt": DbtCliResource(
         project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
-        dbt_executable=dbt_project.dbt_executable)})
+        dbt_executable=DBT_EXECUTABLE)})

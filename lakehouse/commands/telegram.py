@@ -4,11 +4,17 @@ import argparse
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from lakehouse.lake.location import Lake
 from lakehouse.sources.http import ApiError
-from lakehouse.sources.telegram import ALLOWED_UPDATES, TelegramResource, parse_chat_ids
+from lakehouse.sources.telegram import (
+    ALLOWED_UPDATES,
+    TelegramBotClient,
+    TelegramResource,
+    parse_chat_ids,
+)
 from lakehouse.sources.telegram_webhook import WebhookReceiver
 
 log = logging.getLogger("lakehouse.telegram")
@@ -40,32 +46,29 @@ def _webhook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client():
+def _report(call: Callable[[TelegramBotClient], dict], done: str) -> int:
+    """Run one Bot API call with the configured token; one clear line either way."""
     resource = TelegramResource()
     if resource.is_sample:
-        raise SystemExit("TELEGRAM_BOT_TOKEN is not set")
-    return resource.client()
+        print("error: TELEGRAM_BOT_TOKEN is not set")
+        return 2
+    try:
+        answer = call(resource.client())
+    except ApiError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(answer.get("description", done))
+    return 0
 
 
 def _set_webhook(args: argparse.Namespace) -> int:
-    try:
-        answer = _client().set_webhook(args.url, os.environ.get("TELEGRAM_WEBHOOK_SECRET"),
-                                       ALLOWED_UPDATES)
-    except ApiError as exc:
-        print(f"error: {exc}")
-        return 1
-    print(answer.get("description", "webhook set"))
-    return 0
+    secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+    return _report(lambda c: c.set_webhook(args.url, secret, ALLOWED_UPDATES), "webhook set")
 
 
 def _delete_webhook(args: argparse.Namespace) -> int:
-    try:
-        answer = _client().delete_webhook(drop_pending_updates=args.drop_pending_updates)
-    except ApiError as exc:
-        print(f"error: {exc}")
-        return 1
-    print(answer.get("description", "webhook deleted"))
-    return 0
+    return _report(lambda c: c.delete_webhook(drop_pending_updates=args.drop_pending_updates),
+                   "webhook deleted")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

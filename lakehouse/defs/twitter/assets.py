@@ -3,23 +3,27 @@ silver tweets, users, hashtags, mentions, urls and sentiment.
 
 Runs are driven by raw files: the sensor asks for one run per new file (config ``files``), so a
 run costs in proportion to its files. Silver tables are Delta tables partitioned by the tweet's
-UTC ``date``; a run rewrites only the days its tweets fall on, replacing the rows of the tweets
-it carries (one row per tweet id across search and stream).
+UTC ``date`` and upserted on their keys (one row per tweet id across search and stream; the
+last processed landing wins), touching only the files whose days and id ranges the batch
+overlaps.
 """
 
 
+import time
 from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import polars as pl
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lake.delta import (
+    COMMIT_ATTEMPTS,
     append_replacing_sources,
     delta_metadata,
     merge_on_keys,
     open_table,
-    replace_partitions,
     scan,
 )
 from lakehouse.lake.location import Lake
@@ -150,22 +154,32 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: TwitterFilesConfig
         **quarantine_meta, "quarantined_this_run": totals["quarantined"]})
 
 
-def upsert_days(lake: Lake, uri: str, new: pl.DataFrame, group_key: str,
-                partition_by: str = "date") -> list[date]:
-    """Replace, in the days ``new`` touches, every row whose ``group_key`` is in ``new``.
+def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str]) -> list[date]:
+    """Upsert ``new`` on ``date`` + ``keys`` (one commit) and return the days it touched.
 
-    One commit; the cost follows the touched days, not the table. A tweet keeps its day
-    (``created_at`` never changes), so its rows always live in one partition.
+    ``date`` is the partition column and tweet ids grow with time, so delta-rs prunes the
+    target to the files of those days whose id range overlaps the batch (``streamed_exec``
+    off lets it derive that pruning predicate from the batch): a batch costs in proportion
+    to itself, not to the table.
     """
     if new.is_empty():
         return []
-    days = sorted(new.get_column(partition_by).unique().to_list())
-    if open_table(lake, uri) is not None:
-        existing = scan(lake, uri).filter(pl.col(partition_by).is_in(days)).collect()
-        kept = existing.filter(~pl.col(group_key).is_in(new.get_column(group_key).implode()))
-        new = pl.concat([kept.select(new.columns).cast(new.schema), new])  # type: ignore[arg-type]
-    replace_partitions(lake, uri, new, partition_by, days)
-    return days
+    if open_table(lake, uri) is None:
+        merge_on_keys(lake, uri, new, ["date", *keys], partition_by=["date"])
+    else:
+        condition = " AND ".join(f's."{k}" = t."{k}"' for k in ["date", *keys])
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                (DeltaTable(uri, storage_options=lake.storage_options or None)
+                 .merge(new.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
+                        streamed_exec=False)
+                 .when_matched_update_all().when_not_matched_insert_all().execute())
+                break
+            except CommitFailedError:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+    return sorted(new.get_column("date").unique().to_list())
 
 
 def _bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
@@ -228,17 +242,18 @@ def twitter_silver(context: dg.AssetExecutionContext, config: TwitterFilesConfig
     bronze = _bronze_of(the_lake, sorted(config.files)).collect().lazy()
     tweets = silver_tweets(bronze).collect()
     sentiment = tweet_sentiment(tweets.lazy()).collect()
+    entity_keys = ["tweet_id", "position"]
     frames = {
-        SILVER_TWEETS: (tweets, "id"),
-        SILVER_HASHTAGS: (silver_hashtags(bronze).collect(), "tweet_id"),
-        SILVER_MENTIONS: (silver_mentions(bronze).collect(), "tweet_id"),
-        SILVER_URLS: (silver_urls(bronze).collect(), "tweet_id"),
-        SILVER_SENTIMENT: (sentiment, "id"),
+        SILVER_TWEETS: (tweets, ["id"]),
+        SILVER_HASHTAGS: (silver_hashtags(bronze).collect(), entity_keys),
+        SILVER_MENTIONS: (silver_mentions(bronze).collect(), entity_keys),
+        SILVER_URLS: (silver_urls(bronze).collect(), entity_keys),
+        SILVER_SENTIMENT: (sentiment, ["id"]),
     }
     days: list[date] = []
-    for key, (frame, group_key) in frames.items():
+    for key, (frame, keys) in frames.items():
         uri = the_lake.table_uri("silver", key.path[-1])
-        days = sorted(set(days) | set(upsert_days(the_lake, uri, frame, group_key)))
+        days = sorted(set(days) | set(merge_days(the_lake, uri, frame, keys)))
     users = silver_users(bronze).collect()
     users_uri = the_lake.table_uri("silver", "twitter_users")
     if not users.is_empty():

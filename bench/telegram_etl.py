@@ -1,8 +1,8 @@
 """Benchmark: N Telegram updates from landed raw NDJSON segments to silver.
 
 Compares, each in its own process (so peak RSS is its own):
-- ``lakehouse``: our path, raw segments -> bronze Delta -> silver Delta (what the assets run);
-- ``lakehouse_direct``: raw -> silver Delta without the bronze write (the transform cost);
+- ``lakehouse``: our path, raw segments -> bronze Delta -> silver Delta, the very functions the
+  bronze and silver assets call;
 - ``reference``: the seed's ETL, stdlib json, a dict per record, a pyarrow table, Parquet;
 - ``floor_*``: Polars, pyarrow and DuckDB reading the same raw input and writing just the fields
   silver needs as Parquet, no cleaning, no dedup.
@@ -82,25 +82,14 @@ def generate(root: Path, updates: int, segments: int) -> list[str]:
 
 # -- methods (each runs in a child process) ---------------------------------------------------
 
-def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
-    import polars as pl
-
-    from lakehouse.lake.delta import append_replacing_sources, replace_partitions, scan
+def run_lakehouse(root: Path, keys: list[str]) -> int:
+    """What the bronze and silver assets run: raw -> bronze Delta -> silver Delta."""
+    from lakehouse.defs.telegram.tables import load_bronze, rebuild_silver_days
     from lakehouse.lake.location import Lake
-    from lakehouse.sources.telegram_landing import decode_updates, read_raw_records
-    from lakehouse.transforms.telegram import bronze_updates, silver_messages
 
     lake = Lake.from_env(str(root))
-    records, _ = read_raw_records(lake, keys)
-    bronze = bronze_updates(records.lazy()).collect()
-    days = bronze["date"].unique().to_list()
-    if not direct:
-        uri = lake.table_uri("bronze", "telegram_updates")
-        append_replacing_sources(lake, uri, bronze, keys, partition_by=["date"])
-        bronze = scan(lake, uri).filter(pl.col("date").is_in(days)).collect()
-    silver = silver_messages(decode_updates(bronze).lazy()).collect()
-    replace_partitions(lake, str(out / "silver"), silver, "date", days)
-    return silver.height
+    load = load_bronze(lake, keys)
+    return rebuild_silver_days(lake, sorted(load.dates)).height
 
 
 def run_reference(root: Path, keys: list[str], out: Path) -> int:
@@ -196,14 +185,11 @@ def run_floor(engine: str, root: Path, keys: list[str], out: Path) -> int:
 
 def child(method: str, root: Path, keys: list[str], out: Path) -> None:
     # Library imports are not the work being measured (importing Dagster alone takes ~1 s).
-    if method.startswith("lakehouse"):
-        import lakehouse.lake.delta
-        import lakehouse.sources.telegram_landing  # noqa: F401
+    if method == "lakehouse":
+        import lakehouse.defs.telegram.tables  # noqa: F401
     start = time.perf_counter()
     if method == "lakehouse":
-        rows = run_lakehouse(root, keys, out, direct=False)
-    elif method == "lakehouse_direct":
-        rows = run_lakehouse(root, keys, out, direct=True)
+        rows = run_lakehouse(root, keys)
     elif method == "reference":
         rows = run_reference(root, keys, out)
     else:
@@ -239,7 +225,7 @@ def main() -> None:
               f"(generated in {time.perf_counter() - t0:.1f} s)")
         results = {}
         for method in ("reference", "floor_duckdb", "floor_polars", "floor_pyarrow",
-                       "lakehouse_direct", "lakehouse"):
+                       "lakehouse"):
             proc = subprocess.run([sys.executable, __file__, "--child", method, "--root", str(root)],
                                   capture_output=True, text=True, env=os.environ)
             if proc.returncode != 0:

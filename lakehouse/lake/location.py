@@ -132,6 +132,9 @@ class Lake:
         with self._fs.open_input_stream(self._path(key)) as src:
             return src.read()
 
+    def size(self, key: str) -> int:
+        return self._fs.get_file_info(self._path(key)).size or 0
+
     def exists(self, key: str) -> bool:
         return self._fs.get_file_info(self._path(key)).type == pafs.FileType.File
 

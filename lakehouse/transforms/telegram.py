@@ -182,11 +182,11 @@ def message_type_expr(m: pl.Expr) -> pl.Expr:
     return chain.otherwise(pl.lit("other"))
 
 
-def silver_messages(bronze: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per (chat_id, message_id), the latest edit winning; ``SILVER_SCHEMA``.
+def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per message-like update (every version of a message), typed; row-wise only.
 
-    Input: bronze rows of any update types with ``_update`` decoded; only message-like
-    updates are used.
+    Input: bronze rows of any update types with ``_update`` decoded (``UPDATE_DTYPE``). Being
+    row-wise, it can run batch by batch over a large day before ``latest_versions``.
     """
     m = pl.col("_m")
     user = m.struct.field("from")
@@ -212,7 +212,7 @@ def silver_messages(bronze: pl.LazyFrame) -> pl.LazyFrame:
             m.struct.field("caption").alias("caption"),
             message_type_expr(m).alias("message_type"),
             text.str.len_chars().cast(pl.Int64).alias("text_length"),
-            edit_date.is_not_null().alias("_is_edit"),
+            edit_date.is_not_null().alias("is_edited"),
             _epoch_to_utc(edit_date).alias("edited_at"),
             m.struct.field("reply_to_message").struct.field("message_id")
             .alias("reply_to_message_id"),
@@ -222,11 +222,25 @@ def silver_messages(bronze: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("_source_file"),
         )
         .filter(pl.col("chat_id").is_not_null() & pl.col("message_id").is_not_null())
-        # The latest edit wins: versions ordered by edit time (the original has none), then
-        # by update_id for repeated deliveries of the same version.
-        .with_columns(pl.col("_is_edit").any().over("chat_id", "message_id").alias("is_edited"))
+    )
+
+
+def latest_versions(versions: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (chat_id, message_id), the latest edit winning; ``SILVER_SCHEMA``.
+
+    Versions are ordered by edit time (the original has none), then by update_id for repeated
+    deliveries of the same version; ``is_edited`` is true when any version was an edit.
+    """
+    return (
+        versions.with_columns(pl.col("is_edited").any().over("chat_id", "message_id"))
         .sort(["chat_id", "message_id", "edited_at", "update_id"], nulls_last=False)
         .unique(subset=["chat_id", "message_id"], keep="last", maintain_order=True)
         .select(list(SILVER_SCHEMA))
         .cast(SILVER_SCHEMA)
     )
+
+
+def silver_messages(bronze: pl.LazyFrame) -> pl.LazyFrame:
+    """Bronze rows (``_update`` decoded) to silver messages: ``message_versions`` then
+    ``latest_versions``."""
+    return bronze.pipe(message_versions).pipe(latest_versions)

@@ -7,28 +7,21 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from lakehouse.lake.delta import (
-    append_replacing_sources,
-    delta_metadata,
-    replace_partitions,
-    scan,
+from lakehouse.defs.telegram.tables import (
+    BRONZE,
+    SILVER,
+    load_bronze,
+    rebuild_silver_days,
 )
+from lakehouse.defs.telegram.tables import (
+    QUARANTINE as QUARANTINE_TABLE,
+)
+from lakehouse.lake.delta import delta_metadata
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram import TelegramResource
-from lakehouse.sources.telegram_landing import (
-    GETUPDATES_PREFIX,
-    RAW_PREFIXES,
-    decode_updates,
-    poll_updates,
-    read_raw_records,
-)
-from lakehouse.transforms.telegram import (
-    MESSAGE_TYPES,
-    bronze_updates,
-    quarantine_records,
-    silver_messages,
-)
+from lakehouse.sources.telegram_landing import GETUPDATES_PREFIX, RAW_PREFIXES, poll_updates
+from lakehouse.transforms.telegram import MESSAGE_TYPES
 
 GROUP = "telegram"
 RAW_GETUPDATES = dg.AssetKey(["raw", "telegram", "getupdates"])
@@ -36,7 +29,6 @@ RAW_WEBHOOK = dg.AssetKey(["raw", "telegram", "webhook"])
 BRONZE_UPDATES = dg.AssetKey(["bronze", "telegram_updates"])
 QUARANTINE = dg.AssetKey(["quarantine", "telegram_quarantine"])
 SILVER_MESSAGES = dg.AssetKey(["silver", "telegram_messages"])
-FILES_PER_COMMIT = 500  # bounds memory; each chunk is one bronze commit
 
 message_days = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
 
@@ -99,42 +91,23 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: BronzeFilesConfig
                     lake: LakeResource, telegram: TelegramResource) -> Iterator[dg.MaterializeResult]:
     the_lake = lake.lake()
     keys = _raw_keys(the_lake, config)
-    allowed = telegram.allowed_chat_ids()
-    bronze_uri = the_lake.table_uri("bronze", "telegram_updates")
-    quarantine_uri = the_lake.table_uri("quarantine", "telegram_quarantine")
-    dates: set[date] = set()
-    preview = pl.DataFrame()
-    totals = {"records": 0, "bronze_rows": 0, "quarantined": 0, "dropped_by_chat_allow_list": 0}
-    for start in range(0, len(keys), FILES_PER_COMMIT):
-        chunk = keys[start:start + FILES_PER_COMMIT]
-        records, broken_files = read_raw_records(the_lake, chunk)
-        all_chats = bronze_updates(records.lazy()).collect()
-        bronze = bronze_updates(records.lazy(), allowed).collect() if allowed else all_chats
-        quarantine = pl.concat([quarantine_records(records.lazy()).collect(), broken_files])
-        append_replacing_sources(the_lake, bronze_uri, bronze, chunk, partition_by=["date"])
-        append_replacing_sources(the_lake, quarantine_uri, quarantine, chunk)
-        dates.update(bronze.get_column("date").unique().to_list())
-        preview = bronze.head(10).drop("update_json")
-        totals["records"] += records.height
-        totals["bronze_rows"] += bronze.height
-        totals["quarantined"] += quarantine.height
-        totals["dropped_by_chat_allow_list"] += all_chats.height - bronze.height
-        context.log.info(f"loaded {len(chunk)} raw files: {bronze.height} updates, "
-                         f"{quarantine.height} quarantined")
-    day_list = sorted(d.isoformat() for d in dates)
     if not keys:
         context.log.info("no raw Telegram files to load")
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
         return
-    bronze_meta = delta_metadata(the_lake, bronze_uri, preview)
+    load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info)
+    totals = {"files": load.files, "records": load.records, "bronze_rows": load.bronze_rows,
+              "quarantined": load.quarantined,
+              "dropped_by_chat_allow_list": load.dropped_by_chat_allow_list}
     yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={
-        **bronze_meta, **totals, "files": len(keys),
+        **delta_metadata(the_lake, the_lake.table_uri(*BRONZE), load.preview), **totals,
         # The silver sensor reads this list to rebuild exactly the days that changed.
-        "dates": dg.MetadataValue.json(day_list),
+        "dates": dg.MetadataValue.json(sorted(d.isoformat() for d in load.dates)),
     })
     yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
-        **delta_metadata(the_lake, quarantine_uri), "quarantined_this_run": totals["quarantined"],
+        **delta_metadata(the_lake, the_lake.table_uri(*QUARANTINE_TABLE)),
+        "quarantined_this_run": load.quarantined,
     })
 
 
@@ -168,18 +141,15 @@ def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
 def telegram_messages(context: dg.AssetExecutionContext,
                       lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
-    days = _partition_days(context)
-    bronze_uri = the_lake.table_uri("bronze", "telegram_updates")
-    silver_uri = the_lake.table_uri("silver", "telegram_messages")
-    bronze = scan(the_lake, bronze_uri).filter(pl.col("date").is_in(days)).collect()
-    messages = silver_messages(decode_updates(bronze).lazy()).collect()
-    replace_partitions(the_lake, silver_uri, messages, "date", days)
+    messages = rebuild_silver_days(the_lake, _partition_days(context))
+    silver_uri = the_lake.table_uri(*SILVER)
     duplicates = messages.height - messages.select("chat_id", "message_id").unique().height
     unknown = messages.filter(~pl.col("message_type").is_in(MESSAGE_TYPES)).height
+    table_facts = delta_metadata(the_lake, silver_uri, messages)
     yield dg.MaterializeResult(metadata={
-        **delta_metadata(the_lake, silver_uri, messages),
+        **table_facts,
         "dagster/row_count": messages.height,  # of the rebuilt days; the table's is below
-        "table_row_count": delta_metadata(the_lake, silver_uri)["dagster/row_count"],
+        "table_row_count": table_facts["dagster/row_count"],
         "messages_by_type": dg.MetadataValue.json(
             dict(messages.group_by("message_type").len().sort("message_type").iter_rows())),
     })

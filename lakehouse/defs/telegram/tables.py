@@ -1,0 +1,95 @@
+"""Loading Telegram tables, without Dagster: what the assets (and the benchmark) call.
+
+Both loads bound their memory: bronze commits every ``BRONZE_COMMIT_BYTES`` of raw input, and
+silver decodes a day's bronze rows batch by batch, keeping only the typed message columns.
+"""
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+import pyarrow.compute as pc
+
+from lakehouse.lake.delta import append_replacing_sources, open_table, replace_partitions
+from lakehouse.lake.location import Lake
+from lakehouse.sources.telegram_landing import decode_updates, read_raw_records
+from lakehouse.transforms.telegram import (
+    MESSAGE_UPDATE_TYPES,
+    SILVER_SCHEMA,
+    bronze_updates,
+    latest_versions,
+    message_versions,
+    quarantine_records,
+)
+
+BRONZE_COMMIT_BYTES = 128 * 1024 * 1024
+SILVER_BATCH_ROWS = 200_000
+BRONZE, QUARANTINE, SILVER = ("bronze", "telegram_updates"), \
+    ("quarantine", "telegram_quarantine"), ("silver", "telegram_messages")
+
+
+@dataclass
+class BronzeLoad:
+    files: int = 0
+    records: int = 0
+    bronze_rows: int = 0
+    quarantined: int = 0
+    dropped_by_chat_allow_list: int = 0
+    dates: set[date] = field(default_factory=set)
+    preview: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+
+def load_bronze(lake: Lake, keys: list[str], allowed_chat_ids: Collection[int] = (),
+                log: Callable[[str], None] = lambda _m: None) -> BronzeLoad:
+    """Load raw files into bronze and quarantine, replacing any rows they had before."""
+    stats = BronzeLoad(files=len(keys))
+    pending: list[str] = []
+    size = 0
+    for key in keys:
+        pending.append(key)
+        size += lake.size(key)
+        if size >= BRONZE_COMMIT_BYTES:
+            _load_chunk(lake, pending, allowed_chat_ids, stats, log)
+            pending, size = [], 0
+    if pending:
+        _load_chunk(lake, pending, allowed_chat_ids, stats, log)
+    return stats
+
+
+def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: BronzeLoad,
+                log: Callable[[str], None]) -> None:
+    records, broken_files = read_raw_records(lake, keys)
+    every_chat = bronze_updates(records.lazy()).collect()
+    bronze = bronze_updates(records.lazy(), allowed).collect() if allowed else every_chat
+    quarantine = pl.concat([quarantine_records(records.lazy()).collect(), broken_files])
+    del records
+    append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, keys, partition_by=["date"])
+    append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, keys)
+    stats.records += every_chat.height + quarantine.height
+    stats.bronze_rows += bronze.height
+    stats.quarantined += quarantine.height
+    stats.dropped_by_chat_allow_list += every_chat.height - bronze.height
+    stats.dates.update(bronze.get_column("date").unique().to_list())
+    stats.preview = bronze.head(10).drop("update_json")
+    log(f"loaded {len(keys)} raw files: {bronze.height} updates, {quarantine.height} quarantined")
+
+
+def rebuild_silver_days(lake: Lake, days: list[date]) -> pl.DataFrame:
+    """Rebuild the given days of silver messages from bronze, in one commit; returns them."""
+    table = open_table(lake, lake.table_uri(*BRONZE))
+    versions: list[pl.DataFrame] = []
+    if table is not None:
+        dataset = table.to_pyarrow_dataset()
+        wanted = pc.field("date").isin(days) & pc.field("update_type").isin(MESSAGE_UPDATE_TYPES)
+        columns = ["update_id", "update_type", "update_json", "_source_file"]
+        for batch in dataset.to_batches(filter=wanted, columns=columns,
+                                        batch_size=SILVER_BATCH_ROWS):
+            if batch.num_rows:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                versions.append(message_versions(decode_updates(frame).lazy()).collect())
+    messages = (latest_versions(pl.concat(versions).lazy()).collect() if versions
+                else pl.DataFrame(schema=SILVER_SCHEMA))
+    replace_partitions(lake, lake.table_uri(*SILVER), messages, "date", days)
+    return messages

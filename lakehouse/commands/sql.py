@@ -1,0 +1,29 @@
+"""``lakehouse sql "SELECT ..." [--format text|json|csv]``: DuckDB SQL over the lake's Delta tables."""
+
+import argparse
+import sys
+
+from lakehouse.lake.location import Lake
+from lakehouse.sqlshell import FORMATS, SqlError, run_query, write_result
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sql",
+        help="Run DuckDB SQL over every Delta table of the lake, named <layer>.<table>.",
+        description="Run DuckDB SQL over the lake's Delta tables (LAKEHOUSE_ROOT, local or s3://). "
+                    "Tables are named <layer>.<table>: silver.tweets, gold.tweets_by_sentiment, ...",
+    )
+    parser.add_argument("query", help='the SQL, e.g. "SELECT * FROM gold.tweets_by_sentiment"')
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        result = run_query(Lake.from_env(), args.query)
+    except SqlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_result(result, args.format, sys.stdout)
+    return 0

@@ -1,0 +1,202 @@
+"""DuckDB SQL over the lake's Delta tables, each named ``<layer>.<table>`` (``silver.tweets``).
+
+Tables are found by listing ``<root>/<layer>/*/_delta_log`` (local folder or S3, through the
+lake's own filesystem), and each one is registered as a DuckDB view over the Arrow dataset that
+delta-rs gives for its current version: DuckDB pushes projections and filters into the dataset,
+so only the needed columns and files are read. DuckDB's own ``delta`` extension is not used: it
+downloads itself at run time, which fails offline.
+
+Only the tables a query names are opened (one Delta log read each), so a query over one gold
+table costs the same in a lake of three tables or of three hundred.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import IO, Any
+
+import duckdb
+import pyarrow.fs as pafs
+from deltalake import DeltaTable
+
+from lakehouse.lake.location import Lake
+
+# Layers that hold Delta tables (raw/ holds files as received).
+TABLE_LAYERS = ("bronze", "silver", "gold", "quarantine")
+FORMATS = ("text", "json", "csv")
+
+# `silver.tweets`, `Silver . "tweets"`: a layer-qualified name anywhere in the query text.
+_QUALIFIED = re.compile(
+    r'\b(' + "|".join(TABLE_LAYERS) + r')\s*\.\s*(?:"([^"]+)"|([A-Za-z_][A-Za-z0-9_]*))',
+    re.IGNORECASE,
+)
+
+
+class SqlError(Exception):
+    """A query that cannot run: the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Result:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def discover_tables(lake: Lake, layers: Sequence[str] = TABLE_LAYERS) -> dict[str, str]:
+    """``{"<layer>.<table>": uri}`` for every folder ``<root>/<layer>/<table>/_delta_log``."""
+    fs = lake._fs  # the lake's own filesystem: local or S3 with the lake's endpoint and keys
+    tables: dict[str, str] = {}
+    for layer in layers:
+        selector = pafs.FileSelector(lake._path(layer), recursive=False, allow_not_found=True)
+        folders = [info for info in fs.get_file_info(selector)
+                   if info.type == pafs.FileType.Directory and not info.base_name.startswith(".")]
+        for folder in folders:
+            log = fs.get_file_info(f"{folder.path}/_delta_log")
+            if log.type == pafs.FileType.Directory:
+                tables[f"{layer}.{folder.base_name}"] = lake.table_uri(layer, folder.base_name)
+    return dict(sorted(tables.items()))
+
+
+def mentioned_tables(query: str) -> set[str]:
+    """The ``layer.table`` names a query text mentions (lower case, as DuckDB resolves them)."""
+    return {f"{m.group(1).lower()}.{(m.group(2) or m.group(3)).lower()}"
+            for m in _QUALIFIED.finditer(query)}
+
+
+def table_exists(lake: Lake, name: str) -> bool:
+    layer, _, table = name.partition(".")
+    info = lake._fs.get_file_info(lake._path(f"{layer}/{table}/_delta_log"))
+    return info.type == pafs.FileType.Directory
+
+
+def connect(lake: Lake, names: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with a view ``<layer>.<table>`` per Delta table of ``names``.
+
+    ``names=None`` registers every table of the lake.
+    """
+    uris = discover_tables(lake) if names is None else {
+        name: lake.table_uri(*name.split(".", 1)) for name in names}
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")  # lake timestamps are UTC; show them so
+    for layer in TABLE_LAYERS:
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+    for name, uri in uris.items():
+        layer, table = name.split(".", 1)
+        try:
+            dataset = DeltaTable(uri, storage_options=lake.storage_options or None).to_pyarrow_dataset()
+        except Exception as exc:  # a broken or half-written table: name it, do not dump a trace
+            con.close()
+            raise SqlError(f"cannot open {name} at {uri}: {_first_line(exc)}") from exc
+        hidden = f"__lake_{layer}__{table}"
+        con.register(hidden, dataset)
+        con.execute(f'CREATE VIEW "{layer}"."{table}" AS SELECT * FROM "{hidden}"')
+    return con
+
+
+def run_query(lake: Lake, query: str) -> Result:
+    """Run ``query`` over the lake; raise ``SqlError`` with one clear line when it cannot run."""
+    named = mentioned_tables(query)
+    if named:
+        present = {name for name in named if table_exists(lake, name)}
+        # A name like `gold.x` may be a column of an alias called gold: only fail on it if
+        # DuckDB itself cannot resolve the query.
+        missing = sorted(named - present)
+        con = connect(lake, present)
+    else:
+        # No layer-qualified name (SHOW ALL TABLES, information_schema, ...): show everything.
+        missing = []
+        con = connect(lake)
+    try:
+        with con:
+            cursor = con.execute(query)
+            if cursor.description is None:
+                return Result([], [])
+            columns = [d[0] for d in cursor.description]
+            return Result(columns, cursor.fetchall())
+    except duckdb.CatalogException as exc:
+        if missing:
+            known = ", ".join(discover_tables(lake)) or f"none under {lake.root}"
+            raise SqlError(f"unknown table {', '.join(missing)} (tables: {known})") from exc
+        raise SqlError(_first_line(exc)) from exc
+    except duckdb.Error as exc:
+        raise SqlError(_first_line(exc)) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact; a float would round
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _text_cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return str(value).replace("\n", "\\n")
+
+
+def format_rows(result: Result, fmt: str) -> Iterator[str]:
+    """The result as text lines (an aligned table), one JSON array, or CSV with a header."""
+    if fmt == "json":
+        records = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+        yield json.dumps(records, default=_json_value, ensure_ascii=False, indent=1) + "\n"
+        return
+    if fmt == "csv":
+        yield from _csv_lines(result)
+        return
+    if not result.columns:
+        yield "OK\n"
+        return
+    cells = [[_text_cell(v) for v in row] for row in result.rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(result.columns)]
+    numeric = [all(isinstance(row[i], int | float | Decimal) for row in result.rows
+                   if row[i] is not None) and bool(result.rows) for i in range(len(widths))]
+
+    def line(values: Sequence[str]) -> str:
+        return " | ".join(v.rjust(w) if num else v.ljust(w)
+                          for v, w, num in zip(values, widths, numeric, strict=True)).rstrip() + "\n"
+
+    yield line(result.columns)
+    yield "-+-".join("-" * w for w in widths) + "\n"
+    for row in cells:
+        yield line(row)
+    yield f"({len(cells)} row{'s' if len(cells) != 1 else ''})\n"
+
+
+def _csv_lines(result: Result) -> Iterator[str]:
+    class _Line:
+        text = ""
+
+        def write(self, s: str) -> None:
+            self.text += s
+
+    buffer = _Line()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in [result.columns, *result.rows]:
+        buffer.text = ""
+        writer.writerow(["" if v is None else _json_value(v) if isinstance(
+            v, datetime | date | time | bytes) else v for v in row])
+        yield buffer.text
+
+
+def write_result(result: Result, fmt: str, out: IO[str]) -> None:
+    for chunk in format_rows(result, fmt):
+        out.write(chunk)

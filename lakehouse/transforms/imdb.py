@@ -101,6 +101,7 @@ def _flag(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Int8, strict=False).cast(pl.Boolean)
 
 
+_EMPTY_LIST = pl.lit([], pl.List(pl.String))
 TCONST = r"^tt\d{7,}$"
 NCONST = r"^nm\d{7,}$"
 
@@ -149,25 +150,31 @@ TITLES_CHECKS: list[Check] = [
 ]
 
 
+# The typed, renamed columns of a valid raw row (shared by the transform and the
+# one-pass loader).
+TITLES_COLUMNS: list[pl.Expr] = [
+        pl.col("tconst"),
+        pl.col("titleType").alias("title_type"),
+        pl.col("primaryTitle").alias("primary_title"),
+        pl.col("originalTitle").alias("original_title"),
+        _flag("isAdult").alias("is_adult"),
+        _year("startYear").alias("start_year"),
+        _year("endYear").alias("end_year"),
+        pl.col("runtimeMinutes").cast(pl.Int32, strict=False).alias("runtime_minutes"),
+        _list("genres").fill_null(pl.lit([], pl.List(pl.String))).alias("genres"),
+        (_year("startYear") // 10 * 10).alias("decade"),
+]
+
+
+def typed_titles(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid raw rows -> the typed, renamed columns of ``imdb_titles`` (no dedup)."""
+    return rows.select(TITLES_COLUMNS)
+
+
 def imdb_titles(raw: pl.LazyFrame) -> pl.LazyFrame:
     """title.basics -> ``imdb_titles``: one row per ``tconst``; genres as a list, typed years,
     runtime and is_adult, and the decade of the start year."""
-    return (
-        good_rows(raw, TITLES_CHECKS)
-        .select(
-            pl.col("tconst"),
-            pl.col("titleType").alias("title_type"),
-            pl.col("primaryTitle").alias("primary_title"),
-            pl.col("originalTitle").alias("original_title"),
-            _flag("isAdult").alias("is_adult"),
-            _year("startYear").alias("start_year"),
-            _year("endYear").alias("end_year"),
-            pl.col("runtimeMinutes").cast(pl.Int32, strict=False).alias("runtime_minutes"),
-            _list("genres").fill_null(pl.lit([], pl.List(pl.String))).alias("genres"),
-            (_year("startYear") // 10 * 10).alias("decade"),
-        )
-        .unique(subset=["tconst"], keep="any")
-    )
+    return good_rows(raw, TITLES_CHECKS).pipe(typed_titles).unique(subset=["tconst"], keep="any")
 
 
 RATINGS_CHECKS: list[Check] = [
@@ -180,17 +187,23 @@ RATINGS_CHECKS: list[Check] = [
 ]
 
 
+# The typed, renamed columns of a valid raw row (shared by the transform and the
+# one-pass loader).
+RATINGS_COLUMNS: list[pl.Expr] = [
+        pl.col("tconst"),
+        pl.col("averageRating").cast(pl.Float64, strict=False).alias("average_rating"),
+        pl.col("numVotes").cast(pl.Int64, strict=False).alias("num_votes"),
+]
+
+
+def typed_ratings(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid raw rows -> the typed, renamed columns of ``imdb_ratings`` (no dedup)."""
+    return rows.select(RATINGS_COLUMNS)
+
+
 def imdb_ratings(raw: pl.LazyFrame) -> pl.LazyFrame:
     """title.ratings -> ``imdb_ratings``: one row per ``tconst``."""
-    return (
-        good_rows(raw, RATINGS_CHECKS)
-        .select(
-            pl.col("tconst"),
-            pl.col("averageRating").cast(pl.Float64).alias("average_rating"),
-            pl.col("numVotes").cast(pl.Int64).alias("num_votes"),
-        )
-        .unique(subset=["tconst"], keep="any")
-    )
+    return good_rows(raw, RATINGS_CHECKS).pipe(typed_ratings).unique(subset=["tconst"], keep="any")
 
 
 AKAS_CHECKS: list[Check] = [
@@ -199,39 +212,50 @@ AKAS_CHECKS: list[Check] = [
 ]
 
 
+# The typed, renamed columns of a valid raw row (shared by the transform and the
+# one-pass loader).
+AKAS_COLUMNS: list[pl.Expr] = [
+        pl.col("titleId").alias("title_id"),
+        pl.col("ordering").cast(pl.Int32, strict=False).alias("ordering"),
+        pl.col("title"),
+        pl.col("region"),
+        pl.col("language"),
+        _list("types", AKA_ARRAY_SEPARATOR).alias("types"),
+        _list("attributes", AKA_ARRAY_SEPARATOR).alias("attributes"),
+        _flag("isOriginalTitle").alias("is_original_title"),
+]
+
+
+def typed_akas(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid raw rows -> the typed, renamed columns of ``imdb_akas`` (no dedup)."""
+    return rows.select(AKAS_COLUMNS)
+
+
 def imdb_akas(raw: pl.LazyFrame) -> pl.LazyFrame:
     """title.akas -> ``imdb_akas``: one row per (title_id, ordering)."""
-    return (
-        good_rows(raw, AKAS_CHECKS)
-        .select(
-            pl.col("titleId").alias("title_id"),
-            pl.col("ordering").cast(pl.Int32).alias("ordering"),
-            pl.col("title"),
-            pl.col("region"),
-            pl.col("language"),
-            _list("types", AKA_ARRAY_SEPARATOR).alias("types"),
-            _list("attributes", AKA_ARRAY_SEPARATOR).alias("attributes"),
-            _flag("isOriginalTitle").alias("is_original_title"),
-        )
-        .unique(subset=["title_id", "ordering"], keep="any")
-    )
+    return good_rows(raw, AKAS_CHECKS).pipe(typed_akas).unique(subset=["title_id", "ordering"], keep="any")
 
 
 CREW_CHECKS: list[Check] = [("tconst is not tt + digits", _bad_id("tconst", TCONST))]
 
 
+# The typed, renamed columns of a valid raw row (shared by the transform and the
+# one-pass loader).
+CREW_COLUMNS: list[pl.Expr] = [
+        pl.col("tconst"),
+        _list("directors").fill_null(_EMPTY_LIST).alias("directors"),
+        _list("writers").fill_null(_EMPTY_LIST).alias("writers"),
+]
+
+
+def typed_crew(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid raw rows -> the typed, renamed columns of ``imdb_crew`` (no dedup)."""
+    return rows.select(CREW_COLUMNS)
+
+
 def imdb_crew(raw: pl.LazyFrame) -> pl.LazyFrame:
     """title.crew -> ``imdb_crew``: one row per ``tconst``; directors and writers as lists."""
-    empty = pl.lit([], pl.List(pl.String))
-    return (
-        good_rows(raw, CREW_CHECKS)
-        .select(
-            pl.col("tconst"),
-            _list("directors").fill_null(empty).alias("directors"),
-            _list("writers").fill_null(empty).alias("writers"),
-        )
-        .unique(subset=["tconst"], keep="any")
-    )
+    return good_rows(raw, CREW_CHECKS).pipe(typed_crew).unique(subset=["tconst"], keep="any")
 
 
 PRINCIPALS_CHECKS: list[Check] = [
@@ -241,21 +265,28 @@ PRINCIPALS_CHECKS: list[Check] = [
 ]
 
 
+# The typed, renamed columns of a valid raw row (shared by the transform and the
+# one-pass loader).
+PRINCIPALS_COLUMNS: list[pl.Expr] = [
+        pl.col("tconst"),
+        pl.col("ordering").cast(pl.Int32, strict=False).alias("ordering"),
+        pl.col("nconst"),
+        pl.col("category"),
+        pl.col("job"),
+        pl.col("characters").str.json_decode(pl.List(pl.String)).alias("characters"),
+]
+
+
+def typed_principals(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid raw rows -> the typed, renamed columns of ``imdb_principals`` (no dedup)."""
+    return rows.select(PRINCIPALS_COLUMNS)
+
+
 def imdb_principals(raw: pl.LazyFrame) -> pl.LazyFrame:
     """title.principals -> ``imdb_principals``: one row per (tconst, ordering); the JSON array
     of characters decoded to a list."""
-    return (
-        good_rows(raw, PRINCIPALS_CHECKS)
-        .select(
-            pl.col("tconst"),
-            pl.col("ordering").cast(pl.Int32).alias("ordering"),
-            pl.col("nconst"),
-            pl.col("category"),
-            pl.col("job"),
-            pl.col("characters").str.json_decode(pl.List(pl.String)).alias("characters"),
-        )
-        .unique(subset=["tconst", "ordering"], keep="any")
-    )
+    return (good_rows(raw, PRINCIPALS_CHECKS).pipe(typed_principals)
+            .unique(subset=["tconst", "ordering"], keep="any"))
 
 
 NAMES_CHECKS: list[Check] = [
@@ -265,21 +296,26 @@ NAMES_CHECKS: list[Check] = [
 ]
 
 
+# The typed, renamed columns of a valid raw row (shared by the transform and the
+# one-pass loader).
+NAMES_COLUMNS: list[pl.Expr] = [
+        pl.col("nconst"),
+        pl.col("primaryName").alias("primary_name"),
+        _year("birthYear").alias("birth_year"),
+        _year("deathYear").alias("death_year"),
+        _list("primaryProfession").fill_null(_EMPTY_LIST).alias("primary_profession"),
+        _list("knownForTitles").fill_null(_EMPTY_LIST).alias("known_for_titles"),
+]
+
+
+def typed_names(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid raw rows -> the typed, renamed columns of ``imdb_names`` (no dedup)."""
+    return rows.select(NAMES_COLUMNS)
+
+
 def imdb_names(raw: pl.LazyFrame) -> pl.LazyFrame:
     """name.basics -> ``imdb_names``: one row per ``nconst``."""
-    empty = pl.lit([], pl.List(pl.String))
-    return (
-        good_rows(raw, NAMES_CHECKS)
-        .select(
-            pl.col("nconst"),
-            pl.col("primaryName").alias("primary_name"),
-            _year("birthYear").alias("birth_year"),
-            _year("deathYear").alias("death_year"),
-            _list("primaryProfession").fill_null(empty).alias("primary_profession"),
-            _list("knownForTitles").fill_null(empty).alias("known_for_titles"),
-        )
-        .unique(subset=["nconst"], keep="any")
-    )
+    return good_rows(raw, NAMES_CHECKS).pipe(typed_names).unique(subset=["nconst"], keep="any")
 
 
 EPISODES_CHECKS: list[Check] = [
@@ -290,18 +326,24 @@ EPISODES_CHECKS: list[Check] = [
 ]
 
 
+# The typed, renamed columns of a valid raw row (shared by the transform and the
+# one-pass loader).
+EPISODES_COLUMNS: list[pl.Expr] = [
+        pl.col("tconst"),
+        pl.col("parentTconst").alias("parent_tconst"),
+        pl.col("seasonNumber").cast(pl.Int32, strict=False).alias("season_number"),
+        pl.col("episodeNumber").cast(pl.Int32, strict=False).alias("episode_number"),
+]
+
+
+def typed_episodes(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid raw rows -> the typed, renamed columns of ``imdb_episodes`` (no dedup)."""
+    return rows.select(EPISODES_COLUMNS)
+
+
 def imdb_episodes(raw: pl.LazyFrame) -> pl.LazyFrame:
     """title.episode -> ``imdb_episodes``: one row per episode ``tconst``."""
-    return (
-        good_rows(raw, EPISODES_CHECKS)
-        .select(
-            pl.col("tconst"),
-            pl.col("parentTconst").alias("parent_tconst"),
-            pl.col("seasonNumber").cast(pl.Int32, strict=False).alias("season_number"),
-            pl.col("episodeNumber").cast(pl.Int32, strict=False).alias("episode_number"),
-        )
-        .unique(subset=["tconst"], keep="any")
-    )
+    return good_rows(raw, EPISODES_CHECKS).pipe(typed_episodes).unique(subset=["tconst"], keep="any")
 
 
 @dataclass(frozen=True)
@@ -312,6 +354,14 @@ class ImdbTable:
     checks: list[Check]
     schema: dict[str, pl.DataType]
     key: tuple[str, ...]
+    typed: Callable[[pl.LazyFrame], pl.LazyFrame]
+    columns: list[pl.Expr]
+
+    @property
+    def raw_key(self) -> tuple[str, ...]:
+        """The key's columns as the raw file names them."""
+        raw = {"title_id": "titleId"}
+        return tuple(raw.get(k, k) for k in self.key)
 
     @property
     def filename(self) -> str:
@@ -325,16 +375,24 @@ class ImdbTable:
 
 IMDB_TABLES: tuple[ImdbTable, ...] = (
     ImdbTable("title.basics", "imdb_titles", imdb_titles, TITLES_CHECKS, IMDB_TITLES_SCHEMA,
-              ("tconst",)),
+              ("tconst",), typed_titles,
+              TITLES_COLUMNS),
     ImdbTable("title.ratings", "imdb_ratings", imdb_ratings, RATINGS_CHECKS, IMDB_RATINGS_SCHEMA,
-              ("tconst",)),
+              ("tconst",), typed_ratings,
+              RATINGS_COLUMNS),
     ImdbTable("title.akas", "imdb_akas", imdb_akas, AKAS_CHECKS, IMDB_AKAS_SCHEMA,
-              ("title_id", "ordering")),
-    ImdbTable("title.crew", "imdb_crew", imdb_crew, CREW_CHECKS, IMDB_CREW_SCHEMA, ("tconst",)),
+              ("title_id", "ordering"), typed_akas,
+              AKAS_COLUMNS),
+    ImdbTable("title.crew", "imdb_crew", imdb_crew, CREW_CHECKS, IMDB_CREW_SCHEMA, ("tconst",),
+              typed_crew,
+              CREW_COLUMNS),
     ImdbTable("title.principals", "imdb_principals", imdb_principals, PRINCIPALS_CHECKS,
-              IMDB_PRINCIPALS_SCHEMA, ("tconst", "ordering")),
+              IMDB_PRINCIPALS_SCHEMA, ("tconst", "ordering"), typed_principals,
+              PRINCIPALS_COLUMNS),
     ImdbTable("name.basics", "imdb_names", imdb_names, NAMES_CHECKS, IMDB_NAMES_SCHEMA,
-              ("nconst",)),
+              ("nconst",), typed_names,
+              NAMES_COLUMNS),
     ImdbTable("title.episode", "imdb_episodes", imdb_episodes, EPISODES_CHECKS,
-              IMDB_EPISODES_SCHEMA, ("tconst",)),
+              IMDB_EPISODES_SCHEMA, ("tconst",), typed_episodes,
+              EPISODES_COLUMNS),
 )

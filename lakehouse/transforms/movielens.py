@@ -36,7 +36,8 @@ MOVIELENS_LINKS_SCHEMA = {"movie_id": pl.Int32, "imdb_id": pl.String, "tmdb_id":
 
 
 def _epoch(column: str) -> pl.Expr:
-    return pl.from_epoch(pl.col(column).cast(pl.Int64), time_unit="s").dt.replace_time_zone("UTC")
+    return (pl.from_epoch(pl.col(column).cast(pl.Int64, strict=False), time_unit="s")
+            .dt.replace_time_zone("UTC"))
 
 
 def _id(column: str) -> pl.Expr:
@@ -78,26 +79,32 @@ RATINGS_CHECKS: list[Check] = [
 ]
 
 
+RATINGS_KEY = ("user_id", "movie_id")
+
+
+RATINGS_COLUMNS: list[pl.Expr] = [
+    pl.col("userId").cast(pl.Int32, strict=False).alias("user_id"),
+    pl.col("movieId").cast(pl.Int32, strict=False).alias("movie_id"),
+    pl.col("rating").cast(pl.Float32, strict=False).alias("rating"),
+    _epoch("timestamp").alias("rated_at"),
+]
+
+
+def typed_ratings(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid ratings.csv rows -> the typed columns of ``movielens_ratings`` (no dedup)."""
+    return rows.select(RATINGS_COLUMNS)
+
+
+def latest_rating(ratings: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (user_id, movie_id): a re-rating keeps the newest."""
+    return (ratings.sort("rated_at", maintain_order=True)
+            .unique(subset=list(RATINGS_KEY), keep="last", maintain_order=False))
+
+
 def movielens_ratings(raw: pl.LazyFrame) -> pl.LazyFrame:
     """ratings.csv -> ``movielens_ratings``: one row per (user_id, movie_id), the latest rating
     winning; ``rated_at`` a UTC timestamp."""
-    return (
-        good_rows(raw, RATINGS_CHECKS)
-        .select(
-            pl.col("userId").cast(pl.Int32).alias("user_id"),
-            pl.col("movieId").cast(pl.Int32).alias("movie_id"),
-            pl.col("rating").cast(pl.Float32).alias("rating"),
-            _epoch("timestamp").alias("rated_at"),
-        )
-        .pipe(_latest_per_key, ["user_id", "movie_id"], "rated_at")
-    )
-
-
-def _latest_per_key(lf: pl.LazyFrame, keys: list[str], order: str) -> pl.LazyFrame:
-    # A MovieLens release has one rating per (user, movie); a re-rating keeps the newest. The
-    # group-by streams, where a sort over 25M rows would not.
-    others = [c for c in lf.collect_schema().names() if c not in keys]
-    return lf.group_by(keys).agg(pl.all().sort_by(order).last()).select(keys + others)
+    return good_rows(raw, RATINGS_CHECKS).pipe(typed_ratings).pipe(latest_rating)
 
 
 TAGS_CHECKS: list[Check] = [

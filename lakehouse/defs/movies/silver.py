@@ -7,28 +7,42 @@ No Dagster here, so the benchmark runs exactly this code.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from deltalake import CommitProperties, write_deltalake
 
 from lakehouse.defs.movies.snapshots import (
+    SOURCE_PROPERTY,
     LandingState,
     built_from,
-    gunzipped,
     local_copy,
     write_quarantine,
     write_snapshot_table,
 )
 from lakehouse.lake.location import Lake
-from lakehouse.transforms.imdb import IMDB_CSV_OPTIONS, ImdbTable, quarantine_rows
+from lakehouse.transforms.imdb import (
+    QUARANTINE_SCHEMA,
+    Check,
+    ImdbTable,
+    failure_reason,
+    quarantine_rows,
+)
 from lakehouse.transforms.movielens import (
     MOVIELENS_CSV_OPTIONS,
     MOVIELENS_TABLES,
+    RATINGS_COLUMNS,
+    RATINGS_KEY,
+    MovieLensTable,
+    latest_rating,
     movielens_tag_counts,
 )
 
@@ -48,26 +62,208 @@ def _noop(_: str) -> None:
     return None
 
 
-def scan_imdb(path: Path, *, with_index: bool = False) -> pl.LazyFrame:
-    return pl.scan_csv(path, row_index_name="_index" if with_index else None, **IMDB_CSV_OPTIONS)
+class StreamSplit:
+    """A one-pass load: raw text rows in, typed good rows out, bad rows and key hashes aside.
+
+    ``prepare`` adds to the (parallel, streaming) Polars plan the typed columns, the reason
+    of the first failing check, the key hash and the raw row as a struct; the per-batch
+    callback only splits on the reason, so the Python work per batch stays tiny. Bad rows are
+    kept for quarantine; the key hashes of good rows find duplicates after the pass without
+    holding the rows.
+    """
+
+    def __init__(self, checks: Sequence[Check], columns: Sequence[pl.Expr], key: Sequence[str],
+                 raw_key: Sequence[str]):
+        self.checks, self.columns = list(checks), list(columns)
+        self.key, self.raw_key = list(key), list(raw_key)
+        self.reset()
+
+    def reset(self) -> None:
+        self.bad: list[pl.DataFrame] = []
+        self.hashes: list[pl.Series] = []
+
+    def typed(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.select(self.columns)
+
+    def prepare(self, raw: pl.LazyFrame) -> pl.LazyFrame:
+        names = [c for c in raw.collect_schema().names() if c != "_index"]
+        return raw.select(
+            *self.columns,
+            failure_reason(self.checks),
+            pl.struct(self.raw_key).hash(seed=7).alias("_key_hash"),
+            pl.struct(names).alias("_raw"),
+            pl.col("_index"),
+        )
+
+    def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
+        ok = batch["_reason"].is_null()
+        if not ok.all():
+            self.bad.append(batch.filter(~ok).select("_raw", "_index").unnest("_raw"))
+            batch = batch.filter(ok)
+        self.hashes.append(batch["_key_hash"])
+        return batch.drop("_reason", "_key_hash", "_raw", "_index")
+
+    def duplicate_hashes(self) -> pl.Series:
+        if not self.hashes:
+            return pl.Series("h", [], pl.UInt64)
+        hashes = pl.concat(self.hashes).sort()
+        return hashes.filter(hashes == hashes.shift(1)).unique()
+
+
+def _dedup_if_needed(lake: Lake, uri: str, split: StreamSplit,
+                     dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
+                     log: Log) -> int:
+    """Replace rows of repeated keys by their dedup (a second commit, only when keys repeat)."""
+    repeated = split.duplicate_hashes()
+    if repeated.len() == 0:
+        return 0
+    log(f"{uri}: {repeated.len()} keys repeat; keeping one row each")
+    table = pl.scan_delta(uri, storage_options=lake.storage_options or None)
+    # The same hash as the raw text key: typed key values as text, under the raw names.
+    hashed = table.with_columns(pl.struct([pl.col(k).cast(pl.String).alias(r) for k, r in
+                                           zip(split.key, split.raw_key, strict=True)])
+                                .hash(seed=7).alias("_key_hash"))
+    in_repeated = pl.col("_key_hash").is_in(repeated.implode())
+    fixed = pl.concat([
+        hashed.filter(~in_repeated).drop("_key_hash"),
+        hashed.filter(in_repeated).drop("_key_hash").pipe(dedup),
+    ])
+    write_snapshot_table(lake, uri, fixed, version_tag)
+    return repeated.len()
+
+
+def load_csv_one_pass(lake: Lake, uri: str, path: Path, csv_options: dict, split: StreamSplit,
+                      dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
+                      log: Log = _noop) -> None:
+    """A plain CSV to a Delta table in one streaming pass (Polars), one commit."""
+    raw = pl.scan_csv(path, row_index_name="_index", **csv_options)
+    schema = split.typed(raw.head(0)).collect_schema()
+    plan = split.prepare(raw).map_batches(split, schema=schema, streamable=True)
+    write_snapshot_table(lake, uri, plan, version_tag)
+    _dedup_if_needed(lake, uri, split, dedup, version_tag, log)
+
+
+def _tsv_reader(path: Path, invalid: list[tuple[int | None, str, str]],
+                block_size: int = 32 << 20) -> tuple[list[str], pacsv.CSVStreamingReader]:
+    """A pyarrow streaming reader of a (gzip) TSV, every column as text: decompression runs
+    ahead in its own thread while blocks are parsed in parallel, so nothing waits for a full
+    gunzip and nothing is whole in memory."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as head:
+        columns = head.readline().rstrip("\n").split("\t")
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append((row.number, f"expected {row.expected_columns} fields, got "
+                        f"{row.actual_columns}", row.text))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None),
+        read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
+        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False,
+                                         escape_char=False, newlines_in_values=False,
+                                         invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(columns, pa.string()), null_values=["\\N"],
+            strings_can_be_null=True, quoted_strings_can_be_null=False),
+    )
+    return columns, reader
+
+
+class _KeysRepeat(Exception):
+    """Raised at the end of a pass whose keys repeat: the write aborts before its commit."""
+
+
+def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
+                        dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
+                        log: Log = _noop) -> list[tuple[int | None, str, str]]:
+    """A TSV to a Delta table in one streaming pass and one commit; returns the rows pyarrow
+    could not split into the header's fields.
+
+    When keys repeat (known only at the end of the pass), the write is abandoned before its
+    commit and a second pass holds back just the repeated keys and deduplicates them.
+    """
+    def write(repeated: pl.Series | None) -> list[tuple[int | None, str, str]]:
+        invalid: list[tuple[int | None, str, str]] = []
+        split.reset()
+        columns, reader = _tsv_reader(path, invalid)
+        empty = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+        schema = split.typed(empty.lazy()).collect().to_arrow().schema
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            offset, held = 0, []
+            for batch in reader:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                frame = frame.with_columns(pl.int_range(offset, offset + frame.height,
+                                                        dtype=pl.Int64).alias("_index"))
+                offset += frame.height
+                prepared = split.prepare(frame.lazy()).collect()
+                if repeated is not None:
+                    mask = prepared["_key_hash"].is_in(repeated.implode())
+                    held.append(split(prepared.filter(mask)))
+                    prepared = prepared.filter(~mask)
+                good = split(prepared)
+                yield from good.to_arrow().cast(schema).to_batches()
+            if repeated is None and split.duplicate_hashes().len():
+                raise _KeysRepeat
+            if held:
+                deduped = dedup(pl.concat(held).lazy()).collect()
+                yield from deduped.to_arrow().cast(schema).to_batches()
+
+        write_deltalake(
+            uri, pa.RecordBatchReader.from_batches(schema, batches()), mode="overwrite",
+            schema_mode="overwrite", storage_options=lake.storage_options or None,
+            commit_properties=CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}))
+        return invalid
+
+    try:
+        return write(None)
+    except Exception as exc:  # the writer wraps what the batch iterator raised
+        repeated = split.duplicate_hashes()
+        if "_KeysRepeat" not in f"{type(exc).__name__} {exc!r}" and not repeated.len():
+            raise
+        log(f"{uri}: {repeated.len()} keys repeat; second pass keeps one row each")
+        return write(repeated)
 
 
 def build_imdb_table(lake: Lake, spec: ImdbTable, state: LandingState,
                      log: Log = _noop) -> SilverOutcome:
-    """One IMDB dataset version to its silver table; a no-op when already built from it."""
+    """One IMDB dataset version to its silver table in one streaming pass and one commit; a
+    no-op when the table was already built from this version."""
     uri = lake.table_uri("silver", spec.table)
     if built_from(lake, uri) == state.version_tag:
         log(f"{spec.table}: already built from {state.key}; nothing to do")
         return SilverOutcome(spec.table, uri, False, state.key)
-    with local_copy(lake, state.key) as gz, gunzipped(gz) as tsv:
+    split = StreamSplit(spec.checks, spec.columns, spec.key, spec.raw_key)
+    with local_copy(lake, state.key) as gz:
         log(f"{spec.table}: streaming {state.key} ({state.size / 2**20:.1f} MiB gzip)")
-        write_snapshot_table(lake, uri, spec.transform(scan_imdb(tsv)), state.version_tag)
-        bad = quarantine_rows(scan_imdb(tsv, with_index=True), spec.checks,
-                              source_file=state.key, source="imdb", table=spec.table).collect()
+        invalid = load_tsv_one_commit(
+            lake, uri, gz, split, lambda lf: lf.unique(subset=list(spec.key), keep="any"),
+            state.version_tag, log)
+    bad = _quarantine_frame(split, invalid, source_file=state.key, source="imdb",
+                            table=spec.table, separator="\t", null_text="\\N")
     quarantined = write_quarantine(lake, bad, state.key)
     if quarantined:
         log(f"{spec.table}: {quarantined} rows quarantined")
     return SilverOutcome(spec.table, uri, True, state.key, quarantined)
+
+
+def _quarantine_frame(split: StreamSplit, invalid: list[tuple[int | None, str, str]], *,
+                      source_file: str, source: str, table: str, separator: str,
+                      null_text: str) -> pl.DataFrame:
+    parts = []
+    if split.bad:
+        parts.append(quarantine_rows(pl.concat(split.bad).lazy(), split.checks,
+                                     source_file=source_file, source=source, table=table,
+                                     separator=separator, null_text=null_text).collect())
+    if invalid:
+        parts.append(pl.DataFrame(
+            {"_source_file": source_file, "record_index": [i for i, _, _ in invalid],
+             "source": source, "table": table, "reason": [r for _, r, _ in invalid],
+             "raw_record": [t for _, _, t in invalid]},
+            schema=QUARANTINE_SCHEMA))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
 MOVIELENS_SILVER = (*(t.table for t in MOVIELENS_TABLES), "movielens_tag_counts")
@@ -119,11 +315,8 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
             raw = pl.scan_csv(path, **MOVIELENS_CSV_OPTIONS)
             if spec.table in todo:
                 log(f"{spec.table}: streaming {spec.member}")
-                write_snapshot_table(lake, uri, spec.transform(raw), state.version_tag)
-                bad = quarantine_rows(
-                    pl.scan_csv(path, row_index_name="_index", **MOVIELENS_CSV_OPTIONS),
-                    spec.checks, source_file=source_file, source="movielens", table=spec.table,
-                    separator=",", null_text="").collect()
+                bad = load_movielens_member(lake, uri, path, spec, source_file,
+                                            state.version_tag, log)
                 quarantined = write_quarantine(lake, bad, source_file)
                 outcomes.append(SilverOutcome(spec.table, uri, True, state.key, quarantined))
             if needs_tags:
@@ -134,3 +327,20 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
                 outcomes.append(SilverOutcome("movielens_tag_counts", counts_uri, True,
                                               state.key))
     return outcomes
+
+
+def load_movielens_member(lake: Lake, uri: str, path: Path, spec: MovieLensTable,
+                          source_file: str, version_tag: str, log: Log = _noop) -> pl.DataFrame:
+    """One MovieLens CSV to its table; returns its quarantine rows. Ratings (25M rows in ml-25m)
+    take the one-pass streaming load; the small files the plain transform."""
+    if spec.table == "movielens_ratings":
+        split = StreamSplit(spec.checks, RATINGS_COLUMNS, RATINGS_KEY, ("userId", "movieId"))
+        load_csv_one_pass(lake, uri, path, MOVIELENS_CSV_OPTIONS, split, latest_rating,
+                          version_tag, log)
+        return _quarantine_frame(split, [], source_file=source_file, source="movielens",
+                                 table=spec.table, separator=",", null_text="")
+    write_snapshot_table(lake, uri, spec.transform(pl.scan_csv(path, **MOVIELENS_CSV_OPTIONS)),
+                         version_tag)
+    return quarantine_rows(pl.scan_csv(path, row_index_name="_index", **MOVIELENS_CSV_OPTIONS),
+                           spec.checks, source_file=source_file, source="movielens",
+                           table=spec.table, separator=",", null_text="").collect()

@@ -1,0 +1,52 @@
+"""The one-pass silver loads: repeated keys, malformed lines, quarantine, one commit."""
+
+import gzip
+
+import polars as pl
+from deltalake import DeltaTable
+
+from lakehouse.defs.movies.silver import build_imdb_table, load_movielens_member
+from lakehouse.defs.movies.snapshots import LandingState
+from lakehouse.lake.delta import scan
+from lakehouse.lake.location import Lake
+from lakehouse.transforms.imdb import IMDB_TABLES
+from lakehouse.transforms.movielens import MOVIELENS_TABLES
+
+HEADER = "tconst\taverageRating\tnumVotes\n"
+
+
+def land(lake: Lake, key: str, text: str) -> LandingState:
+    data = gzip.compress(text.encode())
+    lake.write_bytes(key, data)
+    return LandingState(key=key, sha256=str(hash(data)), size=len(data), landed_at="")
+
+
+def test_imdb_repeated_keys_and_malformed_lines_in_one_commit(lake: Lake) -> None:
+    spec = next(t for t in IMDB_TABLES if t.table == "imdb_ratings")
+    text = HEADER + ("tt0133093\t8.7\t2100000\n"
+                     "tt0076759\t8.6\t1450000\n"
+                     "tt0133093\t8.7\t2100000\n"  # the same line twice: one row kept
+                     "tt0000001\t5.7\n"  # a field missing: quarantined, not fatal
+                     "tt0000002\t11.5\t10\n")  # out of range: quarantined
+    state = land(lake, "raw/imdb/tsv/title_ratings/2026/11/23/title.ratings.tsv.gz", text)
+    outcome = build_imdb_table(lake, spec, state)
+    ratings = scan(lake, outcome.uri).sort("tconst").collect()
+    assert ratings.rows() == [("tt0076759", 8.6, 1450000), ("tt0133093", 8.7, 2100000)]
+    assert DeltaTable(outcome.uri).version() == 0
+    quarantine = scan(lake, lake.table_uri("quarantine", "movies_quarantine")).collect()
+    assert sorted(quarantine["reason"].to_list()) == ["averageRating outside 1..10",
+                                                     "expected 3 fields, got 2"]
+    assert outcome.quarantined == 2
+
+
+def test_movielens_rerating_keeps_the_newest(lake: Lake, tmp_path) -> None:
+    spec = next(t for t in MOVIELENS_TABLES if t.table == "movielens_ratings")
+    path = tmp_path / "ratings.csv"
+    path.write_text("userId,movieId,rating,timestamp\n"
+                    "1,296,3.0,1000\n1,296,4.5,2000\n1,1,5.0,1500\n2,296,x,1\n")
+    uri = lake.table_uri("silver", "movielens_ratings")
+    bad = load_movielens_member(lake, uri, path, spec, "raw#ratings.csv", "v1")
+    rows = scan(lake, uri).sort("movie_id").collect()
+    assert rows.select("user_id", "movie_id", "rating").rows() == [(1, 1, 5.0), (1, 296, 4.5)]
+    assert bad.select("record_index", "reason").rows() == [(3, "rating is not a number")]
+    assert pl.read_delta(uri)["rated_at"].dt.epoch("s").sort().to_list() == [1500, 2000]

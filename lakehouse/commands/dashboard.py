@@ -1,0 +1,41 @@
+"""``lakehouse dashboard [--port P] [--host H]``: the live tweet sentiment page."""
+
+import argparse
+import logging
+import signal
+
+from lakehouse.dashboard.server import DashboardServer
+from lakehouse.lake.location import Lake
+
+log = logging.getLogger("lakehouse.dashboard")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dashboard", help="Serve the live tweet sentiment dashboard (gold Delta tables).",
+        description="Serve a page with the total of tweets processed and the counts by sentiment over "
+                    "time, read from gold/tweets_by_sentiment and gold/tweets_per_hour_by_sentiment; "
+                    "the page refreshes itself as new batches land.")
+    parser.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--refresh", type=float, default=5.0, help="page refresh period in seconds")
+    parser.set_defaults(func=run)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    lake = Lake.from_env()
+    server = DashboardServer(lake, args.host, args.port, args.refresh)
+    signal.signal(signal.SIGTERM, _interrupt)
+    # The URL on stdout (flushed) so scripts and tests can find a port chosen with --port 0.
+    print(f"dashboard on {server.url} (lake {lake.root})", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,1 @@
+"""The live sentiment dashboard: gold Delta tables -> JSON endpoint -> a self-refreshing page."""

@@ -195,12 +195,16 @@ class TmdbResource(dg.ConfigurableResource):
     requests_per_second: float = Field(default=40.0, description="Client-side rate limit.")
     max_titles_per_run: int = Field(default=500, description="Titles enriched per run.")
     discover_pages: int = Field(default=2, description="/discover/movie pages per genre.")
+    use_sample: bool | None = Field(default=None, description="Default: sample unless a key "
+                                    "is set.")
 
     def _credential(self) -> str | None:
         return self.api_key or os.environ.get("TMDB_API_KEY") or None
 
     @property
     def is_sample(self) -> bool:
+        if self.use_sample is not None:
+            return self.use_sample
         return self._credential() is None
 
     def api(self) -> TmdbApi:

@@ -28,7 +28,7 @@ from lakehouse.sources.tmdb import TmdbResource
 def sample_resources(drop_dir: Path | None = None) -> dict:
     return {"lake": LakeResource(), "imdb": ImdbResource(use_sample=True),
             "movielens": MovieLensResource(use_sample=True),
-            "tmdb": TmdbResource(api_key=""),  # empty: the sample API, whatever the env says
+            "tmdb": TmdbResource(use_sample=True),
             "csv_drop": CsvDropResource(drop_dir=str(drop_dir) if drop_dir else None)}
 
 

@@ -144,7 +144,7 @@ def load_csv_one_pass(lake: Lake, uri: str, path: Path, csv_options: dict, split
 
 
 def _tsv_reader(path: Path, invalid: list[tuple[int | None, str, str]],
-                block_size: int = 32 << 20) -> tuple[list[str], pacsv.CSVStreamingReader]:
+                block_size: int = 8 << 20) -> tuple[list[str], pacsv.CSVStreamingReader]:
     """A pyarrow streaming reader of a (gzip) TSV, every column as text: decompression runs
     ahead in its own thread while blocks are parsed in parallel, so nothing waits for a full
     gunzip and nothing is whole in memory."""

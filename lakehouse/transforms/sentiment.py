@@ -142,33 +142,44 @@ def portuguese_lexicon() -> tuple[pl.DataFrame, dict[str, float], frozenset[str]
 # -- scoring ----------------------------------------------------------------------------------
 
 
-def _tokens(texts: pl.LazyFrame, text: pl.Expr) -> pl.LazyFrame:
-    """(``text_id``, ``pos``, ``word``) per word of each text."""
+def _tokens(texts: pl.LazyFrame, text: pl.Expr, min_chars: int = 1) -> pl.LazyFrame:
+    """(``text_id``, ``pos``, ``word``) per word of each text, in text and word order.
+
+    Positions come from list expressions, not windows: the word rules below look at the
+    previous words with plain shifts guarded by ``pos``, which keeps them cheap.
+    """
+    words = text.str.split(" ").list.eval(
+        pl.element().filter(pl.element().str.len_chars() >= min_chars))
     return (
-        texts.select("text_id", text.str.split(" ").alias("word"))
-        .explode("word")
-        .filter(pl.col("word").is_not_null() & (pl.col("word") != ""))
-        .with_columns(pl.int_range(pl.len()).over("text_id").alias("pos"))
+        texts.select("text_id", words.alias("word"))
+        .with_columns(pl.col("word").list.eval(pl.int_range(pl.len())).alias("pos"))
+        .explode(["word", "pos"])
+        .filter(pl.col("word").is_not_null())
     )
+
+
+def _prev(column: str, k: int) -> pl.Expr:
+    """``column`` of the k-th previous word of the same text (null at the text's start)."""
+    return pl.when(pl.col("pos") >= k).then(pl.col(column).shift(k))
 
 
 def score_english(texts: pl.LazyFrame) -> pl.LazyFrame:
     """(``text_id``, ``clean_text``) -> (``text_id``, polarity, subjectivity): TextBlob's rules."""
     lexicon = english_lexicon().lazy()
     negation = pl.col("word").is_in(EN_NEGATIONS) | pl.col("word").str.ends_with("n't")
+    same_text_next = pl.col("text_id").shift(-1) == pl.col("text_id")
     words = (
         _tokens(texts, pl.col("clean_text").str.to_lowercase())
-        .join(lexicon, on="word", how="left")
-        .sort("text_id", "pos")
+        .join(lexicon, on="word", how="left", maintain_order="left")
         .with_columns(
             pl.col("p").is_not_null().alias("known"),
             negation.alias("neg"),
             pl.col("word").str.strip_chars("'").str.len_chars().alias("len"),
         )
         .with_columns(
-            *[pl.col(c).shift(k).over("text_id").alias(f"{c}{k}")
+            *[_prev(c, k).alias(f"{c}{k}")
               for c in ("known", "is_mod", "i", "neg", "len") for k in (1, 2)],
-            pl.col("known").shift(-1).over("text_id").alias("next_known"),
+            pl.when(same_text_next).then(pl.col("known").shift(-1)).alias("next_known"),
         )
     )
     prev_mod = pl.col("known1").fill_null(False) & pl.col("is_mod1").fill_null(False)
@@ -208,45 +219,43 @@ def score_portuguese(texts: pl.LazyFrame) -> pl.LazyFrame:
     lexicon, boosters, negations = portuguese_lexicon()
     booster_frame = pl.DataFrame({"word": list(boosters), "b": list(boosters.values())})
     words = (
-        _tokens(texts, _ascii_lower(pl.col("clean_text")))
-        .filter(pl.col("word").str.len_chars() > 1)  # VADER drops one-letter tokens
-        .with_columns(pl.int_range(pl.len()).over("text_id").alias("pos"))
-        .join(lexicon.lazy(), on="word", how="left")
-        .join(booster_frame.lazy(), on="word", how="left")
-        .sort("text_id", "pos")
+        # VADER drops one-letter tokens before any rule looks at neighbours.
+        _tokens(texts, _ascii_lower(pl.col("clean_text")), min_chars=2)
+        .join(lexicon.lazy(), on="word", how="left", maintain_order="left")
+        .join(booster_frame.lazy(), on="word", how="left", maintain_order="left")
         .with_columns(
             pl.col("v").is_not_null().alias("in_lex"),
             pl.col("word").is_in(list(negations)).alias("neg"),
             (pl.col("word") == PT_BUT_WORD).alias("is_but"),
         )
     )
-    shifted = [
-        expr for k in (1, 2, 3) for expr in (
-            pl.col("in_lex").shift(k).over("text_id").alias(f"in_lex{k}"),
-            pl.col("b").shift(k).over("text_id").alias(f"b{k}"),
-            pl.col("neg").shift(k).over("text_id").alias(f"neg{k}"),
-        )
-    ]
+    shifted = [_prev(c, k).alias(f"{c}{k}") for k in (1, 2, 3) for c in ("in_lex", "b", "neg")]
     words = words.with_columns(*shifted)
     # Boosters count as 0 themselves; a lexicon word is raised by boosters and flipped by
-    # negations among the three words before it that are not lexicon words.
-    valence = pl.when(pl.col("b").is_not_null() | ~pl.col("in_lex")).then(0.0) \
-        .otherwise(pl.col("v"))
+    # negations among the three words before it that are not lexicon words. Each step is
+    # materialised as the column "val" (a nested expression would repeat its operands).
+    val = pl.col("val")
+    words = words.with_columns(
+        pl.when(pl.col("b").is_not_null() | ~pl.col("in_lex")).then(0.0)
+        .otherwise(pl.col("v")).alias("val"))
     for k, damp in ((1, 1.0), (2, 0.95), (3, 0.9)):
         free = pl.col(f"in_lex{k}").is_not_null() & ~pl.col(f"in_lex{k}")
         boost = pl.col(f"b{k}").fill_null(0.0) * damp
-        signed = pl.when(valence < 0).then(-boost).otherwise(boost)
-        valence = pl.when((valence != 0) & free).then(valence + signed).otherwise(valence)
-        valence = pl.when((valence != 0) & free & pl.col(f"neg{k}"))\
-            .then(valence * VADER_N_SCALAR).otherwise(valence)
-    first_but = pl.when(pl.col("is_but")).then(pl.col("pos")).min().over("text_id")
-    valence = (pl.when(first_but.is_null()).then(valence)
-               .when(pl.col("pos") < first_but).then(valence * 0.5)
-               .when(pl.col("pos") > first_but).then(valence * 1.5)
-               .otherwise(valence))
+        signed = pl.when(val < 0).then(-boost).otherwise(boost)
+        words = words.with_columns(
+            pl.when((val != 0) & free).then(val + signed).otherwise(val).alias("val"))
+        words = words.with_columns(
+            pl.when((val != 0) & free & pl.col(f"neg{k}")).then(val * VADER_N_SCALAR)
+            .otherwise(val).alias("val"))
+    first_but = (words.filter("is_but").group_by("text_id")
+                 .agg(pl.col("pos").min().alias("first_but")))
+    words = words.join(first_but, on="text_id", how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("first_but").is_null()).then(val)
+        .when(pl.col("pos") < pl.col("first_but")).then(val * 0.5)
+        .when(pl.col("pos") > pl.col("first_but")).then(val * 1.5)
+        .otherwise(val).alias("val"))
     scored = (
-        words.with_columns(valence.alias("val"))
-        .group_by("text_id")
+        words.group_by("text_id")
         .agg(
             pl.col("val").sum().alias("total"),
             pl.col("val").filter(pl.col("val") > 0).add(1).sum().alias("pos_sum"),
@@ -282,21 +291,25 @@ def tweet_sentiment(tweets: pl.LazyFrame) -> pl.LazyFrame:
 
     Grain: one tweet; key ``id``. Each distinct (language, cleaned text) is scored once.
     """
-    cleaned = (
-        tweets.filter(pl.col("lang").is_in(SCORED_LANGUAGES))
+    scored_tweets = tweets.filter(pl.col("lang").is_in(SCORED_LANGUAGES))
+    # Retweets repeat their original's text: clean each distinct raw text once, score each
+    # distinct cleaned text once. The distinct texts are collected here, once, so the two
+    # language branches below do not each recompute them.
+    texts = (
+        scored_tweets.select("lang", "text").unique()
         .with_columns(clean_text_expr(pl.col("text")).alias("clean_text"))
+        .collect()
     )
-    distinct = (
-        cleaned.select("lang", "clean_text").unique()
-        .with_columns(pl.int_range(pl.len()).alias("text_id"))
-    )
+    distinct = (texts.select("lang", "clean_text").unique(maintain_order=True)
+                .with_row_index("text_id").with_columns(pl.col("text_id").cast(pl.Int64)))
     scores = pl.concat([
-        distinct.filter(pl.col("lang") == "en").pipe(score_english),
-        distinct.filter(pl.col("lang") == "pt").pipe(score_portuguese),
-    ])
-    scored = distinct.join(scores, on="text_id", how="inner").drop("text_id")
+        distinct.lazy().filter(pl.col("lang") == "en").pipe(score_english),
+        distinct.lazy().filter(pl.col("lang") == "pt").pipe(score_portuguese),
+    ]).collect()
+    per_text = texts.join(distinct.join(scores, on="text_id").drop("text_id"),
+                          on=["lang", "clean_text"], how="left")
     return (
-        cleaned.join(scored, on=["lang", "clean_text"], how="left")
+        scored_tweets.join(per_text.lazy(), on=["lang", "text"], how="left")
         .with_columns(
             label_expr(pl.col("lang"), pl.col("polarity")).alias("sentiment_label"),
             pl.col("lang").replace_strict(MODEL_NAMES, default=None).alias("sentiment_model"),

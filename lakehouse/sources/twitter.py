@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import dagster as dg
 import polars as pl
 import requests
+import urllib3
 from pydantic import Field
 
 from lakehouse.lake.jsondecode import decode_json
@@ -140,7 +141,20 @@ class TwitterClient:
                         what="Twitter stream", secrets=[self._token], rate_limit_attempts=1,
                         params=FIELD_PARAMS, stream=True, timeout=(10, read_timeout))
         with response:
-            yield from response.iter_lines(chunk_size=1)
+            yield from split_lines(lambda: response.raw.read1(64 * 1024))
+
+
+def split_lines(read: Callable[[], bytes]) -> Iterator[bytes]:
+    """Lines (without ``\r\n``) from a byte source, each handed on as soon as its newline
+    arrives: ``read`` returns whatever bytes are available (``b""`` at the end)."""
+    pending = b""
+    while chunk := read():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.removesuffix(b"\r")
+    if pending:
+        yield pending.removesuffix(b"\r")
 
 
 # -- search landing ---------------------------------------------------------------------------
@@ -298,7 +312,7 @@ def consume_stream(connect: Callable[[], Iterator[bytes]], writer: SegmentWriter
             stats.last_error = str(exc)
             if exc.status == 429:
                 delay = max(delay, rate_limit_backoff)
-        except (requests.RequestException, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             stats.last_error = f"{type(exc).__name__}: {exc}"
         if stop.is_set():
             break

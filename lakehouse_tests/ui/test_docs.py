@@ -1,0 +1,106 @@
+"""``lakehouse docs``: dbt docs generated from dbt_project and served, read in headless Chromium."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import yaml
+
+from lakehouse.commands.docs import DBT_PROJECT_DIR, generate_docs
+from lakehouse.lake.delta import overwrite_table
+from lakehouse.lake.location import Lake
+from lakehouse_tests.ui.browser import Browser
+
+MODELS = DBT_PROJECT_DIR / "models"
+GOLD_MODELS = sorted(p.stem for p in MODELS.glob("*/*.sql"))
+
+# Walks the Projects tree along a folder path (each name looked up inside the previous folder, so
+# the Sources folders of the same names are not taken) and clicks the last folder open.
+EXPAND_PROJECT_FOLDER = """
+const menu = document.querySelector("div.menu[ng-show=\\"nav_selected == 'project'\\"]");
+let root = menu, folder = null;
+for (const name of arguments[0]) {
+  folder = [...root.querySelectorAll("a.menu-tree")].find(a => a.textContent.trim() === name);
+  if (!folder) return false;
+  root = folder.closest("li");
+}
+folder.click();
+return true;
+"""
+# The names the Projects tree shows on screen (hidden items do not count).
+VISIBLE_PROJECT_ITEMS = """
+const menu = document.querySelector("div.menu[ng-show=\\"nav_selected == 'project'\\"]");
+return [...menu.querySelectorAll("a")].filter(a => a.offsetParent !== null && a.getClientRects().length)
+  .map(a => a.textContent.replace(/\\s+/g, ""));
+"""
+
+
+def silver_source_tables() -> list[str]:
+    names = []
+    for sources in MODELS.glob("*/_*__sources.yml"):
+        for source in yaml.safe_load(sources.read_text())["sources"]:
+            for table in source["tables"]:
+                path = table["config"]["meta"]["delta_table_path"]
+                names.append(path.rsplit("/silver/", 1)[1])
+    return sorted(set(names))
+
+
+@pytest.fixture
+def docs_url(lake: Lake, tmp_path: Path) -> Iterator[str]:
+    """`lakehouse docs --port 0` on a lake with no silver table, gold DuckDB with one built model."""
+    with duckdb.connect(os.environ["LAKEHOUSE_DUCKDB_PATH"]) as con:
+        con.execute("create table main.telegram_messages_per_day (chat_id bigint, date date, "
+                    "chat_title varchar, message_count bigint, active_users bigint)")
+    script = Path(sys.executable).parent / "lakehouse"
+    proc = subprocess.Popen([str(script), "docs", "--port", "0", "--target-path", str(tmp_path / "docs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert lines[0].startswith("docs generated at "), lines
+        assert "not compiled" in lines[0] and "catalog: built models" in lines[0]
+        assert lines[1].startswith("docs on http://127.0.0.1:"), lines
+        yield lines[1].split()[2]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
+def test_docs_list_every_gold_model_without_silver_tables(docs_url: str, browser: Browser,
+                                                          tmp_path: Path) -> None:
+    assert {"telegram_messages_per_day", "tweets_by_sentiment", "dim_title"} <= set(GOLD_MODELS)
+    browser.get(docs_url)
+    browser.wait_for("return document.querySelectorAll('a.menu-tree').length")
+    assert not set(GOLD_MODELS) & set(browser.execute(VISIBLE_PROJECT_ITEMS))  # folders start closed
+    for path in [["lakehouse"], ["lakehouse", "models"], *(["lakehouse", "models", domain]
+                                                          for domain in ["telegram", "twitter", "movies"])]:
+        assert browser.execute(EXPAND_PROJECT_FOLDER, path), path
+    listed = browser.wait_for(VISIBLE_PROJECT_ITEMS, lambda items: set(GOLD_MODELS) <= set(items))
+    assert set(GOLD_MODELS) <= set(listed)
+    browser.screenshot(tmp_path / "docs_tree.png")
+
+    # A model page carries its description, its columns, and the type the built table has.
+    browser.execute("window.location.hash = '#!/model/model.lakehouse.telegram_messages_per_day'")
+    text = browser.wait_for("return document.body.innerText",
+                            lambda t: "Messages per chat per UTC day" in t and "message_count" in t)
+    assert "active_users" in text and "BIGINT" in text
+    browser.screenshot(tmp_path / "docs.png")
+
+
+def test_docs_compile_the_models_when_the_silver_tables_exist(lake: Lake, tmp_path: Path) -> None:
+    # Compiling only loads each source, so a one-column table per source is enough.
+    for table in silver_source_tables():
+        overwrite_table(lake, lake.table_uri("silver", table), pl.DataFrame({"id": [1]}))
+    build = generate_docs(lake, tmp_path / "docs")
+    assert (build.compiled, build.catalog, build.missing_sources) == (True, "full", [])
+    html = build.page.read_text()
+    assert "telegram_messages_per_day" in html
+    manifest = json.loads((tmp_path / "docs" / "manifest.json").read_text())
+    compiled = manifest["nodes"]["model.lakehouse.tweets_by_sentiment"]["compiled_code"]
+    assert "tweet_sentiment" in compiled and "{{" not in compiled

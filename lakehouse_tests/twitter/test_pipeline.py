@@ -212,3 +212,17 @@ def test_twitter_assets_automation_and_lineage_are_registered() -> None:
     assert repo.get_schedule_def("twitter_search_schedule").cron_schedule == "*/5 * * * *"
     assert {"twitter_raw_file_sensor", "twitter_gold_sensor"} <= \
         {s.name for s in repo.sensor_defs}
+
+
+def test_the_same_pipeline_runs_on_s3(s3_lake: Lake) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    land(s3_lake, "search_page_1.json", 0)
+    land(s3_lake, "stream.ndjson", 1)
+    requests = tick(instance, None).run_requests
+    assert len(requests) == 2
+    for request in requests:
+        run(instance, request)
+    expected = fixture_tweets("search_page_1.json", "stream.ndjson")
+    assert sorted(table(s3_lake, "silver", "tweets")["id"]) == sorted(expected)
+    assert table(s3_lake, "silver", "tweet_sentiment").height == sum(
+        t["lang"] in ("en", "pt") for t in expected.values())

@@ -129,7 +129,7 @@ def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
             uri = lake.table_uri("bronze", "tweets_raw")
             append_replacing_sources(lake, uri, bronze, [key])
             bronze = scan(lake, uri).filter(pl.col("_source_file") == key).collect()
-        tweets = silver_tweets(bronze.lazy()).collect()
+        tweets = silver_tweets(bronze.lazy()).collect(engine="in-memory")
         del bronze
         sentiment = tweet_sentiment(tweets.lazy()).collect()
         merge_days(lake, str(out / "tweets"), tweets, ["id"])

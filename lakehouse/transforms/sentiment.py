@@ -298,14 +298,14 @@ def tweet_sentiment(tweets: pl.LazyFrame) -> pl.LazyFrame:
     texts = (
         scored_tweets.select("lang", "text").unique()
         .with_columns(clean_text_expr(pl.col("text")).alias("clean_text"))
-        .collect()
+        .collect(engine="in-memory")  # measured faster than streaming for these plans
     )
     distinct = (texts.select("lang", "clean_text").unique(maintain_order=True)
                 .with_row_index("text_id").with_columns(pl.col("text_id").cast(pl.Int64)))
     scores = pl.concat([
         distinct.lazy().filter(pl.col("lang") == "en").pipe(score_english),
         distinct.lazy().filter(pl.col("lang") == "pt").pipe(score_portuguese),
-    ]).collect()
+    ]).collect(engine="in-memory")
     per_text = texts.join(distinct.join(scores, on="text_id").drop("text_id"),
                           on=["lang", "clean_text"], how="left")
     return (

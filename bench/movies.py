@@ -172,17 +172,16 @@ def lakehouse_ratings(src: Path, work: Path) -> int:
 def reference_ratings(src: Path, work: Path) -> int:
     import pandas as pd
 
-    df = pd.read_csv(src, dtype=str)
-    for column in ("userId", "movieId", "rating", "timestamp"):
-        df[column] = pd.to_numeric(df[column], errors="coerce")
-    df = df.dropna()
+    # A fair pandas: typed parsing by the C reader (faster than text then to_numeric, though a
+    # single bad value would fail the whole file), range check, timestamps, dedup, Parquet.
+    df = pd.read_csv(src, dtype={"userId": "int32", "movieId": "int32", "rating": "float32",
+                                 "timestamp": "int64"})
     df = df[df["rating"].between(0.5, 5.0)]
     out = pd.DataFrame({
-        "user_id": df["userId"].astype("int32"), "movie_id": df["movieId"].astype("int32"),
-        "rating": df["rating"].astype("float32"),
-        "rated_at": pd.to_datetime(df["timestamp"].astype("int64"), unit="s", utc=True),
+        "user_id": df["userId"], "movie_id": df["movieId"], "rating": df["rating"],
+        "rated_at": pd.to_datetime(df["timestamp"], unit="s", utc=True),
     })
-    out = out.sort_values("rated_at").drop_duplicates(["user_id", "movie_id"], keep="last")
+    out = out.drop_duplicates(["user_id", "movie_id"], keep="last")
     out.to_parquet(work / "reference.parquet", index=False)
     return len(out)
 

@@ -29,8 +29,8 @@ MOVIELENS_RATINGS_SCHEMA = {"user_id": pl.Int32, "movie_id": pl.Int32, "rating":
                             "rated_at": pl.Datetime("us", "UTC")}
 MOVIELENS_TAGS_SCHEMA = {"user_id": pl.Int32, "movie_id": pl.Int32, "tag": pl.String,
                          "tag_raw": pl.String, "tagged_at": pl.Datetime("us", "UTC")}
-MOVIELENS_TAG_COUNTS_SCHEMA = {"movie_id": pl.Int32, "tag": pl.String, "n_applications": pl.UInt32,
-                               "n_users": pl.UInt32, "first_tagged_at": pl.Datetime("us", "UTC"),
+MOVIELENS_TAG_COUNTS_SCHEMA = {"movie_id": pl.Int32, "tag": pl.String, "n_applications": pl.Int64,
+                               "n_users": pl.Int64, "first_tagged_at": pl.Datetime("us", "UTC"),
                                "last_tagged_at": pl.Datetime("us", "UTC")}
 MOVIELENS_LINKS_SCHEMA = {"movie_id": pl.Int32, "imdb_id": pl.String, "tmdb_id": pl.Int64}
 
@@ -141,10 +141,10 @@ def movielens_tag_counts(tags: pl.LazyFrame) -> pl.LazyFrame:
     """silver tags -> ``movielens_tag_counts``: one row per (movie_id, tag)."""
     return tags.group_by(["movie_id", "tag"]).agg(
         pl.len().alias("n_applications"),
-        pl.col("user_id").n_unique().cast(pl.UInt32).alias("n_users"),
+        pl.col("user_id").n_unique().cast(pl.Int64).alias("n_users"),
         pl.col("tagged_at").min().alias("first_tagged_at"),
         pl.col("tagged_at").max().alias("last_tagged_at"),
-    ).with_columns(pl.col("n_applications").cast(pl.UInt32))
+    ).with_columns(pl.col("n_applications").cast(pl.Int64))
 
 
 LINKS_CHECKS: list[Check] = [

@@ -90,10 +90,9 @@ class StreamSplit:
         return raw.select(
             *self.columns,
             failure_reason(self.checks),
-            pl.struct(self.raw_key).hash(seed=7).alias("_key_hash"),
             pl.struct(names).alias("_raw"),
             pl.col("_index"),
-        )
+        ).with_columns(typed_key_hash(self.key))
 
     def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
         ok = batch["_reason"].is_null()
@@ -110,6 +109,10 @@ class StreamSplit:
         return hashes.filter(hashes == hashes.shift(1)).unique()
 
 
+def typed_key_hash(key: Sequence[str]) -> pl.Expr:
+    return pl.struct(list(key)).hash(seed=7).alias("_key_hash")
+
+
 def _dedup_if_needed(lake: Lake, uri: str, split: StreamSplit,
                      dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
                      log: Log) -> int:
@@ -119,10 +122,7 @@ def _dedup_if_needed(lake: Lake, uri: str, split: StreamSplit,
         return 0
     log(f"{uri}: {repeated.len()} keys repeat; keeping one row each")
     table = pl.scan_delta(uri, storage_options=lake.storage_options or None)
-    # The same hash as the raw text key: typed key values as text, under the raw names.
-    hashed = table.with_columns(pl.struct([pl.col(k).cast(pl.String).alias(r) for k, r in
-                                           zip(split.key, split.raw_key, strict=True)])
-                                .hash(seed=7).alias("_key_hash"))
+    hashed = table.with_columns(typed_key_hash(split.key))
     in_repeated = pl.col("_key_hash").is_in(repeated.implode())
     fixed = pl.concat([
         hashed.filter(~in_repeated).drop("_key_hash"),

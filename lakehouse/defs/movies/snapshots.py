@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -25,7 +26,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from lakehouse.lake.delta import append_replacing_sources, open_table
 from lakehouse.lake.location import Lake, raw_key
@@ -147,14 +151,39 @@ def built_from(lake: Lake, uri: str) -> str | None:
 
 
 def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag: str) -> None:
-    """Replace the table with ``frame`` in one Delta commit, streaming (never whole in memory)."""
-    frame.sink_delta(
-        uri, mode="overwrite", storage_options=lake.storage_options or None,
-        delta_write_options={
-            "schema_mode": "overwrite",
-            "commit_properties": CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}),
-        },
-    )
+    """Replace the table with ``frame`` in one Delta commit, streaming (never whole in memory).
+
+    On a local lake Polars' own parallel Parquet writer streams the data file into the table
+    folder and delta-rs commits it (an overwrite: the old files stay for time travel); that is
+    about twice as fast as delta-rs encoding the batches itself, which the S3 path does.
+    """
+    commit = CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag})
+    if lake.is_s3:
+        frame.sink_delta(uri, mode="overwrite", storage_options=lake.storage_options or None,
+                         delta_write_options={"schema_mode": "overwrite",
+                                              "commit_properties": commit})
+        return
+    folder = Path(uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+    path = folder / name
+    frame.sink_parquet(path, compression="zstd", statistics=True)
+    try:
+        meta = pq.read_metadata(path)
+        schema = pq.read_schema(path)
+        action = AddAction(path=name, size=path.stat().st_size, partition_values={},
+                           modification_time=int(path.stat().st_mtime * 1000), data_change=True,
+                           stats=json.dumps({"numRecords": meta.num_rows}))
+        table = open_table(lake, uri)
+        if table is None:
+            create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), [action],
+                                          mode="overwrite", commit_properties=commit)
+        else:
+            table.create_write_transaction([action], mode="overwrite", schema=schema,
+                                           commit_properties=commit)
+    except BaseException:
+        path.unlink(missing_ok=True)  # an uncommitted file is never part of the table
+        raise
 
 
 def write_quarantine(lake: Lake, rows: pl.DataFrame, source_file: str) -> int:

@@ -13,6 +13,7 @@ table costs the same in a lake of three tables or of three hundred.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -121,11 +122,42 @@ def run_query(lake: Lake, query: str) -> Result:
             return Result(columns, cursor.fetchall())
     except duckdb.CatalogException as exc:
         if missing:
-            known = ", ".join(discover_tables(lake)) or f"none under {lake.root}"
-            raise SqlError(f"unknown table {', '.join(missing)} (tables: {known})") from exc
-        raise SqlError(_first_line(exc)) from exc
+            raise SqlError(_unknown_tables(lake, missing)) from exc
+        raise SqlError(_with_layer_hint(lake, _first_line(exc))) from exc
     except duckdb.Error as exc:
         raise SqlError(_first_line(exc)) from exc
+
+
+def _unknown_tables(lake: Lake, missing: list[str]) -> str:
+    """``unknown table silver.tweetz (did you mean silver.tweets?)``, or what the layer holds."""
+    known = list(discover_tables(lake))
+    if not known:
+        return f"unknown table {', '.join(missing)} (no Delta tables under {lake.root})"
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.75)
+        if close:
+            hints.append(f"did you mean {' or '.join(close)}?")
+            continue
+        layer = name.split(".", 1)[0]
+        same_layer = [k for k in known if k.startswith(f"{layer}.")]
+        shown = ", ".join(same_layer[:8])
+        if len(same_layer) > 8:
+            shown += f" and {len(same_layer) - 8} more"
+        hints.append(f"{layer} has: {shown}" if same_layer else f"{layer} has no tables")
+    return f"unknown table {', '.join(missing)} ({'; '.join(hints)})"
+
+
+def _with_layer_hint(lake: Lake, message: str) -> str:
+    """An unqualified name (``FROM tweets``) gets the hint that tables are ``<layer>.<table>``."""
+    found = re.search(r"Table with name (\S+) does not exist", message)
+    if not found:
+        return message
+    short = found.group(1).strip('"').lower()
+    matches = [name for name in discover_tables(lake) if name.split(".", 1)[1] == short]
+    if matches:
+        message += f" (tables are named <layer>.<table>: {' or '.join(matches)})"
+    return message
 
 
 def _first_line(exc: BaseException) -> str:

@@ -50,7 +50,7 @@ PAGE = """<!doctype html>
       <div class="share">scored English and Portuguese tweets</div></div>
   </div>
   <section class="chart">
-    <h2>Tweets per hour by sentiment (UTC)</h2>
+    <h2>Tweets per hour by sentiment (UTC, stacked)</h2>
     <div class="legend" id="legend"></div>
     <svg id="chart" viewBox="0 0 960 320" width="100%" role="img"
          aria-label="tweets per hour by sentiment"></svg>
@@ -115,7 +115,14 @@ function renderChart(data) {
     return;
   }
   const W = 960, H = 320, L = 56, R = 16, T = 12, B = 40;
-  const top = Math.max(1, ...labels.flatMap(l => data.series[l]));
+  // Stacked: each label is a band on top of the previous ones, the top edge is the hour's total.
+  const stacked = [], base = hours.map(() => 0);
+  labels.forEach(label => {
+    const low = base.slice();
+    data.series[label].forEach((v, i) => { base[i] += v; });
+    stacked.push({label, low, high: base.slice()});
+  });
+  const top = Math.max(1, ...base);
   // Grid steps of 1, 2 or 5 times a power of ten, so the axis reads 0, 50, 100, ...
   const raw = top / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = Math.max(1, [1, 2, 5, 10].map(m => m * mag).find(s => s >= raw));
@@ -136,14 +143,18 @@ function renderChart(data) {
       ? "start" : "middle";
     svg.appendChild(el("text", {x: x(i), y: H - B + 18, "text-anchor": anchor}, text));
   });
-  labels.forEach((label, li) => {
-    const values = data.series[label];
-    const points = values.map((v, i) => x(i) + "," + y(v)).join(" ");
-    svg.appendChild(el("polyline", {points, fill: "none", stroke: color(label, li),
-                                    "stroke-width": 2.5, "data-label": label}));
-    values.forEach((v, i) => {
+  const dots = hours.length <= 48;  // beyond two days the markers only add noise
+  stacked.forEach(({label, low, high}, li) => {
+    const upper = high.map((v, i) => x(i) + "," + y(v));
+    const lower = low.map((v, i) => x(i) + "," + y(v)).reverse();
+    svg.appendChild(el("polygon", {points: upper.concat(lower).join(" "), fill: color(label, li),
+                                   "fill-opacity": 0.28, stroke: "none"}));
+    svg.appendChild(el("polyline", {points: upper.join(" "), fill: "none", stroke: color(label, li),
+                                    "stroke-width": dots ? 2.5 : 1.5, "data-label": label}));
+    if (!dots) return;
+    high.forEach((v, i) => {
       const dot = el("circle", {cx: x(i), cy: y(v), r: 3, fill: color(label, li)});
-      dot.appendChild(el("title", {}, label + " " + hours[i] + ": " + fmt(v)));
+      dot.appendChild(el("title", {}, label + " " + hours[i] + ": " + fmt(data.series[label][i])));
       svg.appendChild(dot);
     });
   });

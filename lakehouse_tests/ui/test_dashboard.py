@@ -132,3 +132,75 @@ def test_dashboard_command_serves_on_the_port_it_prints(lake: Lake) -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
+
+
+# -- through the real Twitter pipeline -------------------------------------------------------------
+
+TWITTER_FIXTURES = Path(__file__).parents[1] / "fixtures" / "twitter"
+
+
+def test_page_follows_batches_processed_by_the_twitter_pipeline(
+        lake: Lake, dashboard: DashboardServer, browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raw v2 payloads land, the sensor's runs reach silver, dbt builds gold: the page follows."""
+    import dagster as dg
+    from dagster_dbt import build_dbt_asset_selection
+
+    from lakehouse.definitions import defs
+    from lakehouse.defs.gold.assets import gold_dbt_models
+    from lakehouse.defs.twitter.assets import twitter_bronze, twitter_silver
+    from lakehouse.defs.twitter.sensors import twitter_raw_file_sensor
+    from lakehouse.lake.delta import scan
+    from lakehouse.lake.resource import LakeResource
+    from lakehouse.sources.twitter import search_key, stream_key
+
+    monkeypatch.delenv("TWITTER_BEARER_TOKEN", raising=False)
+    # The two models the page reads (with their dbt tests), not all Twitter gold: half the dbt time.
+    dashboard_models = build_dbt_asset_selection(
+        [gold_dbt_models], dbt_select="tweets_by_sentiment tweets_per_hour_by_sentiment")
+    instance = dg.DagsterInstance.ephemeral()
+    landed = datetime.fromisoformat("2026-11-17T09:00:00+00:00")
+
+    def land(name: str, minute: int) -> None:
+        data = (TWITTER_FIXTURES / name).read_bytes()
+        moment = landed.replace(minute=minute)
+        if name.endswith(".ndjson"):
+            key = stream_key(f"{moment:%Y%m%dT%H%M%S%fZ}-1-{minute:04d}.ndjson", moment)
+        else:
+            meta = json.loads(data)["meta"]
+            key = search_key(moment, meta["newest_id"], meta["oldest_id"])
+        lake.write_bytes(key, data)
+
+    def process(cursor: str | None) -> str | None:
+        """One sensor tick, its runs to silver, then the dashboard's gold models (as the gold sensor does)."""
+        ticked = twitter_raw_file_sensor(dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"lake": LakeResource()}))
+        assert ticked.run_requests
+        for request in ticked.run_requests:
+            assert dg.materialize([twitter_bronze, twitter_silver], instance=instance,
+                                  run_config=request.run_config, resources={"lake": LakeResource()}).success
+        assert dg.materialize([gold_dbt_models], selection=dashboard_models, instance=instance,
+                              resources=defs().resources).success
+        return ticked.cursor
+
+    def gold_counts() -> dict[str, str]:
+        frame = scan(lake, lake.table_uri("gold", "tweets_by_sentiment")).collect()
+        return {label: str(n) for label, n in frame.select("sentiment_label", "tweet_count").iter_rows()}
+
+    land("search_page_1.json", 0)
+    land("stream.ndjson", 1)
+    cursor = process(None)
+    first_gold = gold_counts()
+    browser.get(dashboard.url)
+    first = browser.wait_for(READ_NUMBERS, lambda v: v["loaded"] >= 1 and v["total_value"] != "0")
+    assert {"Negative": first["negative"], "Neutral": first["neutral"], "Positive": first["positive"]} \
+        == first_gold
+    assert first["total_value"] == str(sum(int(n) for n in first_gold.values()))
+
+    land("search_page_2.json", 5)
+    process(cursor)
+    second_gold = gold_counts()
+    second_total = str(sum(int(n) for n in second_gold.values()))
+    assert int(second_total) > int(first["total_value"])  # the second page brings new tweets
+    second = browser.wait_for(READ_NUMBERS, lambda v: v["total_value"] == second_total)
+    assert {"Negative": second["negative"], "Neutral": second["neutral"],
+            "Positive": second["positive"]} == second_gold

@@ -92,7 +92,14 @@ def test_unknown_table_prints_one_line_naming_it_and_fails(lake: Lake,
     code, out, err = sql(capsys, "select * from silver.tweetz")
     assert code == 1 and out == ""
     assert err.count("\n") == 1
-    assert err.startswith("error: unknown table silver.tweetz (tables: gold.tweets_by_sentiment, ")
+    assert err == "error: unknown table silver.tweetz (did you mean silver.tweets?)\n"
+    code, _, err = sql(capsys, "select * from gold.nothing_like_it")
+    assert (code, err) == (1, "error: unknown table gold.nothing_like_it "
+                              "(gold has: gold.tweets_by_sentiment)\n")
+    code, _, err = sql(capsys, "select * from tweets")
+    assert code == 1
+    assert err == ("error: Catalog Error: Table with name tweets does not exist! "
+                   "(tables are named <layer>.<table>: silver.tweets)\n")
 
 
 def test_bad_query_prints_one_line_and_fails(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:

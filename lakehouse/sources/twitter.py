@@ -213,6 +213,15 @@ def poll_search(api: SearchApi, lake: Lake, query: str, *, max_pages: int = 50,
         except RateLimited:
             result.stopped_because = "rate limited (429) with a distant reset"
             break
+        except ApiError as exc:
+            if not (exc.status == 400 and token and token == mark.resume_token):
+                raise
+            # A saved page token the API no longer takes: poll again from the same since_id
+            # (tweets already landed come back and are deduplicated in silver; none is lost).
+            log.warning("the saved next_token was refused; restarting from since_id")
+            token = newest = None
+            mark = SearchMark(mark.since_id)
+            continue
         page = json.loads(body)
         meta = page.get("meta", {})
         if page.get("data"):

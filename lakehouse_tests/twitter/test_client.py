@@ -184,3 +184,17 @@ def test_stream_429_backs_off_before_reconnecting(httpserver: HTTPServer, lake: 
     writer.close()
     assert stats.tweets == 1 and "429" in stats.last_error
     assert stats.waits == [0.5]  # the stream's 429 rule, not the 0.01 s of a plain drop
+
+
+def test_a_refused_resume_token_restarts_the_poll_from_since_id(
+        httpserver: HTTPServer, lake: Lake) -> None:
+    lake.write_bytes(SEARCH_STATE_KEY, SearchMark(OLD_MARK, "expired-token", "1").to_json())
+    httpserver.expect_ordered_request(SEARCH).respond_with_data(
+        b'{"errors":[{"message":"Invalid next_token"}],"title":"Invalid Request"}', status=400)
+    httpserver.expect_ordered_request(SEARCH).respond_with_data(PAGE_2)
+    result = poll_search(client(httpserver, Sleeps()), lake, "q")
+    calls = search_calls(httpserver)
+    assert calls[0]["next_token"] == "expired-token"
+    assert "next_token" not in calls[1] and calls[1]["since_id"] == OLD_MARK
+    assert result.complete
+    assert read_search_mark(lake) == SearchMark(json.loads(PAGE_2)["meta"]["newest_id"])

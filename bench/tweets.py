@@ -113,7 +113,7 @@ def generate(root: Path, tweets: int, batches: int, retweet_share: float = 0.5) 
 def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
     import polars as pl
 
-    from lakehouse.defs.twitter.assets import merge_days
+    from lakehouse.defs.twitter.assets import SILVER_INPUT_COLUMNS, merge_days
     from lakehouse.lake.delta import append_replacing_sources, scan
     from lakehouse.lake.location import Lake
     from lakehouse.sources.twitter import decode_records, records_of_file
@@ -128,7 +128,8 @@ def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
         if not direct:
             uri = lake.table_uri("bronze", "tweets_raw")
             append_replacing_sources(lake, uri, bronze, [key])
-            bronze = scan(lake, uri).filter(pl.col("_source_file") == key).collect()
+            bronze = (scan(lake, uri).select(SILVER_INPUT_COLUMNS)
+                      .filter(pl.col("_source_file") == key).collect())
         tweets = silver_tweets(bronze.lazy()).collect(engine="in-memory")
         del bronze
         sentiment = tweet_sentiment(tweets.lazy()).collect()

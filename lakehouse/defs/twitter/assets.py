@@ -182,8 +182,12 @@ def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str]) -> list
     return sorted(new.get_column("date").unique().to_list())
 
 
+SILVER_INPUT_COLUMNS = ["spec", "tweets", "users", "places", "_source_file", "_ingested_at"]
+
+
 def _bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
-    bronze = scan(lake, lake.table_uri("bronze", "tweets_raw"))
+    """Bronze rows of ``files`` (all when empty), without the raw text silver never reads."""
+    bronze = scan(lake, lake.table_uri("bronze", "tweets_raw")).select(SILVER_INPUT_COLUMNS)
     return bronze.filter(pl.col("_source_file").is_in(files)) if files else bronze
 
 

@@ -43,3 +43,17 @@ def test_schedules_refresh_weekly_and_enrich_daily() -> None:
     assert tmdb_daily.cron_schedule == "0 5 * * *"
     assert {imdb_weekly.job_name, movielens_weekly.job_name, tmdb_daily.job_name} == {
         "movies_imdb_job", "movies_movielens_job", "movies_tmdb_job"}
+
+
+def test_definitions_hold_the_movie_graph() -> None:
+    from lakehouse.definitions import defs
+
+    definitions = defs()
+    keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
+    expected = {"raw/imdb/title_basics", "raw/movielens/zip", "raw/tmdb/json", "raw/local/csv",
+                "silver/imdb_titles", "silver/movielens_ratings", "silver/tmdb_movies",
+                "silver/csv_drop", "gold/dim_title", "gold/action_adventure_overview"}
+    assert expected <= keys
+    imdb_job = definitions.resolve_job_def("movies_imdb_job")
+    selected = {k.to_user_string() for k in imdb_job.asset_layer.selected_asset_keys}
+    assert {"raw/imdb/title_basics", "silver/imdb_titles", "gold/dim_title"} <= selected

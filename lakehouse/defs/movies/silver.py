@@ -269,13 +269,16 @@ def _quarantine_frame(split: StreamSplit, invalid: list[tuple[int | None, str, s
 MOVIELENS_SILVER = (*(t.table for t in MOVIELENS_TABLES), "movielens_tag_counts")
 
 
+WANTED_MEMBERS = frozenset(t.member for t in MOVIELENS_TABLES)
+
+
 def _extract(zip_path: Path, folder: Path) -> dict[str, Path]:
     """Stream the CSV members out of the zip: ``{"ratings.csv": path, ...}``."""
     found: dict[str, Path] = {}
     with zipfile.ZipFile(zip_path) as zf:
         for info in zf.infolist():
             name = Path(info.filename).name
-            if name.endswith(".csv") and not info.is_dir():
+            if name in WANTED_MEMBERS and not info.is_dir():  # ml-25m's genome files: skipped
                 dest = folder / name
                 with zf.open(info) as src, open(dest, "wb") as out:
                     shutil.copyfileobj(src, out, 8 << 20)

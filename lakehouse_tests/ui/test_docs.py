@@ -72,7 +72,7 @@ def docs_url(lake: Lake, tmp_path: Path) -> Iterator[str]:
         assert proc.wait(timeout=20) == 0
 
 
-def test_docs_list_every_gold_model_without_silver_tables(docs_url: str, browser: Browser,
+def test_docs_list_every_gold_model_without_silver_tables(browser: Browser, docs_url: str,
                                                           tmp_path: Path) -> None:
     assert {"telegram_messages_per_day", "tweets_by_sentiment", "dim_title"} <= set(GOLD_MODELS)
     browser.get(docs_url)

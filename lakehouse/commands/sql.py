@@ -14,14 +14,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run DuckDB SQL over the lake's Delta tables (LAKEHOUSE_ROOT, local or s3://). "
                     "Tables are named <layer>.<table>: silver.tweets, gold.tweets_by_sentiment, ...",
     )
-    parser.add_argument("query", help='the SQL, e.g. "SELECT * FROM gold.tweets_by_sentiment"')
+    parser.add_argument("query", help='the SQL, e.g. "SELECT * FROM gold.tweets_by_sentiment"; '
+                                      '"-" reads it from stdin')
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    query = sys.stdin.read() if args.query == "-" else args.query
+    if not query.strip():
+        print("error: empty query", file=sys.stderr)
+        return 2
     try:
-        result = run_query(Lake.from_env(), args.query)
+        result = run_query(Lake.from_env(), query)
     except SqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

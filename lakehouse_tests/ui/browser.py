@@ -30,9 +30,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 def require_chromium() -> None:
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.skip("headless Chromium absent: apt-get install -y chromium chromium-driver "
+    """Skip when Chromium is absent (CI installs it); with Chromium but no driver, fail loudly."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"headless Chromium absent ({CHROMIUM}): apt-get install -y chromium chromium-driver "
                     "(CI installs it)")
+    if not CHROMEDRIVER.exists():
+        pytest.fail(f"{CHROMIUM} is installed but {CHROMEDRIVER} is not: apt-get install -y chromium-driver")
 
 
 def _free_port() -> int:

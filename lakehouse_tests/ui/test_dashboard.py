@@ -71,6 +71,7 @@ def test_summary_holds_gold_counts_and_zero_filled_hours(lake: Lake) -> None:
 
 
 def test_summary_reads_an_s3_lake(s3_lake: Lake) -> None:
+    assert read_summary(s3_lake)["ready"] is False
     write_gold(s3_lake, FIRST, FIRST_HOURLY)
     summary = read_summary(s3_lake)
     assert (summary["total"], summary["by_sentiment"]) == (23, FIRST)

@@ -138,6 +138,9 @@ def test_console_script_exit_code_and_stderr(lake: Lake) -> None:
     ok = subprocess.run([str(script), "sql", "select count(*) as n from silver.tweets", "--format", "csv"],
                         capture_output=True, text=True, timeout=120)
     assert (ok.returncode, ok.stdout) == (0, "n\n3\n")
+    piped = subprocess.run([str(script), "sql", "-", "--format", "json"], input="select 1 as one\n",
+                           capture_output=True, text=True, timeout=120)
+    assert (piped.returncode, json.loads(piped.stdout)) == (0, [{"one": 1}])
     bad = subprocess.run([str(script), "sql", "select * from gold.nothing_here"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stdout == ""

@@ -180,6 +180,8 @@ def _json_value(value: Any) -> Any:
 def _text_cell(value: Any) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as SQL (and DuckDB's own CSV) writes them
     if isinstance(value, datetime | date | time):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     return str(value).replace("\n", "\\n")
@@ -213,6 +215,16 @@ def format_rows(result: Result, fmt: str) -> Iterator[str]:
     yield f"({len(cells)} row{'s' if len(cells) != 1 else ''})\n"
 
 
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date | time | bytes):
+        return _json_value(value)
+    return value
+
+
 def _csv_lines(result: Result) -> Iterator[str]:
     class _Line:
         text = ""
@@ -224,8 +236,7 @@ def _csv_lines(result: Result) -> Iterator[str]:
     writer = csv.writer(buffer, lineterminator="\n")
     for row in [result.columns, *result.rows]:
         buffer.text = ""
-        writer.writerow(["" if v is None else _json_value(v) if isinstance(
-            v, datetime | date | time | bytes) else v for v in row])
+        writer.writerow([_csv_cell(v) for v in row])
         yield buffer.text
 
 

@@ -147,16 +147,21 @@ class DocsServer(ThreadingHTTPServer):
 
 
 class _DocsHandler(SimpleHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def _served(self) -> bool:
         name = SERVED.get(self.path.split("?", 1)[0].split("#", 1)[0])
         if name is None:
             self.send_error(HTTPStatus.NOT_FOUND)
-            return
+            return False
         self.path = "/" + name
-        super().do_GET()
+        return True
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self._served():
+            super().do_GET()
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self.do_GET()
+        if self._served():
+            super().do_HEAD()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         log.debug("%s " + format, self.address_string(), *args)

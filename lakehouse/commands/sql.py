@@ -1,6 +1,7 @@
 """``lakehouse sql "SELECT ..." [--format text|json|csv]``: DuckDB SQL over the lake's Delta tables."""
 
 import argparse
+import os
 import sys
 
 from lakehouse.lake.location import Lake
@@ -30,5 +31,13 @@ def run(args: argparse.Namespace) -> int:
     except SqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    write_result(result, args.format, sys.stdout)
+    except Exception as exc:  # e.g. the object store failing mid-scan: still one line, no trace
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        print(f"error: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
+    try:
+        write_result(result, args.format, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `lakehouse sql ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -22,6 +22,7 @@ TWEETS = pl.DataFrame({
     "created_at": [datetime(2026, 11, 23, 9, 5, tzinfo=UTC), datetime(2026, 11, 23, 9, 40, tzinfo=UTC),
                    datetime(2026, 11, 23, 10, 1, tzinfo=UTC)],
     "lang": ["pt", "en", "pt"],
+    "is_retweet": [False, True, None],
 })
 BY_SENTIMENT = pl.DataFrame({"sentiment_label": ["Negative", "Neutral", "Positive"],
                              "tweet_count": [4, 7, 12]})
@@ -61,14 +62,14 @@ def test_query_joins_layers_and_prints_json(lake: Lake, capsys: pytest.CaptureFi
 def test_timestamps_are_shown_in_utc_and_csv_round_trips(lake: Lake,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     fill(lake)
-    code, out, _ = sql(capsys, "select id, text, created_at from silver.tweets order by id",
+    code, out, _ = sql(capsys, "select id, text, created_at, is_retweet from silver.tweets order by id",
                        "--format", "csv")
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["id", "text", "created_at"]
-    assert rows[1:] == [["1001", "bom dia", "2026-11-23T09:05:00+00:00"],
-                        ["1002", "hello | world", "2026-11-23T09:40:00+00:00"],
-                        ["1003", "ótimo 😀", "2026-11-23T10:01:00+00:00"]]
+    assert rows[0] == ["id", "text", "created_at", "is_retweet"]
+    assert rows[1:] == [["1001", "bom dia", "2026-11-23T09:05:00+00:00", "false"],
+                        ["1002", "hello | world", "2026-11-23T09:40:00+00:00", "true"],
+                        ["1003", "ótimo 😀", "2026-11-23T10:01:00+00:00", ""]]
 
 
 def test_text_output_is_an_aligned_table_with_a_row_count(lake: Lake,

@@ -110,7 +110,11 @@ def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
 
 def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
                   partition_by: Sequence[str] | None = None) -> None:
-    """Upsert ``df`` on ``keys``: matching rows are updated, new ones inserted."""
+    """Upsert ``df`` on ``keys``: matching rows are updated, new ones inserted.
+
+    ``streamed_exec=False`` lets delta-rs derive a pruning predicate from the source batch
+    (the partitions and key ranges it touches), so a merge costs in proportion to the batch.
+    """
     table = open_table(lake, uri)
     if table is None:
         _with_commit_retry(lambda: _write(lake, uri, df, mode="append",
@@ -121,7 +125,8 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
         condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
         (
             DeltaTable(uri, storage_options=lake.storage_options or None)
-            .merge(df.to_arrow(), predicate=condition, source_alias="s", target_alias="t")
+            .merge(df.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
+                   streamed_exec=False)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()

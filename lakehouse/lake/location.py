@@ -166,6 +166,11 @@ class Lake:
                     for k in self.list_keys(f"{prefix.rstrip('/')}/{day:%Y/%m/%d}")]
         return [k for k in keys if after is None or k > after]
 
+    def new_raw_keys_by_prefix(self, prefixes: tuple[str, ...] | list[str],
+                               cursor: dict[str, str]) -> dict[str, list[str]]:
+        """New raw keys per landing prefix, after each prefix's cursor (a sensor's cursor)."""
+        return {prefix: self.list_new_raw_keys(prefix, cursor.get(prefix)) for prefix in prefixes}
+
 
 def _days(start: date, end: date) -> Iterator[date]:
     day = start

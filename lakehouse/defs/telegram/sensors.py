@@ -15,7 +15,6 @@ from lakehouse.defs.telegram.jobs import (
     telegram_daily_etl_job,
     telegram_poll_job,
 )
-from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram_landing import RAW_PREFIXES
 
@@ -35,11 +34,6 @@ def telegram_poll_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"telegram-poll-{slot}")])
 
 
-def new_raw_files(lake: Lake, cursor: dict[str, str]) -> dict[str, list[str]]:
-    """New raw keys per landing prefix, after each prefix's cursor (listing new days only)."""
-    return {prefix: lake.list_new_raw_keys(prefix, cursor.get(prefix)) for prefix in RAW_PREFIXES}
-
-
 @dg.sensor(job=telegram_bronze_job, minimum_interval_seconds=30,
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Loads each newly landed raw Telegram file into bronze exactly once "
@@ -47,7 +41,7 @@ def new_raw_files(lake: Lake, cursor: dict[str, str]) -> dict[str, list[str]]:
 def telegram_raw_file_sensor(context: dg.SensorEvaluationContext,
                              lake: LakeResource) -> dg.SensorResult:
     cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    found = new_raw_files(lake.lake(), cursor)
+    found = lake.lake().new_raw_keys_by_prefix(RAW_PREFIXES, cursor)
     files = sorted(k for keys in found.values() for k in keys)[:MAX_FILES_PER_RUN]
     if not files:
         return dg.SensorResult(skip_reason="no new raw Telegram files")

@@ -9,17 +9,13 @@ overlaps.
 """
 
 
-import time
 from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import polars as pl
-from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lake.delta import (
-    COMMIT_ATTEMPTS,
     append_replacing_sources,
     delta_metadata,
     merge_on_keys,
@@ -164,21 +160,7 @@ def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str]) -> list
     """
     if new.is_empty():
         return []
-    if open_table(lake, uri) is None:
-        merge_on_keys(lake, uri, new, ["date", *keys], partition_by=["date"])
-    else:
-        condition = " AND ".join(f's."{k}" = t."{k}"' for k in ["date", *keys])
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                (DeltaTable(uri, storage_options=lake.storage_options or None)
-                 .merge(new.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
-                        streamed_exec=False)
-                 .when_matched_update_all().when_not_matched_insert_all().execute())
-                break
-            except CommitFailedError:
-                if attempt == COMMIT_ATTEMPTS:
-                    raise
-                time.sleep(0.2 * 2**attempt)
+    merge_on_keys(lake, uri, new, ["date", *keys], partition_by=["date"])
     return sorted(new.get_column("date").unique().to_list())
 
 

@@ -12,16 +12,10 @@ import dagster as dg
 
 from lakehouse.defs.twitter.assets import SILVER_SENTIMENT
 from lakehouse.defs.twitter.jobs import twitter_files_job, twitter_gold_job
-from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.twitter import RAW_PREFIXES
 
 MAX_FILES_PER_TICK = 100
-
-
-def new_raw_files(lake: Lake, cursor: dict[str, str]) -> dict[str, list[str]]:
-    """New raw keys per landing prefix after that prefix's cursor (lists new days only)."""
-    return {prefix: lake.list_new_raw_keys(prefix, cursor.get(prefix)) for prefix in RAW_PREFIXES}
 
 
 def files_run_request(key: str) -> dg.RunRequest:
@@ -41,7 +35,7 @@ def twitter_raw_file_sensor(context: dg.SensorEvaluationContext,
                             lake: LakeResource) -> dg.SensorResult:
     cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requests = []
-    for prefix, keys in new_raw_files(lake.lake(), cursor).items():
+    for prefix, keys in lake.lake().new_raw_keys_by_prefix(RAW_PREFIXES, cursor).items():
         taken = keys[:MAX_FILES_PER_TICK]
         if taken:
             cursor[prefix] = taken[-1]

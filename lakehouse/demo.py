@@ -79,7 +79,7 @@ def main() -> int:
     print(f"gold run {result.run_id}: {'ok' if result.success else 'FAILED, see the run log'}")
     print(f"\nThe lake is at {lake.root}:")
     for layer in ("bronze", "silver", "gold", "quarantine"):
-        tables = sorted({k.split("/")[1] for k in lake.list_keys(layer) if "/_delta_log/" in k})
+        tables = lake.delta_tables(layer)
         print(f"  {layer}/: {', '.join(tables) if tables else '-'}")
     for demo in demos:
         print()

@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import IO, Any
 
 import duckdb
-import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
 from lakehouse.lake.location import Lake
@@ -51,16 +50,8 @@ class Result:
 
 def discover_tables(lake: Lake, layers: Sequence[str] = TABLE_LAYERS) -> dict[str, str]:
     """``{"<layer>.<table>": uri}`` for every folder ``<root>/<layer>/<table>/_delta_log``."""
-    fs = lake._fs  # the lake's own filesystem: local or S3 with the lake's endpoint and keys
-    tables: dict[str, str] = {}
-    for layer in layers:
-        selector = pafs.FileSelector(lake._path(layer), recursive=False, allow_not_found=True)
-        folders = [info for info in fs.get_file_info(selector)
-                   if info.type == pafs.FileType.Directory and not info.base_name.startswith(".")]
-        for folder in folders:
-            log = fs.get_file_info(f"{folder.path}/_delta_log")
-            if log.type == pafs.FileType.Directory:
-                tables[f"{layer}.{folder.base_name}"] = lake.table_uri(layer, folder.base_name)
+    tables = {f"{layer}.{table}": lake.table_uri(layer, table)
+              for layer in layers for table in lake.delta_tables(layer)}
     return dict(sorted(tables.items()))
 
 
@@ -72,8 +63,7 @@ def mentioned_tables(query: str) -> set[str]:
 
 def table_exists(lake: Lake, name: str) -> bool:
     layer, _, table = name.partition(".")
-    info = lake._fs.get_file_info(lake._path(f"{layer}/{table}/_delta_log"))
-    return info.type == pafs.FileType.Directory
+    return lake.is_dir(f"{layer}/{table}/_delta_log")
 
 
 def connect(lake: Lake, names: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:

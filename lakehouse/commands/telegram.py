@@ -6,16 +6,16 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lakehouse.lake.location import Lake
 from lakehouse.sources.http import ApiError
-from lakehouse.sources.telegram import (
-    ALLOWED_UPDATES,
-    TelegramBotClient,
-    TelegramResource,
-    parse_chat_ids,
-)
-from lakehouse.sources.telegram_webhook import WebhookReceiver
+
+if TYPE_CHECKING:
+    from lakehouse.sources.telegram import TelegramBotClient
+
+# The sources import Dagster (about a second): they are imported when a command runs, so that
+# `lakehouse --help` and the other subcommands start fast.
 
 log = logging.getLogger("lakehouse.telegram")
 
@@ -25,6 +25,9 @@ def _interrupt(*_: object) -> None:
 
 
 def _webhook(args: argparse.Namespace) -> int:
+    from lakehouse.sources.telegram import parse_chat_ids
+    from lakehouse.sources.telegram_webhook import WebhookReceiver
+
     receiver = WebhookReceiver(
         Lake.from_env(),
         Path(args.spool_dir),
@@ -46,8 +49,10 @@ def _webhook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(call: Callable[[TelegramBotClient], dict], done: str) -> int:
+def _report(call: Callable[["TelegramBotClient"], dict], done: str) -> int:
     """Run one Bot API call with the configured token; one clear line either way."""
+    from lakehouse.sources.telegram import TelegramResource
+
     resource = TelegramResource()
     if resource.is_sample:
         print("error: TELEGRAM_BOT_TOKEN is not set")
@@ -62,6 +67,8 @@ def _report(call: Callable[[TelegramBotClient], dict], done: str) -> int:
 
 
 def _set_webhook(args: argparse.Namespace) -> int:
+    from lakehouse.sources.telegram import ALLOWED_UPDATES
+
     secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
     return _report(lambda c: c.set_webhook(args.url, secret, ALLOWED_UPDATES), "webhook set")
 

@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from lakehouse.lake.location import Lake
-from lakehouse.sources.twitter import TwitterResource, consume_stream, stream_writer
-from lakehouse.sources.twitter_sample import SampleTwitterApi
+
+# The sources import Dagster (about a second): they are imported when a command runs, so that
+# `lakehouse --help` and the other subcommands start fast.
 
 log = logging.getLogger("lakehouse.twitter.stream")
 DEFAULT_SPOOL = "data/spool/twitter_stream"
@@ -51,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def sample_connect(rate: float, stop: threading.Event) -> Callable[[], Iterator[bytes]]:
+    from lakehouse.sources.twitter_sample import SampleTwitterApi
+
     """The sample stream replayed once at ``rate`` tweets/s, keep-alives included."""
     def connect() -> Iterator[bytes]:
         for line in SampleTwitterApi().stream_lines(every=10):
@@ -62,6 +65,8 @@ def sample_connect(rate: float, stop: threading.Event) -> Callable[[], Iterator[
 
 
 def run_stream(args: argparse.Namespace) -> int:
+    from lakehouse.sources.twitter import TwitterResource, consume_stream, stream_writer
+
     twitter = TwitterResource()
     lake = Lake.from_env()
     stop = threading.Event()

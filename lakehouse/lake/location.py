@@ -138,6 +138,21 @@ class Lake:
     def exists(self, key: str) -> bool:
         return self._fs.get_file_info(self._path(key)).type == pafs.FileType.File
 
+    def is_dir(self, key: str) -> bool:
+        return self._fs.get_file_info(self._path(key)).type == pafs.FileType.Directory
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        """Names of the folders directly below ``prefix``, sorted (hidden ones skipped)."""
+        selector = pafs.FileSelector(self._path(prefix.rstrip("/")), recursive=False,
+                                     allow_not_found=True)
+        return sorted(info.base_name for info in self._fs.get_file_info(selector)
+                      if info.type == pafs.FileType.Directory
+                      and not info.base_name.startswith("."))
+
+    def delta_tables(self, layer: str) -> list[str]:
+        """The Delta tables of a layer: folders ``<layer>/<table>`` holding a ``_delta_log``."""
+        return [t for t in self.list_dirs(layer) if self.is_dir(f"{layer}/{t}/_delta_log")]
+
     def list_keys(self, prefix: str) -> list[str]:
         """All file keys below ``prefix``, sorted; hidden and temporary files are skipped."""
         selector = pafs.FileSelector(self._path(prefix.rstrip("/")), recursive=True,

@@ -44,6 +44,8 @@ lint: install
 
 bench: install
 	$(PY) bench/telegram_etl.py
+	$(PY) bench/tweets.py
+	$(PY) bench/movies.py
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

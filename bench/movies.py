@@ -1,8 +1,8 @@
 """Benchmark: MovieLens ratings (ml-25m size) and IMDB title.basics (12M rows) to silver Delta.
 
 Inputs are generated here, in the real formats, into a temporary folder:
-- ``ratings.csv``: 25,000,095 rows ``userId,movieId,rating,timestamp`` like ml-25m (users in
-  order, each user's movies distinct);
+- ``ratings.csv``: 25,000,095 rows ``userId,movieId,rating,timestamp`` like ml-25m (ordered
+  by user, then movie, as the real file);
 - ``title.basics.tsv.gz``: 12,000,000 rows of IMDB's TSV (``\\N`` nulls, stray ``"`` in titles,
   a few bad years to quarantine).
 
@@ -50,11 +50,10 @@ def generate_ratings(path: Path, rows: int, chunk: int = 5_000_000) -> None:
             n = min(chunk, rows - done)
             # Users in order, as in the real file; movies and times at random.
             user = (np.arange(done, done + n, dtype=np.int64) * users // rows + 1).astype(np.int32)
-            # Distinct movies within a user, as in the real file: a stride coprime with the
-            # catalogue size walks it without repeats.
+            # As in the real file: ordered by user, then movie, no movie twice for a user.
             index = np.arange(done, done + n, dtype=np.int64)
             first = ((user.astype(np.int64) - 1) * rows + users - 1) // users
-            movie = ((user.astype(np.int64) * 7907 + (index - first) * 7919) % 209_171 + 1
+            movie = ((user.astype(np.int64) * 7907) % 100_000 + (index - first) * 600 + 1
                      ).astype(np.int32)
             frame = pl.DataFrame({
                 "userId": user, "movieId": movie,

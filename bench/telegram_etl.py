@@ -12,16 +12,14 @@ Usage: python bench/telegram_etl.py [--updates 1000000] [--segments 16]
 
 import argparse
 import json
-import os
 import random
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from harness import print_report, report_child, run_children
 
 SILVER_FIELDS = ["chat_id", "message_id", "chat_type", "chat_title", "user_id", "user_is_bot",
                  "user_first_name", "user_username", "date", "text", "caption", "edit_date",
@@ -187,17 +185,12 @@ def child(method: str, root: Path, keys: list[str], out: Path) -> None:
     # Library imports are not the work being measured (importing Dagster alone takes ~1 s).
     if method == "lakehouse":
         import lakehouse.defs.telegram.tables  # noqa: F401
-    start = time.perf_counter()
     if method == "lakehouse":
-        rows = run_lakehouse(root, keys)
+        report_child(method, lambda: run_lakehouse(root, keys))
     elif method == "reference":
-        rows = run_reference(root, keys, out)
+        report_child(method, lambda: run_reference(root, keys, out))
     else:
-        rows = run_floor(method.removeprefix("floor_"), root, keys, out)
-    seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"method": method, "seconds": seconds, "rows": rows,
-                      "peak_rss_mib": peak_kib / 1024}))
+        report_child(method, lambda: run_floor(method.removeprefix("floor_"), root, keys, out))
 
 
 def main() -> None:
@@ -223,26 +216,9 @@ def main() -> None:
         size = sum((root / k).stat().st_size for k in keys) / 2**20
         print(f"{args.updates:,} updates in {len(keys)} segments, {size:,.0f} MiB raw NDJSON "
               f"(generated in {time.perf_counter() - t0:.1f} s)")
-        results = {}
-        for method in ("reference", "floor_duckdb", "floor_polars", "floor_pyarrow",
-                       "lakehouse"):
-            proc = subprocess.run([sys.executable, __file__, "--child", method, "--root", str(root)],
-                                  capture_output=True, text=True, env=os.environ)
-            if proc.returncode != 0:
-                print(f"{method}: failed: {proc.stderr.strip().splitlines()[-1:]}")
-                continue
-            results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
-        ref = results["reference"]["seconds"]
-        floors = {m: r["seconds"] for m, r in results.items() if m.startswith("floor_")}
-        floor_method = min(floors, key=floors.get)
-        floor = floors[floor_method]
-        print(f"{'method':<18}{'seconds':>9}{'rows':>11}{'rows/s':>12}{'vs reference':>14}"
-              f"{'vs floor':>10}{'peak RSS MiB':>14}")
-        for method, r in results.items():
-            print(f"{method:<18}{r['seconds']:>9.2f}{r['rows']:>11,}{r['rows'] / r['seconds']:>12,.0f}"
-                  f"{ref / r['seconds']:>13.1f}x{r['seconds'] / floor:>9.2f}x{r['peak_rss_mib']:>14,.0f}")
-        print(f"floor = {floor_method} ({floor:.2f} s); 'vs reference' = reference time / method "
-              "time (higher is faster); 'vs floor' = method time / floor time (lower is better)")
+        results = run_children(__file__, root, ("reference", "floor_duckdb", "floor_polars",
+                                                "floor_pyarrow", "lakehouse"))
+        print_report(results, args.updates, "rows = messages in silver (after dedup)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

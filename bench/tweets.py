@@ -22,9 +22,7 @@ Usage: python bench/tweets.py [--tweets 1000000] [--batches 10] [--reference-twe
 
 import argparse
 import json
-import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +30,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from harness import print_report, report_child, run_children
 
 PREFIX = "raw/twitter/json/stream/2026/11/16"
 
@@ -220,17 +220,13 @@ def child(method: str, root: Path, keys: list[str], out: Path, reference_limit: 
 
         from lakehouse.transforms.sentiment import reference_sentiment
         TextBlob("warm up").sentiment, reference_sentiment("aquecer", "pt")
-    start = time.perf_counter()
     if method in ("lakehouse", "lakehouse_direct"):
-        rows = run_lakehouse(root, keys, out, direct=method == "lakehouse_direct")
+        report_child(method, lambda: run_lakehouse(root, keys, out,
+                                                   direct=method == "lakehouse_direct"))
     elif method == "reference":
-        rows = run_reference(root, keys, out, reference_limit)
+        report_child(method, lambda: run_reference(root, keys, out, reference_limit))
     else:
-        rows = run_floor(method.removeprefix("floor_"), root, keys, out)
-    seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"method": method, "seconds": seconds, "rows": rows,
-                      "peak_rss_mib": peak_kib / 1024}))
+        report_child(method, lambda: run_floor(method.removeprefix("floor_"), root, keys, out))
 
 
 def main() -> None:
@@ -264,36 +260,17 @@ def main() -> None:
         size = sum((root / k).stat().st_size for k in keys) / 2**20
         print(f"{args.tweets:,} tweets in {len(keys)} stream batches, {size:,.0f} MiB raw NDJSON "
               f"(generated in {time.perf_counter() - t0:.1f} s)", flush=True)
-        results = {}
-        for method in ("reference", "floor_duckdb", "floor_polars", "floor_pyarrow",
-                       "lakehouse_direct", "lakehouse"):
-            proc = subprocess.run([sys.executable, __file__, "--child", method, "--root",
-                                   str(root), "--reference-tweets", str(args.reference_tweets)],
-                                  capture_output=True, text=True, env=os.environ)
-            if proc.returncode != 0:
-                print(f"{method}: failed: {proc.stderr.strip().splitlines()[-3:]}")
-                continue
-            results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"  {method}: {results[method]['seconds']:.2f} s", flush=True)
+        results = run_children(__file__, root, (
+            "reference", "floor_duckdb", "floor_polars", "floor_pyarrow", "lakehouse_direct",
+            "lakehouse"), ["--reference-tweets", str(args.reference_tweets)])
         ref = results["reference"]
         measured = ref["seconds"]
         ref["seconds"] = measured * args.tweets / ref["rows"]
         ref["rows"] = args.tweets
         print(f"reference measured on {min(args.reference_tweets, args.tweets):,} tweets in "
               f"{measured:.2f} s, scaled to {args.tweets:,}: {ref['seconds']:.1f} s")
-        floors = {m: r["seconds"] for m, r in results.items() if m.startswith("floor_")}
-        floor_method = min(floors, key=floors.get)
-        floor = floors[floor_method]
-        print(f"{'method':<18}{'seconds':>9}{'rows':>11}{'rows/s':>12}{'vs reference':>14}"
-              f"{'vs floor':>10}{'peak RSS MiB':>14}")
-        for method, r in results.items():
-            print(f"{method:<18}{r['seconds']:>9.2f}{r['rows']:>11,}"
-                  f"{args.tweets / r['seconds']:>12,.0f}{ref['seconds'] / r['seconds']:>13.1f}x"
-                  f"{r['seconds'] / floor:>9.2f}x{r['peak_rss_mib']:>14,.0f}")
-        print(f"floor = {floor_method} ({floor:.2f} s); rows/s = input tweets per second; "
-              "'vs reference' = reference time / method time (higher is faster); 'vs floor' = "
-              "method time / floor time (lower is better); lakehouse rows = scored tweets "
-              "(en + pt) in silver.tweet_sentiment")
+        print_report(results, args.tweets, "lakehouse rows = scored tweets (en + pt) in "
+                     "silver.tweet_sentiment")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

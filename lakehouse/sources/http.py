@@ -91,7 +91,9 @@ def build_session(*, retries: int = 5, backoff: float = 0.5, timeout: float = 30
         backoff_max=60,
         status_forcelist=SERVER_ERRORS,
         allowed_methods=None,  # POST to the Bot API is idempotent given an offset
-        respect_retry_after_header=True,
+        # 429 and its Retry-After are handled by `send` (each API says "wait" its own way);
+        # urllib3 would otherwise sleep on the header itself, past our limits and hooks.
+        respect_retry_after_header=False,
         raise_on_status=False,
     )
     session = requests.Session()

@@ -22,16 +22,17 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import polars as pl
 
-from lakehouse.lake.jsondecode import decode_json
+from lakehouse.lake.jsondecode import decode_json, duckdb_structure
 from lakehouse.lake.location import Lake, raw_key
 from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
 from lakehouse.sources.telegram import ALLOWED_UPDATES, UpdatesSource
 from lakehouse.transforms.telegram import (
+    DECODED_RECORD_SCHEMA,
     ENVELOPE_DTYPE,
+    MESSAGE_DTYPE,
     MESSAGE_UPDATE_TYPES,
     QUARANTINE_SCHEMA,
     RAW_RECORD_SCHEMA,
-    UPDATE_DTYPE,
 )
 
 SOURCE, FORMAT = "telegram", "json"
@@ -110,7 +111,8 @@ def _landed_at(key: str) -> datetime:
 def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(records, broken files) for the given raw keys.
 
-    Records follow ``RAW_RECORD_SCHEMA``: one row per Update, its JSON text as received. A webhook
+    Records follow ``DECODED_RECORD_SCHEMA``: one row per Update, its JSON text as received and
+    what bronze needs decoded from it (``decode_records``). A webhook
     segment gives one record per line; a getUpdates answer one per element of ``result``
     (split by DuckDB's JSON reader, which keeps each element's text). A getUpdates file that is
     not an ok answer comes back whole in the second frame, for the quarantine.
@@ -135,17 +137,49 @@ def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.Data
         exploded, broken = _explode_answers(pl.DataFrame(answers))
         frames.append(exploded)
     if not frames:
-        records = pl.DataFrame(schema=RAW_RECORD_SCHEMA)
-    else:
-        records = pl.concat([f.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA)
-                             for f in frames])
-    return decode_json(records, "update_text", ENVELOPE_DTYPE, "_envelope", "_json_valid"), broken
+        return pl.DataFrame(schema=DECODED_RECORD_SCHEMA), broken
+    records = pl.concat([f.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA)
+                         for f in frames])
+    return decode_records(records), broken
+
+
+def decode_records(records: pl.DataFrame) -> pl.DataFrame:
+    """``DECODED_RECORD_SCHEMA``: each record's validity, envelope, top-level keys, and the chat
+    id of a non-message update, in one DuckDB pass over the JSON text."""
+    structure = json.dumps(duckdb_structure(ENVELOPE_DTYPE))
+    kinds = ", ".join(f"'{k}'" for k in MESSAGE_UPDATE_TYPES)
+    with duckdb.connect() as con:
+        con.register("records", records.select("update_text").to_arrow())
+        decoded = con.sql(f"""
+            select json_valid(update_text) as _json_valid,
+                   case when _json_valid then from_json(update_text, '{structure}') end
+                       as _envelope,
+                   case when _json_valid and json_type(update_text) = 'OBJECT'
+                       then json_keys(update_text) end as _keys,
+                   case when _json_valid and not list_has_any(_keys, [{kinds}]) then coalesce(
+                       try_cast(json_extract(update_text, '$.*.chat.id')[1] as bigint),
+                       try_cast(json_extract(update_text, '$.*.message.chat.id')[1] as bigint))
+                   end as _other_chat_id
+            from records""").pl()
+    return pl.concat([records, decoded], how="horizontal").cast(DECODED_RECORD_SCHEMA)
 
 
 def decode_updates(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Bronze rows of message-like updates, with the Update decoded as ``_update``."""
-    messages = bronze.filter(pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
-    return decode_json(messages, "update_json", UPDATE_DTYPE, "_update")
+    """Bronze rows of message-like updates, with their message decoded as ``_message``.
+
+    Each update type is decoded on its own rows into a one-field struct: decoding cost grows
+    with the width of the target struct, and an update carries one message kind only.
+    """
+    parts = []
+    for kind in MESSAGE_UPDATE_TYPES:
+        rows = bronze.filter(pl.col("update_type") == kind)
+        if rows.height:
+            decoded = decode_json(rows, "update_json", pl.Struct({kind: MESSAGE_DTYPE}), "_u")
+            parts.append(decoded.with_columns(pl.col("_u").struct.field(kind).alias("_message"))
+                         .drop("_u"))
+    if not parts:
+        return bronze.clear().with_columns(pl.lit(None, MESSAGE_DTYPE).alias("_message"))
+    return pl.concat(parts)
 
 
 def _lines(data: bytes) -> pl.DataFrame:

@@ -1,9 +1,11 @@
 """Telegram updates: raw records -> bronze updates -> silver messages. Pure Polars.
 
-Input of ``bronze_updates`` is one row per received record (``RAW_RECORD_SCHEMA``): the Update's
-JSON text as landed, its source file and index in that file, when the file was landed, and the
-text already decoded: ``_json_valid`` and ``_envelope`` (``ENVELOPE_DTYPE``, null when not JSON).
-``silver_messages`` reads bronze rows with ``_update`` decoded (``UPDATE_DTYPE``). The decoding
+Input of ``bronze_updates`` is one row per received record (``DECODED_RECORD_SCHEMA``): the
+Update's JSON text as landed, its source file and index in that file, when the file was landed,
+and what the reader decoded from it (validity, ``ENVELOPE_DTYPE``, top-level keys, the chat id
+of non-message updates).
+``silver_messages`` reads bronze rows with ``_message`` decoded (``MESSAGE_DTYPE``: the message,
+edited message, channel post or edited channel post the update carries). The decoding
 is DuckDB's (``lakehouse.lake.jsondecode``), several times faster than Polars' here.
 """
 
@@ -72,12 +74,18 @@ SILVER_SCHEMA = {
 }
 
 _CHAT = pl.Struct({"id": pl.Int64, "type": pl.String, "title": pl.String})
-# Just enough of every update type to know its type, chat and day (small is fast to decode).
+# What bronze needs decoded from a record: the message kinds' day and chat. Which update type a
+# record is comes from its top-level keys, and the chat of other update types (reactions,
+# membership, callback queries) from a JSON path: a narrow struct decodes much faster.
 _DATED = pl.Struct({"date": pl.Int64, "chat": pl.Struct({"id": pl.Int64})})
-_NESTING = pl.Struct({"date": pl.Int64, "chat": pl.Struct({"id": pl.Int64}), "message": _DATED})
-_NESTED_MESSAGE_TYPES = ("callback_query",)
-ENVELOPE_DTYPE = pl.Struct({"update_id": pl.Int64, **{
-    t: _NESTING if t in _NESTED_MESSAGE_TYPES else _DATED for t in UPDATE_TYPES}})
+ENVELOPE_DTYPE = pl.Struct({"update_id": pl.Int64, **{t: _DATED for t in MESSAGE_UPDATE_TYPES}})
+DECODED_RECORD_SCHEMA = {
+    **RAW_RECORD_SCHEMA,
+    "_json_valid": pl.Boolean,
+    "_envelope": ENVELOPE_DTYPE,
+    "_keys": pl.List(pl.String),
+    "_other_chat_id": pl.Int64,
+}
 
 _USER = pl.Struct({"id": pl.Int64, "is_bot": pl.Boolean, "first_name": pl.String,
                    "username": pl.String})
@@ -106,7 +114,6 @@ MESSAGE_DTYPE = pl.Struct({
     "location": pl.Struct({"latitude": pl.Float64}),
     "contact": pl.Struct({"phone_number": pl.String}),
 })
-UPDATE_DTYPE = pl.Struct({"update_id": pl.Int64, **{t: MESSAGE_DTYPE for t in MESSAGE_UPDATE_TYPES}})
 
 
 def _epoch_to_utc(expr: pl.Expr) -> pl.Expr:
@@ -142,17 +149,14 @@ def bronze_updates(records: pl.LazyFrame,
     original message), else the day the record was landed. With an allow-list, updates of other
     chats are dropped (updates with no chat, like inline queries, are kept).
     """
-    present = [pl.col("_envelope").struct.field(t) for t in UPDATE_TYPES]
+    present = [pl.col("_envelope").struct.field(t) for t in MESSAGE_UPDATE_TYPES]
+    keys = pl.col("_keys")
     update_type = pl.coalesce(
-        [pl.when(f.is_not_null()).then(pl.lit(name))
-         for name, f in zip(UPDATE_TYPES, present, strict=True)]
+        [pl.when(keys.list.contains(name)).then(pl.lit(name)) for name in UPDATE_TYPES]
     ).fill_null("other")
-    nested = [pl.col("_envelope").struct.field(t).struct.field("message")
-              for t in _NESTED_MESSAGE_TYPES]
-    dated = pl.coalesce([f.struct.field("date") for f in present]
-                        + [m.struct.field("date") for m in nested])
+    dated = pl.coalesce([f.struct.field("date") for f in present])
     chat_id = pl.coalesce([f.struct.field("chat").struct.field("id") for f in present]
-                          + [m.struct.field("chat").struct.field("id") for m in nested])
+                          + [pl.col("_other_chat_id")])
     frame = (
         records.filter(_valid_update())
         .select(
@@ -185,18 +189,16 @@ def message_type_expr(m: pl.Expr) -> pl.Expr:
 def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """One row per message-like update (every version of a message), typed; row-wise only.
 
-    Input: bronze rows of any update types with ``_update`` decoded (``UPDATE_DTYPE``). Being
-    row-wise, it can run batch by batch over a large day before ``latest_versions``.
+    Input: bronze rows of message-like updates with ``_message`` decoded (``MESSAGE_DTYPE``).
+    Being row-wise, it can run batch by batch over a large day before ``latest_versions``.
     """
-    m = pl.col("_m")
+    m = pl.col("_message")
     user = m.struct.field("from")
     chat = m.struct.field("chat")
     text = m.struct.field("text")
     edit_date = m.struct.field("edit_date")
     return (
         bronze.filter(pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
-        .with_columns(pl.coalesce([pl.col("_update").struct.field(t) for t in MESSAGE_UPDATE_TYPES])
-                      .alias("_m"))
         .select(
             chat.struct.field("id").alias("chat_id"),
             m.struct.field("message_id").alias("message_id"),
@@ -241,6 +243,6 @@ def latest_versions(versions: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def silver_messages(bronze: pl.LazyFrame) -> pl.LazyFrame:
-    """Bronze rows (``_update`` decoded) to silver messages: ``message_versions`` then
+    """Bronze rows (``_message`` decoded) to silver messages: ``message_versions`` then
     ``latest_versions``."""
     return bronze.pipe(message_versions).pipe(latest_versions)

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
-import pyarrow.compute as pc
 
-from lakehouse.lake.delta import append_replacing_sources, open_table, replace_partitions
+from lakehouse.lake.delta import append_replacing_sources, open_table, replace_partitions, scan
 from lakehouse.lake.location import Lake
 from lakehouse.sources.telegram_landing import decode_updates, read_raw_records
 from lakehouse.transforms.telegram import (
@@ -77,18 +76,18 @@ def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: Br
 
 def rebuild_silver_days(lake: Lake, days: list[date]) -> pl.DataFrame:
     """Rebuild the given days of silver messages from bronze, in one commit; returns them."""
-    table = open_table(lake, lake.table_uri(*BRONZE))
     versions: list[pl.DataFrame] = []
-    if table is not None:
-        dataset = table.to_pyarrow_dataset()
-        wanted = pc.field("date").isin(days) & pc.field("update_type").isin(MESSAGE_UPDATE_TYPES)
-        columns = ["update_id", "update_type", "update_json", "_source_file"]
-        for batch in dataset.to_batches(filter=wanted, columns=columns,
-                                        batch_size=SILVER_BATCH_ROWS):
-            if batch.num_rows:
-                frame = pl.from_arrow(batch)
-                assert isinstance(frame, pl.DataFrame)
-                versions.append(message_versions(decode_updates(frame).lazy()).collect())
+    if open_table(lake, lake.table_uri(*BRONZE)) is not None:
+        rows = (scan(lake, lake.table_uri(*BRONZE))
+                .filter(pl.col("date").is_in(days)
+                        & pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
+                .select("update_id", "update_type", "update_json", "_source_file")
+                .collect())
+        # Decoded batch by batch: only the typed message columns of the whole day are kept.
+        for start in range(0, rows.height, SILVER_BATCH_ROWS):
+            batch = rows.slice(start, SILVER_BATCH_ROWS)
+            versions.append(message_versions(decode_updates(batch).lazy()).collect())
+        del rows
     messages = (latest_versions(pl.concat(versions).lazy()).collect() if versions
                 else pl.DataFrame(schema=SILVER_SCHEMA))
     replace_partitions(lake, lake.table_uri(*SILVER), messages, "date", days)

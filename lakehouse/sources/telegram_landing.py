@@ -145,7 +145,7 @@ def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.Data
 
 def decode_records(records: pl.DataFrame) -> pl.DataFrame:
     """``DECODED_RECORD_SCHEMA``: each record's validity, envelope, top-level keys, and the chat
-    id of a non-message update, in one DuckDB pass over the JSON text."""
+    id and date of a non-message update, in one DuckDB pass over the JSON text."""
     structure = json.dumps(duckdb_structure(ENVELOPE_DTYPE))
     kinds = ", ".join(f"'{k}'" for k in MESSAGE_UPDATE_TYPES)
     with duckdb.connect() as con:
@@ -159,7 +159,11 @@ def decode_records(records: pl.DataFrame) -> pl.DataFrame:
                    case when _json_valid and not list_has_any(_keys, [{kinds}]) then coalesce(
                        try_cast(json_extract(update_text, '$.*.chat.id')[1] as bigint),
                        try_cast(json_extract(update_text, '$.*.message.chat.id')[1] as bigint))
-                   end as _other_chat_id
+                   end as _other_chat_id,
+                   case when _json_valid and not list_has_any(_keys, [{kinds}]) then coalesce(
+                       try_cast(json_extract(update_text, '$.*.date')[1] as bigint),
+                       try_cast(json_extract(update_text, '$.*.message.date')[1] as bigint))
+                   end as _other_date
             from records""").pl()
     return pl.concat([records, decoded], how="horizontal").cast(DECODED_RECORD_SCHEMA)
 

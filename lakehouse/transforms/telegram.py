@@ -3,7 +3,7 @@
 Input of ``bronze_updates`` is one row per received record (``DECODED_RECORD_SCHEMA``): the
 Update's JSON text as landed, its source file and index in that file, when the file was landed,
 and what the reader decoded from it (validity, ``ENVELOPE_DTYPE``, top-level keys, the chat id
-of non-message updates).
+and date of non-message updates).
 ``silver_messages`` reads bronze rows with ``_message`` decoded (``MESSAGE_DTYPE``: the message,
 edited message, channel post or edited channel post the update carries). The decoding
 is DuckDB's (``lakehouse.lake.jsondecode``), several times faster than Polars' here.
@@ -85,6 +85,7 @@ DECODED_RECORD_SCHEMA = {
     "_envelope": ENVELOPE_DTYPE,
     "_keys": pl.List(pl.String),
     "_other_chat_id": pl.Int64,
+    "_other_date": pl.Int64,
 }
 
 _USER = pl.Struct({"id": pl.Int64, "is_bot": pl.Boolean, "first_name": pl.String,
@@ -154,7 +155,7 @@ def bronze_updates(records: pl.LazyFrame,
     update_type = pl.coalesce(
         [pl.when(keys.list.contains(name)).then(pl.lit(name)) for name in UPDATE_TYPES]
     ).fill_null("other")
-    dated = pl.coalesce([f.struct.field("date") for f in present])
+    dated = pl.coalesce([f.struct.field("date") for f in present] + [pl.col("_other_date")])
     chat_id = pl.coalesce([f.struct.field("chat").struct.field("id") for f in present]
                           + [pl.col("_other_chat_id")])
     frame = (

@@ -232,12 +232,21 @@ def latest_versions(versions: pl.LazyFrame) -> pl.LazyFrame:
     """One row per (chat_id, message_id), the latest edit winning; ``SILVER_SCHEMA``.
 
     Versions are ordered by edit time (the original has none), then by update_id for repeated
-    deliveries of the same version; ``is_edited`` is true when any version was an edit.
+    deliveries of the same version; ``is_edited`` is true when any version was an edit. The
+    winner is chosen on the narrow key columns and the wide rows are gathered once, which keeps
+    a large day's memory near the size of its messages.
     """
-    return (
-        versions.with_columns(pl.col("is_edited").any().over("chat_id", "message_id"))
+    keyed = versions.with_row_index("_row")
+    winners = (
+        keyed.select("_row", "chat_id", "message_id", "edited_at", "update_id", "is_edited")
         .sort(["chat_id", "message_id", "edited_at", "update_id"], nulls_last=False)
-        .unique(subset=["chat_id", "message_id"], keep="last", maintain_order=True)
+        .group_by("chat_id", "message_id", maintain_order=True)
+        .agg(pl.col("_row").last(), pl.col("is_edited").any())
+    )
+    return (
+        keyed.drop("is_edited")
+        .join(winners.select("_row", "is_edited"), on="_row", how="inner")
+        .sort("chat_id", "message_id")
         .select(list(SILVER_SCHEMA))
         .cast(SILVER_SCHEMA)
     )

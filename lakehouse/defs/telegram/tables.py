@@ -22,7 +22,7 @@ from lakehouse.transforms.telegram import (
     quarantine_records,
 )
 
-BRONZE_COMMIT_BYTES = 128 * 1024 * 1024
+BRONZE_COMMIT_BYTES = 64 * 1024 * 1024
 SILVER_BATCH_ROWS = 200_000
 BRONZE, QUARANTINE, SILVER = ("bronze", "telegram_updates"), \
     ("quarantine", "telegram_quarantine"), ("silver", "telegram_messages")
@@ -81,13 +81,10 @@ def rebuild_silver_days(lake: Lake, days: list[date]) -> pl.DataFrame:
         rows = (scan(lake, lake.table_uri(*BRONZE))
                 .filter(pl.col("date").is_in(days)
                         & pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
-                .select("update_id", "update_type", "update_json", "_source_file")
-                .collect())
-        # Decoded batch by batch: only the typed message columns of the whole day are kept.
-        for start in range(0, rows.height, SILVER_BATCH_ROWS):
-            batch = rows.slice(start, SILVER_BATCH_ROWS)
+                .select("update_id", "update_type", "update_json", "_source_file"))
+        # Streamed batch by batch: only the typed message columns of the whole day are kept.
+        for batch in rows.collect_batches(chunk_size=SILVER_BATCH_ROWS, maintain_order=False):
             versions.append(message_versions(decode_updates(batch).lazy()).collect())
-        del rows
     messages = (latest_versions(pl.concat(versions).lazy()).collect() if versions
                 else pl.DataFrame(schema=SILVER_SCHEMA))
     replace_partitions(lake, lake.table_uri(*SILVER), messages, "date", days)

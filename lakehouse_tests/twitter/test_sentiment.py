@@ -15,7 +15,7 @@ from lakehouse.transforms.sentiment import (
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "twitter"
-# Measured on the labelled samples (40 tweets each); docs/twitter.md reports the same figures.
+# Measured on the labelled samples (40 tweets each); the README (Tweets, Sentiment) reports the same figures.
 MIN_ACCURACY = {"en": 0.90, "pt": 0.75}
 
 

@@ -243,3 +243,14 @@ def silver_tmdb(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
     for table in TMDB_SILVER:
         yield dg.MaterializeResult(asset_key=dg.AssetKey(["silver", table]), metadata=_table_facts(
             the_lake, the_lake.table_uri("silver", table), changed=changed[table]))
+
+
+movies_quarantine = dg.AssetSpec(
+    QUARANTINE_KEY,
+    group_name=GROUP,
+    kinds={"polars", "delta"},
+    deps=[*(imdb_raw_key(t) for t in IMDB_TABLES), MOVIELENS_RAW, ["raw", "local", "csv"], TMDB_RAW],
+    description="Rows of the movie sources that failed parsing or validation, with the reason, "
+                "the original line and its source file. Written by the silver loads (each "
+                "reports quarantined_rows in its metadata); query it as quarantine.movies_quarantine.",
+)

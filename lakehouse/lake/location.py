@@ -7,7 +7,10 @@ Keys are always relative and use forward slashes (``raw/telegram/json/...``,
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -17,6 +20,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 
 DEFAULT_ROOT = "data/lake"
+COPY_CHUNK = 8 << 20
 LAYERS = ("raw", "bronze", "silver", "gold", "quarantine")
 
 
@@ -125,8 +129,34 @@ class Lake:
         return str(path)
 
     def put_file(self, key: str, local_path: Path) -> str:
-        """Copy a local file into the lake under ``key`` (atomic, as ``write_bytes``)."""
-        return self.write_bytes(key, Path(local_path).read_bytes())
+        """Copy a local file into the lake under ``key``, streamed (big dumps never sit in
+        memory), atomic and fsynced on a local lake, as ``write_bytes``."""
+        if self.is_s3:
+            with open(local_path, "rb") as src, self._fs.open_output_stream(self._path(key)) as out:
+                shutil.copyfileobj(src, out, COPY_CHUNK)
+            return self.uri(key)
+        dest = Path(self._path(key))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        with open(local_path, "rb") as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, COPY_CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+        return str(dest)
+
+    @contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """A local path of a lake file: the file itself on a local lake, a streamed temporary
+        copy on S3 (for readers that need a seekable file: gzip, zip, CSV scanners)."""
+        if not self.is_s3:
+            yield Path(self._path(key))
+            return
+        with tempfile.TemporaryDirectory(prefix="lakehouse-") as tmp:
+            dest = Path(tmp) / Path(key).name
+            with self._fs.open_input_stream(self._path(key)) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out, COPY_CHUNK)
+            yield dest
 
     def read_bytes(self, key: str) -> bytes:
         with self._fs.open_input_stream(self._path(key)) as src:

@@ -23,7 +23,6 @@ from lakehouse.defs.movies.snapshots import (
     QUARANTINE_TABLE,
     built_from,
     land_snapshot,
-    local_copy,
     read_state,
     write_snapshot_table,
 )
@@ -189,7 +188,7 @@ def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
         context.log.info(f"csv_{spec}: already built from {state.key}; nothing to do")
         return dg.MaterializeResult(metadata=_table_facts(the_lake, uri, changed=False,
                                                           raw_file=state.key))
-    with local_copy(the_lake, state.key) as path:
+    with the_lake.local_copy(state.key) as path:
         with open(path, "rb") as src:
             dialect = detect_dialect(src.read(64 << 10))
         context.log.info(f"{state.key}: delimiter {dialect.delimiter!r}, "

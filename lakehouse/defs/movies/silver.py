@@ -24,7 +24,6 @@ from lakehouse.defs.movies.snapshots import (
     SOURCE_PROPERTY,
     LandingState,
     built_from,
-    local_copy,
     write_quarantine,
     write_snapshot_table,
 )
@@ -255,7 +254,7 @@ def build_imdb_table(lake: Lake, spec: ImdbTable, state: LandingState,
         log(f"{spec.table}: already built from {state.key}; nothing to do")
         return SilverOutcome(spec.table, uri, False, state.key)
     split = StreamSplit(spec.checks, spec.columns, spec.key, spec.raw_key)
-    with local_copy(lake, state.key) as gz:
+    with lake.local_copy(state.key) as gz:
         log(f"{spec.table}: streaming {state.key} ({state.size / 2**20:.1f} MiB gzip)")
         invalid = load_tsv_one_commit(
             lake, uri, gz, split, lambda lf: lf.unique(subset=list(spec.key), keep="any"),
@@ -322,7 +321,7 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
             todo.append(name)
     if not todo:
         return outcomes
-    with local_copy(lake, state.key) as zip_path, \
+    with lake.local_copy(state.key) as zip_path, \
             tempfile.TemporaryDirectory(prefix="lakehouse-ml-") as tmp:
         members = _extract(zip_path, Path(tmp))
         for spec in MOVIELENS_TABLES:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import tempfile
 import uuid
@@ -70,36 +69,6 @@ def read_state(lake: Lake, source: str, fmt: str, spec: str) -> LandingState | N
     return LandingState(**json.loads(lake.read_bytes(key)))
 
 
-def put_file_streaming(lake: Lake, key: str, path: Path) -> str:
-    """Copy a local file into the lake without holding it in memory (atomic on a local lake).
-
-    ``Lake.put_file`` reads the whole file; the IMDB dumps are too big for that.
-    """
-    if not lake.is_s3:
-        dest = Path(lake.uri(key))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, dest)
-        return str(dest)
-    with open(path, "rb") as src, lake._fs.open_output_stream(lake._path(key)) as out:
-        shutil.copyfileobj(src, out, 8 << 20)
-    return lake.uri(key)
-
-
-@contextmanager
-def local_copy(lake: Lake, key: str) -> Iterator[Path]:
-    """A local path of a raw file: itself on a local lake, a streamed temporary copy on S3."""
-    if not lake.is_s3:
-        yield Path(lake.uri(key))
-        return
-    with tempfile.TemporaryDirectory(prefix="lakehouse-raw-") as tmp:
-        dest = Path(tmp) / Path(key).name
-        with lake._fs.open_input_stream(lake._path(key)) as src, open(dest, "wb") as out:
-            shutil.copyfileobj(src, out, 8 << 20)
-        yield dest
-
-
 @contextmanager
 def gunzipped(path: Path) -> Iterator[Path]:
     """A temporary uncompressed copy of a gzip file, so Polars can scan it lazily."""
@@ -131,7 +100,7 @@ def land_snapshot(lake: Lake, source: str, fmt: str, spec: str, filename: str, f
             key = raw_key(source, fmt, spec, day, f"{stem}.{download.sha256[:12]}{dot}{ext}")
         if progress:
             progress(f"landing {key}")
-        put_file_streaming(lake, key, download.path)
+        lake.put_file(key, download.path)
     state = LandingState(key=key, sha256=download.sha256 or "", size=download.size,
                          landed_at=datetime.now(UTC).isoformat(timespec="seconds"),
                          etag=download.etag, last_modified=download.last_modified)

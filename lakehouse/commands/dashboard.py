@@ -2,10 +2,10 @@
 
 import argparse
 import logging
-import signal
 
 from lakehouse.dashboard.server import DashboardServer
 from lakehouse.lake.location import Lake
+from lakehouse.serving import serve_until_stopped
 
 log = logging.getLogger("lakehouse.dashboard")
 
@@ -22,20 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     lake = Lake.from_env()
     server = DashboardServer(lake, args.host, args.port, args.refresh)
-    signal.signal(signal.SIGTERM, _interrupt)
     # The URL on stdout (flushed) so scripts and tests can find a port chosen with --port 0.
     print(f"dashboard on {server.url} (lake {lake.root})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        log.info("stopping")
-    finally:
-        server.server_close()
+    serve_until_stopped(server, log)
     return 0

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any
 from deltalake import DeltaTable
 
 from lakehouse.lake.location import Lake
+from lakehouse.serving import serve_until_stopped
 
 log = logging.getLogger("lakehouse.docs")
 
@@ -197,15 +197,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     server = DocsServer(args.target_path.resolve(), args.host, args.port)
     print(f"docs on {server.url}", flush=True)
-
-    def _interrupt(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        log.info("stopping")
-    finally:
-        server.server_close()
+    serve_until_stopped(server, log)
     return 0

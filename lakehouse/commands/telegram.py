@@ -3,12 +3,12 @@
 import argparse
 import logging
 import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakehouse.lake.location import Lake
+from lakehouse.serving import sigterm_as_interrupt
 from lakehouse.sources.http import ApiError
 
 if TYPE_CHECKING:
@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 # `lakehouse --help` and the other subcommands start fast.
 
 log = logging.getLogger("lakehouse.telegram")
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _webhook(args: argparse.Namespace) -> int:
@@ -39,7 +35,7 @@ def _webhook(args: argparse.Namespace) -> int:
         max_segment_bytes=args.segment_mb * 1024 * 1024,
         max_segment_age=args.segment_seconds,
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM seals the open segment, as Ctrl-C does
+    sigterm_as_interrupt()  # SIGTERM seals the open segment, as Ctrl-C does
     log.info("listening on http://%s:%d%s", args.host, receiver.port, args.path)
     try:
         receiver.serve_forever()

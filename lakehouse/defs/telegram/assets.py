@@ -7,6 +7,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from lakehouse.defs.raw_files import RawFilesConfig, raw_keys_to_load
 from lakehouse.defs.telegram.tables import (
     BRONZE,
     SILVER,
@@ -17,7 +18,6 @@ from lakehouse.defs.telegram.tables import (
     QUARANTINE as QUARANTINE_TABLE,
 )
 from lakehouse.lake.delta import delta_metadata
-from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import GETUPDATES_PREFIX, RAW_PREFIXES, poll_updates
@@ -62,17 +62,6 @@ telegram_raw_webhook = dg.AssetSpec(
 )
 
 
-class BronzeFilesConfig(dg.Config):
-    files: list[str] = []
-    """Raw keys to (re)load. Empty: every raw Telegram file (a full, idempotent reload)."""
-
-
-def _raw_keys(lake: Lake, config: BronzeFilesConfig) -> list[str]:
-    if config.files:
-        return sorted(config.files)
-    return [k for prefix in RAW_PREFIXES for k in lake.list_keys(prefix)]
-
-
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(BRONZE_UPDATES, group_name=GROUP, kinds={"polars", "delta"},
@@ -87,10 +76,10 @@ def _raw_keys(lake: Lake, config: BronzeFilesConfig) -> list[str]:
                                  "reason, the record as received and where it came from."),
     ],
 )
-def telegram_bronze(context: dg.AssetExecutionContext, config: BronzeFilesConfig,
+def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
                     lake: LakeResource, telegram: TelegramResource) -> Iterator[dg.MaterializeResult]:
     the_lake = lake.lake()
-    keys = _raw_keys(the_lake, config)
+    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES)
     if not keys:
         context.log.info("no raw Telegram files to load")
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})

@@ -15,6 +15,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from lakehouse.defs.raw_files import RawFilesConfig, raw_keys_to_load
 from lakehouse.lake.delta import (
     append_replacing_sources,
     delta_metadata,
@@ -93,17 +94,6 @@ twitter_raw_stream = dg.AssetSpec(
 )
 
 
-class TwitterFilesConfig(dg.Config):
-    files: list[str] = []
-    """Raw keys to process. Empty: every raw Twitter file (a full, idempotent reload)."""
-
-
-def _raw_keys(lake: Lake, config: TwitterFilesConfig) -> list[str]:
-    if config.files:
-        return sorted(config.files)
-    return sorted(k for prefix in RAW_PREFIXES for k in lake.list_keys(prefix))
-
-
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(BRONZE_TWEETS, group_name=GROUP, kinds={"polars", "delta"},
@@ -119,10 +109,10 @@ def _raw_keys(lake: Lake, config: TwitterFilesConfig) -> list[str]:
                                  "the record as received, its file and index."),
     ],
 )
-def twitter_bronze(context: dg.AssetExecutionContext, config: TwitterFilesConfig,
+def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
                    lake: LakeResource) -> Iterator[dg.MaterializeResult]:
     the_lake = lake.lake()
-    keys = _raw_keys(the_lake, config)
+    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES)
     bronze_uri = the_lake.table_uri("bronze", "tweets_raw")
     quarantine_uri = the_lake.table_uri("quarantine", "twitter_quarantine")
     totals = {"records": 0, "tweets": 0, "quarantined": 0}
@@ -222,7 +212,7 @@ def _checks(tweets: pl.DataFrame, sentiment: pl.DataFrame) -> list[dg.AssetCheck
                                       "[-1, 1], subjectivity in [0, 1]."),
     ],
 )
-def twitter_silver(context: dg.AssetExecutionContext, config: TwitterFilesConfig,
+def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
                    lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
     bronze = _bronze_of(the_lake, sorted(config.files)).collect().lazy()

@@ -53,7 +53,6 @@ def maintain_lake_tables(context: dg.OpExecutionContext, config: MaintenanceConf
                                         "files_after": sum(m["files_after"] for m in summary.values())})
 
 
-@dg.job(description="Table upkeep: compaction, checkpoint and vacuum of every Delta table.",
-        executor_def=dg.in_process_executor)
+@dg.job(description="Table upkeep: compaction, checkpoint and vacuum of every Delta table.")
 def lake_maintenance_job() -> None:
     maintain_lake_tables()

@@ -186,10 +186,18 @@ def _redact_value(value: Any) -> Any:
 
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, dg.MetadataValue):  # before tuple: some are tuples underneath
+        return _redact_metadata_value(value)
     if isinstance(value, Mapping):
         return {k: _redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_redact_value(v) for v in value)
+    return value
+
+
+def _redact_metadata_value(value: Any) -> Any:
+    import dagster as dg
+
     if isinstance(value, dg.TextMetadataValue):
         return dg.MetadataValue.text(redact(value.text))
     if isinstance(value, dg.MarkdownMetadataValue):

@@ -74,16 +74,19 @@ FILTERED_LOGGERS = (
     "urllib3.poolmanager", "urllib3.response", "urllib3.util.retry",
 )
 
-_registered: set[str] = set()
+# Replaced whole, never changed in place: log records are redacted from any thread, and a
+# reader must never iterate a set another thread is adding to.
+_registered: frozenset[str] = frozenset()
 _lock = threading.Lock()
 
 
 def register(*values: str | None) -> None:
     """Treat each value as a secret from now on, in this process."""
+    global _registered
     fresh = {v for v in values if v and len(v) >= MIN_SECRET_LENGTH}
     if fresh - _registered:
         with _lock:
-            _registered.update(fresh)
+            _registered = _registered | fresh
 
 
 def current_secrets() -> frozenset[str]:
@@ -263,7 +266,11 @@ def install() -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            redact_record(record)
+            try:
+                redact_record(record)
+            except Exception:  # fail closed: a record that cannot be checked is not shown
+                record.msg, record.args, record.exc_info = "[log record withheld: redaction " \
+                    "failed]", (), None
             return record
 
         logging.setLogRecordFactory(factory)

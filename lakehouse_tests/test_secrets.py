@@ -30,7 +30,7 @@ from lakehouse.defs.telegram.assets import telegram_raw_getupdates
 from lakehouse.defs.twitter.assets import twitter_raw_search
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
-from lakehouse.secrets import REDACTED, Secret, redact
+from lakehouse.secrets import REDACTED, Secret, redact, redact_metadata
 from lakehouse.sources.http import ApiError
 from lakehouse.sources.telegram import TelegramBotClient, TelegramResource
 from lakehouse.sources.tmdb import TmdbResource
@@ -247,3 +247,17 @@ def test_redaction_covers_every_encoding_of_a_registered_secret() -> None:
         assert cleaned.startswith("before ") and cleaned.endswith(" after"), shape
         assert REDACTED in cleaned and "ä+z" not in cleaned and "%2B" not in cleaned.upper(), shape
     assert redact("nothing secret here: 123456") == "nothing secret here: 123456"
+
+
+def test_metadata_keeps_its_types_and_loses_its_secrets() -> None:
+    token = SECRETS["TWITTER_BEARER_TOKEN"]
+    Secret(token)
+    cleaned = redact_metadata({
+        "n": 3, "note": f"echo {quote(token)}",
+        "preview": dg.MetadataValue.md(f"| t |\n| --- |\n| {token} |"),
+        "answer": dg.MetadataValue.json({"detail": [token, 1]}),
+        "link": dg.MetadataValue.url(f"https://example.org/?t={quote_plus(token)}"),
+    })
+    assert cleaned["n"] == 3 and isinstance(cleaned["preview"], dg.MarkdownMetadataValue)
+    assert cleaned["answer"].data == {"detail": [REDACTED, 1]}
+    assert leaks(repr(cleaned).encode()) == [] and REDACTED in cleaned["link"].url

@@ -120,6 +120,19 @@ def test_an_excel_cp1252_export_is_detected_and_its_encoding_recorded(
     assert history[ENCODING_PROPERTY] == "cp1252"
     meta = _silver_metadata(result)
     assert meta["encoding"] == "cp1252" and "charset-normalizer" in meta["encoding_detected_by"]
+    # Nightly upkeep commits after the load: the table still says what it was read as, and
+    # the same raw version is not loaded again.
+    with open(drop / "filmes.csv", "ab") as more:
+        more.write("tt0367495;Carandiru;2003;Drama;7,6;Presídio\r\n".encode("cp1252"))
+    instance = dg.DagsterInstance.ephemeral()
+    assert _silver_metadata(_load(instance, drop, "filmes"))["changed"] is True
+    DeltaTable(lake.table_uri("silver", "csv_filmes")).vacuum(
+        retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    operations = [h["operation"] for h in DeltaTable(lake.table_uri("silver", "csv_filmes")).history()]
+    assert operations[:2] == ["VACUUM END", "VACUUM START"]
+    again = _silver_metadata(_load(instance, drop, "filmes"))
+    assert again["changed"] is False and again["encoding"] == "cp1252"
+    assert "Presídio" in _read(lake, "silver", "csv_filmes")["sinopse"].to_list()
 
 
 ROWS = "id;название;год\n1;Брат;1997\n2;Левиафан;2014\n3;Сталкер;1979\n"

@@ -110,13 +110,20 @@ def land_snapshot(lake: Lake, source: str, fmt: str, spec: str, filename: str, f
     return state, True
 
 
+# Commits that rewrite files without changing the data (nightly upkeep): the facts of the
+# table are those of the newest commit that wrote it.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
 def commit_property(lake: Lake, uri: str, name: str) -> str | None:
-    """A property of the table's newest commit (``write_snapshot_table``'s metadata)."""
+    """A property of the table's newest data commit (``write_snapshot_table``'s metadata)."""
     table = open_table(lake, uri)
     if table is None:
         return None
-    history = table.history(1)
-    return history[0].get(name) if history else None
+    for commit in table.history(50):
+        if commit.get("operation") not in MAINTENANCE_OPERATIONS:
+            return commit.get(name)
+    return None
 
 
 def built_from(lake: Lake, uri: str) -> str | None:

@@ -138,7 +138,8 @@ def _char_forms(ch: str) -> str:
     if len(ch.encode("utf-16-le")) == 2:  # JSON \uXXXX (a BMP character)
         forms.append(r"\\u" + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c
                                       for c in f"{ord(ch):04X}"))
-    extra = {" ": [r"\+"], "/": [r"\\/"], '"': [r'\\"'], "\\": [r"\\\\"]}
+    extra = {" ": [r"\+"], "/": [r"\\/"], '"': [r'\\"'], "\\": [r"\\\\"],
+             "\n": [r"\\n"], "\r": [r"\\r"], "\t": [r"\\t"]}
     forms += extra.get(ch, [])
     return "(?:" + "|".join(forms) + ")"
 
@@ -147,7 +148,9 @@ def _secret_forms(secret: str) -> list[str]:
     raw = secret.encode()
     b64 = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
     b64 |= {v.rstrip("=") for v in b64}
-    return ["".join(_char_forms(ch) for ch in secret), *(re.escape(v) for v in sorted(b64))]
+    # Longest first: a padded form is not left half-matched by its unpadded prefix.
+    return ["".join(_char_forms(ch) for ch in secret),
+            *(re.escape(v) for v in sorted(b64, key=lambda v: (-len(v), v)))]
 
 
 @lru_cache(maxsize=8)

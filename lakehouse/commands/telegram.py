@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakehouse.lake.location import Lake
+from lakehouse.secrets import redact
 from lakehouse.serving import sigterm_as_interrupt
 from lakehouse.sources.http import ApiError
 
@@ -46,7 +47,8 @@ def _webhook(args: argparse.Namespace) -> int:
 
 
 def _report(call: Callable[["TelegramBotClient"], dict], done: str) -> int:
-    """Run one Bot API call with the configured token; one clear line either way."""
+    """Run one Bot API call with the configured token; one clear line either way (the API's
+    own words are printed redacted: an answer may echo the token or the webhook secret)."""
     from lakehouse.sources.telegram import TelegramResource
 
     resource = TelegramResource()
@@ -58,7 +60,7 @@ def _report(call: Callable[["TelegramBotClient"], dict], done: str) -> int:
     except ApiError as exc:
         print(f"error: {exc}")
         return 1
-    print(answer.get("description", done))
+    print(redact(str(answer.get("description", done))))
     return 0
 
 

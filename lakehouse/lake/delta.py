@@ -23,6 +23,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from lakehouse.lake.location import Lake
+from lakehouse.secrets import redact
 
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 5
@@ -152,7 +153,8 @@ def delta_metadata(lake: Lake, uri: str, preview: pl.DataFrame | None = None) ->
         "delta_version": table.version(),
     }
     if preview is not None and preview.height:
-        meta["preview"] = dg.MetadataValue.md(_markdown(preview.head(10)))
+        # Rows are outside text: a pasted token must not reach the run database.
+        meta["preview"] = dg.MetadataValue.md(redact(_markdown(preview.head(10))))
     return meta
 
 

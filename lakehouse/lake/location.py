@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
+from lakehouse.secrets import SECRET_OPTION_KEYS, redact_options, register
+
 DEFAULT_ROOT = "data/lake"
 COPY_CHUNK = 8 << 20
 LAYERS = ("raw", "bronze", "silver", "gold", "quarantine")
@@ -63,10 +65,20 @@ def day_of_raw_key(key: str) -> date | None:
 
 @dataclass(frozen=True)
 class Lake:
-    """One lake root. ``root`` is an absolute local path or ``s3://bucket/prefix``."""
+    """One lake root. ``root`` is an absolute local path or ``s3://bucket/prefix``.
+
+    The credentials among ``storage_options`` are secrets: registered for redaction and never
+    shown by ``repr``/``str``.
+    """
 
     root: str
-    storage_options: dict[str, str] = field(default_factory=dict, compare=False)
+    storage_options: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        register(*(v for k, v in self.storage_options.items() if k in SECRET_OPTION_KEYS))
+
+    def __repr__(self) -> str:
+        return f"Lake(root={self.root!r}, storage_options={redact_options(self.storage_options)!r})"
 
     @classmethod
     def from_env(cls, root: str | None = None) -> Lake:

@@ -4,13 +4,13 @@
   exponential backoff (urllib3 ``Retry``), and a default timeout on every call.
 - ``send``: one call with the API's own rate-limit answer honoured (each API says "wait" its
   own way: Telegram in the JSON body, Twitter in ``x-rate-limit-reset``, TMDB in ``Retry-After``),
-  then a clear ``ApiError`` naming the call, with every secret redacted.
+  then a clear ``ApiError`` naming the call. ``ApiError`` redacts its own message
+  (``lakehouse.secrets``), so no error of a client carries a secret, however it was built.
 - ``RateLimiter``: a minimum interval between calls, shared by threads of one client.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +20,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-REDACTED = "[REDACTED]"
+from lakehouse.secrets import redact, register
+
 SERVER_ERRORS = (500, 502, 503, 504)
 
 
@@ -28,41 +29,8 @@ class ApiError(RuntimeError):
     """A call to an outside API failed for good. The message never carries a secret."""
 
     def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
+        super().__init__(redact(message))
         self.status = status
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-class _RedactingFilter(logging.Filter):
-    """Scrubs registered secrets from log records (urllib3 logs retried URLs, tokens included)."""
-
-    secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            cleaned = redact(message, self.secrets)
-            if cleaned != message:
-                record.msg, record.args = cleaned, ()
-        return True
-
-
-_FILTER = _RedactingFilter()
-for _name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager",
-              "urllib3.response", "urllib3.util.retry", "requests"):
-    logging.getLogger(_name).addFilter(_FILTER)
-
-
-def register_secret(secret: str | None) -> None:
-    """Keep ``secret`` out of the HTTP libraries' log lines from now on."""
-    if secret:
-        _RedactingFilter.secrets.add(secret)
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -158,7 +126,7 @@ def send(
     Raises ``ApiError`` naming ``what`` and the redacted URL when the call fails for good.
     Statuses in ``ok_statuses`` (for example 404 for an unknown id) are returned, not raised.
     """
-    secrets = [s for s in secrets if s]
+    register(*secrets)
     ok = set(ok_statuses)
     for attempt in range(1, rate_limit_attempts + 1):
         if limiter:
@@ -166,8 +134,7 @@ def send(
         try:
             response = session.request(method, url, **kwargs)
         except requests.RequestException as exc:
-            raise ApiError(redact(f"{what} failed: {method} {url}: {type(exc).__name__}: {exc}",
-                                  secrets)) from None
+            raise ApiError(f"{what} failed: {method} {url}: {type(exc).__name__}: {exc}") from None
         if response.status_code == 429 and attempt < rate_limit_attempts:
             delay = wait_for(response)
             delay = 1.0 * 2 ** (attempt - 1) if delay is None else delay
@@ -176,8 +143,8 @@ def send(
                 continue
         if response.ok or response.status_code in ok:
             return response
-        body = response.text[:300].replace("\n", " ")
-        raise ApiError(redact(f"{what} failed: {method} {url} answered HTTP "
-                              f"{response.status_code}: {body}", secrets),
-                       status=response.status_code)
+        # Redacted before it is cut, so no part of a secret survives the cut.
+        body = redact(response.text)[:300].replace("\n", " ")
+        raise ApiError(f"{what} failed: {method} {url} answered HTTP "
+                       f"{response.status_code}: {body}", status=response.status_code)
     raise AssertionError("unreachable")

@@ -35,7 +35,8 @@ from pydantic import Field
 from lakehouse.lake.jsondecode import decode_json
 from lakehouse.lake.location import Lake, day_of_raw_key, raw_key
 from lakehouse.lake.segments import SegmentWriter, landing_stamp, parse_landing_stamp
-from lakehouse.sources.http import ApiError, build_session, register_secret, send
+from lakehouse.secrets import register
+from lakehouse.sources.http import ApiError, build_session, send
 from lakehouse.sources.twitter_sample import SampleTweets, SampleTwitterApi
 from lakehouse.transforms.twitter import (
     ENVELOPE_SCHEMA,
@@ -100,7 +101,7 @@ class TwitterClient:
         if not bearer_token:
             raise ValueError("a Twitter bearer token is required (TWITTER_BEARER_TOKEN)")
         self._token = bearer_token
-        register_secret(bearer_token)
+        register(bearer_token)
         self._base_url = base_url.rstrip("/")
         self._session = build_session(retries=retries, backoff=backoff, timeout=timeout)
         self._session.headers["Authorization"] = f"Bearer {bearer_token}"
@@ -415,7 +416,7 @@ class TwitterResource(dg.ConfigurableResource):
     ``TWITTER_BEARER_TOKEN``, ``TWITTER_API_BASE_URL``, ``TWITTER_SEARCH_QUERY``.
     """
 
-    bearer_token: str | None = Field(default=None, description="TWITTER_BEARER_TOKEN; "
+    bearer_token: str | None = Field(default=None, repr=False, description="TWITTER_BEARER_TOKEN; "
                                      "unset and not in the environment: sample tweets.")
     api_base_url: str | None = Field(default=None, description="TWITTER_API_BASE_URL")
     search_query: str | None = Field(default=None, description="TWITTER_SEARCH_QUERY")

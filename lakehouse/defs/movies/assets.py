@@ -22,24 +22,28 @@ from lakehouse.defs.movies.silver import (
 from lakehouse.defs.movies.snapshots import (
     QUARANTINE_TABLE,
     built_from,
+    commit_property,
     land_snapshot,
     read_state,
+    write_quarantine,
     write_snapshot_table,
 )
 from lakehouse.defs.movies.tmdb import TMDB_SILVER, build_tmdb_silver, enrich
 from lakehouse.lake.delta import delta_metadata, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
-from lakehouse.sources.csv_drop import CsvDropResource, sha256_file
+from lakehouse.secrets import redact_metadata
+from lakehouse.sources.csv_drop import CsvDropResource, DropClash, prepared_drop, sha256_file
 from lakehouse.sources.imdb import Download, ImdbResource, Previous
 from lakehouse.sources.movielens import MovieLensResource
 from lakehouse.sources.tmdb import TmdbResource
-from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, detect_dialect
+from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, rejected_records
 from lakehouse.transforms.imdb import IMDB_TABLES, ImdbTable
 
 GROUP = "movies"
 SILVER_KINDS = {"polars", "delta"}
 csv_drop_partitions = dg.DynamicPartitionsDefinition(name="movies_csv_drop")
+ENCODING_PROPERTY = "lakehouse.encoding"  # a CSV drop table's source encoding, per commit
 
 
 def _today() -> Any:
@@ -48,7 +52,7 @@ def _today() -> Any:
 
 def _table_facts(lake: Lake, uri: str, **extra: Any) -> dict[str, Any]:
     preview = scan(lake, uri).head(10).collect()
-    return {**delta_metadata(lake, uri, preview), **extra}
+    return redact_metadata({**delta_metadata(lake, uri, preview), **extra})
 
 
 def _outcome_facts(lake: Lake, outcome: SilverOutcome) -> dict[str, Any]:
@@ -59,8 +63,9 @@ def _outcome_facts(lake: Lake, outcome: SilverOutcome) -> dict[str, Any]:
 def _landing_facts(state: Any, changed: bool) -> dict[str, Any]:
     if state is None:
         return {"changed": changed}
-    return {"changed": changed, "raw_file": state.key, "sha256": state.sha256,
-            "bytes": state.size, "etag": state.etag or "", "landed_at": state.landed_at}
+    return redact_metadata({"changed": changed, "raw_file": state.key, "sha256": state.sha256,
+                            "bytes": state.size, "etag": state.etag or "",
+                            "landed_at": state.landed_at})
 
 
 # -- IMDB ------------------------------------------------------------------------------------
@@ -158,9 +163,13 @@ def silver_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
 def raw_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
                  csv_drop: CsvDropResource) -> dg.MaterializeResult:
     """A file of the drop folder landed unmodified at raw/local/csv/<spec>/YYYY/MM/DD/<file>
-    (partition: the spec, the file's snake-cased stem). An unchanged file lands nothing."""
+    (partition: the spec, the file's snake-cased stem). An unchanged file lands nothing; two
+    files with the same spec fail the run, naming both, and land nothing."""
     spec = context.partition_key
-    dropped = csv_drop.find(spec)
+    try:
+        dropped = csv_drop.find(spec)
+    except DropClash as clash:
+        raise dg.Failure(str(clash), allow_retries=False) from None
     if dropped is None:
         raise dg.Failure(f"no file for {spec!r} in {csv_drop.folder()}")
     sha = sha256_file(dropped.path)
@@ -176,30 +185,43 @@ def raw_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
 
 @dg.asset(key=["silver", "csv_drop"], deps=[["raw", "local", "csv"]],
           partitions_def=csv_drop_partitions, group_name=GROUP, kinds=SILVER_KINDS)
-def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """The landed CSV of a partition to its own table ``silver/csv_<spec>``: delimiter and header
-    detected, columns snake-cased, text trimmed, duplicate lines dropped."""
+def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
+                    csv_drop: CsvDropResource) -> dg.MaterializeResult:
+    """The landed CSV of a partition to its own table ``silver/csv_<spec>``: encoding, delimiter
+    and header detected, columns snake-cased, text trimmed, duplicate lines dropped. Records
+    with more or fewer fields than the header go to the movies quarantine with their line
+    number; the encoding read is recorded in the table's commit (``lakehouse.encoding``)."""
     the_lake, spec = lake.lake(), context.partition_key
     state = read_state(the_lake, "local", "csv", spec)
     if state is None:
         raise dg.Failure(f"nothing landed for {spec!r}: materialize raw/local/csv first")
-    uri = the_lake.table_uri("silver", f"csv_{spec}")
+    table = f"csv_{spec}"
+    uri = the_lake.table_uri("silver", table)
     if built_from(the_lake, uri) == state.version_tag:
-        context.log.info(f"csv_{spec}: already built from {state.key}; nothing to do")
-        return dg.MaterializeResult(metadata=_table_facts(the_lake, uri, changed=False,
-                                                          raw_file=state.key))
-    with the_lake.local_copy(state.key) as path:
-        with open(path, "rb") as src:
-            dialect = detect_dialect(src.read(64 << 10))
-        context.log.info(f"{state.key}: delimiter {dialect.delimiter!r}, "
-                         f"header {'yes' if dialect.has_header else 'no'}")
-        raw = pl.scan_csv(path, separator=dialect.delimiter, has_header=dialect.has_header,
+        context.log.info(f"{table}: already built from {state.key}; nothing to do")
+        return dg.MaterializeResult(metadata=_table_facts(
+            the_lake, uri, changed=False, raw_file=state.key,
+            encoding=commit_property(the_lake, uri, ENCODING_PROPERTY) or ""))
+    with the_lake.local_copy(state.key) as path, \
+            prepared_drop(path, csv_drop.declared_encoding()) as drop:
+        dialect = drop.dialect
+        context.log.info(f"{state.key}: encoding {drop.encoding.name} ({drop.encoding.how}), "
+                         f"delimiter {dialect.delimiter!r}, "
+                         f"header {'yes' if dialect.has_header else 'no'}, {drop.fields} fields, "
+                         f"{len(drop.rejected)} records set aside")
+        # The quarantine first: a table built from this version is never loaded again.
+        quarantined = write_quarantine(the_lake, rejected_records(
+            drop.rejected, source_file=state.key, table=table), state.key)
+        raw = pl.scan_csv(drop.path, separator=dialect.delimiter, has_header=dialect.has_header,
                           quote_char=dialect.quote_char, null_values=CSV_NULL_VALUES,
-                          infer_schema_length=10_000, truncate_ragged_lines=True)
-        write_snapshot_table(the_lake, uri, csv_drop_table(raw), state.version_tag)
+                          infer_schema_length=None, raise_if_empty=False)
+        write_snapshot_table(the_lake, uri, csv_drop_table(raw), state.version_tag,
+                             {ENCODING_PROPERTY: drop.encoding.name})
     return dg.MaterializeResult(metadata=_table_facts(
         the_lake, uri, changed=True, raw_file=state.key, delimiter=dialect.delimiter,
-        has_header=dialect.has_header, table=f"csv_{spec}"))
+        has_header=dialect.has_header, table=table, encoding=drop.encoding.name,
+        encoding_detected_by=drop.encoding.how, records_loaded=drop.records,
+        quarantined_rows=quarantined))
 
 
 QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])

@@ -11,6 +11,7 @@ from lakehouse.defs.raw_files import RawFilesConfig, raw_keys_to_load
 from lakehouse.defs.telegram.tables import (
     BRONZE,
     SILVER,
+    bronze_ledger,
     load_bronze,
     rebuild_silver_days,
 )
@@ -79,7 +80,7 @@ telegram_raw_webhook = dg.AssetSpec(
 def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
                     lake: LakeResource, telegram: TelegramResource) -> Iterator[dg.MaterializeResult]:
     the_lake = lake.lake()
-    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES)
+    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, bronze_ledger(the_lake))
     if not keys:
         context.log.info("no raw Telegram files to load")
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})

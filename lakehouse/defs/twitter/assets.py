@@ -23,6 +23,7 @@ from lakehouse.lake.delta import (
     open_table,
     scan,
 )
+from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.twitter import (
@@ -57,6 +58,7 @@ SILVER_SENTIMENT = dg.AssetKey(["silver", "tweet_sentiment"])
 SILVER_KEYS = (SILVER_TWEETS, SILVER_USERS, SILVER_HASHTAGS, SILVER_MENTIONS, SILVER_URLS,
                SILVER_SENTIMENT)
 FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
+BRONZE_TABLE = ("bronze", "tweets_raw")
 
 
 @dg.asset(
@@ -112,8 +114,9 @@ twitter_raw_stream = dg.AssetSpec(
 def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
                    lake: LakeResource) -> Iterator[dg.MaterializeResult]:
     the_lake = lake.lake()
-    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES)
-    bronze_uri = the_lake.table_uri("bronze", "tweets_raw")
+    ledger = Ledger(the_lake, *BRONZE_TABLE)
+    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, ledger)
+    bronze_uri = the_lake.table_uri(*BRONZE_TABLE)
     quarantine_uri = the_lake.table_uri("quarantine", "twitter_quarantine")
     totals = {"records": 0, "tweets": 0, "quarantined": 0}
     for start in range(0, len(keys), FILES_PER_CHUNK):
@@ -123,6 +126,7 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
         quarantine = quarantine_records(records.lazy()).collect()
         append_replacing_sources(the_lake, bronze_uri, bronze, chunk)
         append_replacing_sources(the_lake, quarantine_uri, quarantine, chunk)
+        ledger.record(chunk)
         totals["records"] += records.height
         totals["tweets"] += int(bronze.get_column("tweet_count").sum() or 0)
         totals["quarantined"] += quarantine.height

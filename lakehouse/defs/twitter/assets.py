@@ -167,8 +167,14 @@ def _bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
     return bronze.filter(pl.col("_source_file").is_in(files)) if files else bronze
 
 
-def _checks(tweets: pl.DataFrame, sentiment: pl.DataFrame) -> list[dg.AssetCheckResult]:
-    duplicates = tweets.height - tweets.get_column("id").n_unique()
+def _checks(lake: Lake, tweets: pl.DataFrame,
+            sentiment: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    # Read back from the table as written (a concurrent writer would show here), not the frame.
+    written = (scan(lake, lake.table_uri("silver", "tweets"))
+               .filter(pl.col("id").is_in(tweets.get_column("id").unique().to_list()))
+               .select("id").collect() if open_table(lake, lake.table_uri("silver", "tweets"))
+               else tweets.select("id"))
+    duplicates = written.height - written.get_column("id").n_unique()
     bad_labels = sentiment.filter(~pl.col("sentiment_label").is_in(LABELS)).height
     out_of_range = sentiment.filter(~pl.col("polarity").is_between(-1, 1)
                                     | ~pl.col("subjectivity").is_between(0, 1)).height
@@ -210,7 +216,8 @@ def _checks(tweets: pl.DataFrame, sentiment: pl.DataFrame) -> list[dg.AssetCheck
     ],
     check_specs=[
         dg.AssetCheckSpec("unique_tweet_id", asset=SILVER_TWEETS,
-                          description="One row per tweet id among the tweets of the run."),
+                          description="One row per tweet id among the tweets of the run, "
+                                      "read back from the table as written."),
         dg.AssetCheckSpec("label_and_ranges", asset=SILVER_SENTIMENT,
                           description="Labels are Negative/Neutral/Positive; polarity in "
                                       "[-1, 1], subjectivity in [0, 1]."),
@@ -249,4 +256,4 @@ def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
     users_meta = delta_metadata(the_lake, users_uri) if open_table(the_lake, users_uri) else {}
     yield dg.MaterializeResult(asset_key=SILVER_USERS,
                                metadata={**users_meta, "rows_this_run": users.height})
-    yield from _checks(tweets, sentiment)
+    yield from _checks(the_lake, tweets, sentiment)

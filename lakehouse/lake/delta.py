@@ -20,7 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (registers pa.compute)
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.lake.location import Lake
 from lakehouse.secrets import redact
@@ -61,17 +61,38 @@ def open_table(lake: Lake, uri: str) -> DeltaTable | None:
         return None
 
 
+def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
+                 partition_by: Sequence[str] | None = None) -> None:
+    """Create the table empty with ``schema`` unless it exists, safely against a concurrent
+    creator: whoever loses the race to the first commit finds the table and goes on.
+
+    Writing the first rows as the creating commit is what doubles data under a race: delta-rs
+    retries the loser's commit as a plain append on top of the winner's rows. Created empty
+    first, every write below is a predicate overwrite or a merge, which delta-rs checks against
+    concurrent commits (``CommitFailedError``, retried from a fresh snapshot).
+    """
+    if open_table(lake, uri) is not None:
+        return
+    try:
+        DeltaTable.create(uri, schema=schema, mode="ignore",
+                          partition_by=list(partition_by) if partition_by else None,
+                          storage_options=lake.storage_options or None)
+    except DeltaError:
+        if open_table(lake, uri) is None:
+            raise
+
+
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
            predicate: str | None = None, partition_by: Sequence[str] | None = None) -> None:
-    exists = open_table(lake, uri) is not None
+    data = df.to_arrow()
+    ensure_table(lake, uri, data.schema, partition_by)
     write_deltalake(
         uri,
-        df.to_arrow(),
-        mode=mode if exists else "append",
-        predicate=predicate if exists else None,
-        partition_by=None if exists else (list(partition_by) if partition_by else None),
+        data,
+        mode=mode,
+        predicate=predicate,
         storage_options=lake.storage_options or None,
-        schema_mode="merge" if exists and mode == "append" else None,
+        schema_mode="merge" if mode == "append" else None,
     )
 
 
@@ -103,7 +124,9 @@ def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
     def write() -> None:
-        write_deltalake(uri, df.to_arrow(), mode="overwrite", schema_mode="overwrite",
+        data = df.to_arrow()
+        ensure_table(lake, uri, data.schema, partition_by)
+        write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite",
                         partition_by=list(partition_by) if partition_by else None,
                         storage_options=lake.storage_options or None)
     _with_commit_retry(write)
@@ -116,13 +139,8 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
     ``streamed_exec=False`` lets delta-rs derive a pruning predicate from the source batch
     (the partitions and key ranges it touches), so a merge costs in proportion to the batch.
     """
-    table = open_table(lake, uri)
-    if table is None:
-        _with_commit_retry(lambda: _write(lake, uri, df, mode="append",
-                                          partition_by=partition_by))
-        return
-
     def merge() -> None:
+        ensure_table(lake, uri, df.to_arrow().schema, partition_by)
         condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
         (
             DeltaTable(uri, storage_options=lake.storage_options or None)

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
@@ -206,31 +206,3 @@ class Lake:
             if info.type == pafs.FileType.File and not info.base_name.startswith(".")
         ]
         return sorted(keys)
-
-    def list_new_raw_keys(self, prefix: str, after: str | None,
-                          until: date | None = None) -> list[str]:
-        """Raw keys below ``prefix`` that sort after ``after``.
-
-        Only the day folders from the cursor's day to ``until`` (default today, UTC) are listed,
-        so the cost follows the new data, not the history of the landing zone.
-        """
-        start = day_of_raw_key(after) if after else None
-        if start is None:
-            keys = self.list_keys(prefix)
-        else:
-            end = until or datetime.now(UTC).date()
-            keys = [k for day in _days(start, end)
-                    for k in self.list_keys(f"{prefix.rstrip('/')}/{day:%Y/%m/%d}")]
-        return [k for k in keys if after is None or k > after]
-
-    def new_raw_keys_by_prefix(self, prefixes: tuple[str, ...] | list[str],
-                               cursor: dict[str, str]) -> dict[str, list[str]]:
-        """New raw keys per landing prefix, after each prefix's cursor (a sensor's cursor)."""
-        return {prefix: self.list_new_raw_keys(prefix, cursor.get(prefix)) for prefix in prefixes}
-
-
-def _days(start: date, end: date) -> Iterator[date]:
-    day = start
-    while day <= end:
-        yield day
-        day += timedelta(days=1)

@@ -13,7 +13,6 @@ so a crash between landing and the next call loses nothing and needs no extra st
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import polars as pl
 
 from lakehouse.lake.jsondecode import decode_json, duckdb_structure
 from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
 from lakehouse.sources.telegram import ALLOWED_UPDATES, UpdatesSource
 from lakehouse.transforms.telegram import (
@@ -122,10 +122,6 @@ def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
     return result
 
 
-def _landed_at(key: str) -> datetime:
-    return parse_landing_stamp(key.rsplit("/", 1)[-1]) or datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(records, broken files) for the given raw keys.
 
@@ -139,17 +135,16 @@ def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.Data
     answers: list[dict[str, object]] = []
     for key in keys:
         data = lake.read_bytes(key)
-        landed_at = _landed_at(key)
+        landed = landed_at(key)
         if key.endswith(".ndjson"):
             frames.append(
-                _lines(data).with_row_index("_record_index")
-                .filter(pl.col("update_text").is_not_null())
+                ndjson_lines(data, "update_text")
                 .with_columns(pl.lit(key).alias("_source_file"),
-                              pl.lit(landed_at).alias("_ingested_at"))
+                              pl.lit(landed).alias("_ingested_at"))
             )
         else:
             answers.append({"_source_file": key, "body": data.decode("utf-8", errors="replace"),
-                            "_ingested_at": landed_at})
+                            "_ingested_at": landed})
     broken = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if answers:
         exploded, broken = _explode_answers(pl.DataFrame(answers))
@@ -202,18 +197,6 @@ def decode_updates(bronze: pl.DataFrame) -> pl.DataFrame:
     if not parts:
         return bronze.clear().with_columns(pl.lit(None, MESSAGE_DTYPE).alias("_message"))
     return pl.concat(parts)
-
-
-def _lines(data: bytes) -> pl.DataFrame:
-    """One row per line, by Polars' multithreaded CSV reader (a single column, no quoting).
-
-    The separator is the unit separator byte, which valid JSON never contains unescaped: a
-    line holding one is not JSON and reaches the quarantine cut at that byte. Empty lines
-    are null rows, so row numbers stay line numbers.
-    """
-    return pl.read_csv(io.BytesIO(data), separator="\x1f", quote_char=None, has_header=False,
-                       schema={"update_text": pl.String}, truncate_ragged_lines=True,
-                       encoding="utf8-lossy")
 
 
 def _explode_answers(answers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

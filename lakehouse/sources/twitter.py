@@ -33,8 +33,9 @@ import urllib3
 from pydantic import Field
 
 from lakehouse.lake.jsondecode import decode_json
-from lakehouse.lake.location import Lake, day_of_raw_key, raw_key
-from lakehouse.lake.segments import SegmentWriter, landing_stamp, parse_landing_stamp
+from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.rawfiles import landed_at, ndjson_lines
+from lakehouse.lake.segments import SegmentWriter, landing_stamp
 from lakehouse.secrets import register
 from lakehouse.sources.http import ApiError, build_session, send
 from lakehouse.sources.twitter_sample import SampleTweets, SampleTwitterApi
@@ -337,51 +338,19 @@ def consume_stream(connect: Callable[[], Iterator[bytes]], writer: SegmentWriter
 # -- reading raw files back -------------------------------------------------------------------
 
 
-def landed_at_of(key: str) -> datetime:
-    """When a raw file was landed: the stamp its name starts with (else the key's day)."""
-    name = key.rsplit("/", 1)[-1]
-    stamp = parse_landing_stamp(name)
-    if stamp:
-        return stamp
-    day = day_of_raw_key(key)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else datetime(1970, 1, 1,
-                                                                                   tzinfo=UTC)
-
-
-def _lines(data: bytes) -> pl.DataFrame:
-    """(``_record_index``, ``record``): the lines of an NDJSON batch, numbered from 0.
-
-    Polars' CSV reader with a separator JSON text never holds unescaped (0x1F) splits lines
-    fastest and keeps blank lines as nulls, so indexes stay line numbers. Text that is not
-    UTF-8, or holds that byte, takes the slow path with invalid bytes replaced.
-    """
-    try:
-        frame = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None,
-                            new_columns=["record"], schema={"record": pl.String},
-                            raise_if_empty=False)
-    except pl.exceptions.PolarsError:
-        lines = data.decode("utf-8", errors="replace").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        frame = pl.DataFrame({"record": lines}, schema={"record": pl.String})
-    return (frame.with_row_index("_record_index")
-            .with_columns(pl.col("record").str.strip_chars_end("\r"))
-            .filter(pl.col("record").is_not_null() & (pl.col("record").str.strip_chars() != "")))
-
-
 def records_of_file(key: str, data: bytes) -> pl.DataFrame:
     """``RAW_RECORD_SCHEMA`` rows of one raw file: a search page is one record, a stream batch
     one record per non-empty line (its index is the line number)."""
     spec = STREAM_SPEC if key.endswith(".ndjson") else SEARCH_SPEC
     if spec == STREAM_SPEC:
-        frame = _lines(data)
+        frame = ndjson_lines(data)
     else:
         frame = pl.DataFrame({"_record_index": [0],
                               "record": [data.decode("utf-8", errors="replace")]})
     return frame.select(
         pl.lit(key).alias("_source_file"), pl.col("_record_index").cast(pl.Int64),
         pl.lit(spec).alias("spec"), pl.col("record"),
-        pl.lit(landed_at_of(key)).cast(UTC_US).alias("_ingested_at"),
+        pl.lit(landed_at(key)).cast(UTC_US).alias("_ingested_at"),
     )
 
 

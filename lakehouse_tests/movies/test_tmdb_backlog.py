@@ -23,9 +23,15 @@ from lakehouse.defs.movies.tmdb import (
     land_records,
 )
 from lakehouse.lake.delta import overwrite_table, scan
-from lakehouse.lake.location import Lake
+from lakehouse.lake.location import Lake, raw_key
 from lakehouse.sources.http import ApiError
-from lakehouse.sources.tmdb import TmdbClient, TmdbRecord, fetch_all, movie_request
+from lakehouse.sources.tmdb import (
+    TmdbClient,
+    TmdbRecord,
+    fetch_all,
+    group_records,
+    movie_request,
+)
 
 KEY = "0123456789abcdef0123456789abcdef"
 NOT_FOUND = (b'{"success":false,"status_code":34,'
@@ -283,3 +289,23 @@ def test_incremental_silver_after_many_landings_equals_a_full_rebuild(
     credits = scan(lake, lake.table_uri("silver", "tmdb_credits")).collect()
     assert set(credits.filter(pl.col("tmdb_id") == 5000)["credit_id"]) == {"new-cast", "c5000d"}
     assert "old-cast" not in set(credits["credit_id"])
+
+
+def test_files_landed_but_never_logged_count_as_answered(httpserver: HTTPServer,
+                                                         lake: Lake) -> None:
+    # A run killed between landing a file and logging it (or a lake from before the log): the
+    # raw file is all there is.
+    links, (movies, finds) = catalogue(6)
+    write_links(lake, links)
+    fake = FakeTmdb(httpserver, movies, finds)
+    landed = [refetched(5000, "Title 5000", T0, "c5000a"), refetched(5002, "Title 5002", T0,
+                                                                      "c5002a")]
+    [data] = group_records([r.envelope() for r in landed])
+    lake.write_bytes(raw_key("tmdb", "json", "movie", T0.date(), "movie-0123456789abcdef.json"),
+                     data)
+    outcome = enrich(client(httpserver), lake, max_titles=None, now=lambda: T0)
+    assert outcome.relogged_files == 1
+    assert not {"/3/movie/5000", "/3/movie/5002"} & set(fake.asked())
+    assert "/3/movie/5004" in fake.asked()
+    build_tmdb_silver(lake)
+    assert scan(lake, lake.table_uri("silver", "tmdb_movies")).collect().height == 6

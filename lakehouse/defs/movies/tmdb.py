@@ -419,6 +419,8 @@ def build_tmdb_silver(lake: Lake, log: Log = lambda _: None, *, full: bool = Fal
     rebuild from every file when a table is missing, or ``full``); a no-op without new files."""
     uris = {t: lake.table_uri("silver", t) for t in TMDB_SILVER}
     ledger_uri = lake.table_uri("silver", LOADED_FILES)
+    # Files landed but not logged (a raw run that died, a lake from before the log) count too.
+    reconcile_request_log(lake, log)
     files = logged_files(lake)
     loaded = loaded_files(lake)
     rebuild = full or loaded is None or not all(_exists(lake, t) for t in TMDB_SILVER)

@@ -14,6 +14,7 @@ changed meanwhile, answers 200 and the download restarts from byte 0.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -89,6 +90,10 @@ class Partial:
     @property
     def meta_path(self) -> Path:
         return self._stem.with_suffix(".json")
+
+    @property
+    def lock_path(self) -> Path:
+        return self._stem.with_suffix(".lock")
 
     def size(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
@@ -171,15 +176,23 @@ def conditional_download(session: requests.Session, url: str, dest: Path, previo
     appended, a 200 (no range support, or the file changed meanwhile) restarts from byte 0.
     """
     partial = Partial(partial_dir or download_dir(), url)
-    for attempt in range(1, attempts + 1):
+    partial.folder.mkdir(parents=True, exist_ok=True)
+    with open(partial.lock_path, "a") as lock:
         try:
-            return _download_once(session, url, dest, previous, partial, what, progress)
-        except _Dropped as exc:
-            if attempt == attempts:
-                raise ApiError(f"{what} failed while streaming {url}: {exc}; "
-                               f"{partial.size()} bytes kept to resume") from None
-            if progress:
-                progress(f"{what}: {exc}; resuming at byte {partial.size()}")
+            # Two runs appending to one partial file would land a corrupt file.
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ApiError(f"{what}: another process is downloading {url} right now "
+                           f"(into {partial.path}); try again when it is done") from None
+        for attempt in range(1, attempts + 1):
+            try:
+                return _download_once(session, url, dest, previous, partial, what, progress)
+            except _Dropped as exc:
+                if attempt == attempts:
+                    raise ApiError(f"{what} failed while streaming {url}: {exc}; "
+                                   f"{partial.size()} bytes kept to resume") from None
+                if progress:
+                    progress(f"{what}: {exc}; resuming at byte {partial.size()}")
     raise AssertionError("unreachable")
 
 

@@ -3,6 +3,7 @@ connection in the middle of the body: with range support the next attempt asks o
 rest (``Range: bytes=N-``, ``If-Range``), without it (or when the file changed) it restarts
 from byte 0; the landed file is byte-identical either way."""
 
+import fcntl
 import hashlib
 import os
 import threading
@@ -119,7 +120,8 @@ def test_a_dropped_imdb_download_resumes_with_a_range_request(
     assert file_server.ranges_asked("/title.principals.tsv.gz") == [None, "bytes=1234567-"]
     assert [h.get("If-Range") for _, h in file_server.requests] == [None, ETAG]
     assert any("resuming at byte 1234567 (HTTP 206)" in line for line in lines)
-    assert os.listdir(tmp_path / "spool") == []  # nothing left behind
+    # Nothing left behind but the (empty) lock file.
+    assert [f for f in os.listdir(tmp_path / "spool") if not f.endswith(".lock")] == []
 
 
 @pytest.mark.parametrize("file_server", [True], indirect=True)
@@ -190,3 +192,21 @@ def test_a_dropped_movielens_zip_resumes_and_still_matches_its_md5(
     expected = ([None, f"bytes={third}-", f"bytes={2 * third}-"] if file_server.ranges
                 else [None, f"bytes={third}-", f"bytes={third}-"])
     assert file_server.ranges_asked("/ml-latest-small.zip") == expected
+
+
+@pytest.mark.parametrize("file_server", [True], indirect=True)
+def test_a_second_download_of_the_same_file_at_once_is_refused(
+        file_server: FileServer, tmp_path: Path) -> None:
+    file_server.files["/title.crew.tsv.gz"] = (dump(1000), ETAG)
+    spool = tmp_path / "spool"
+    partial = Partial(spool, f"{file_server.url}/title.crew.tsv.gz")
+    spool.mkdir()
+    with open(partial.lock_path, "a") as held:  # another run is downloading it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ApiError, match="another process is downloading"):
+            ImdbClient(file_server.url, retries=0, partial_dir=spool).fetch(
+                "title.crew.tsv.gz", tmp_path / "a.gz", Previous())
+    assert file_server.requests == []
+    got = ImdbClient(file_server.url, retries=0, partial_dir=spool).fetch(
+        "title.crew.tsv.gz", tmp_path / "b.gz", Previous())
+    assert got.path.read_bytes() == dump(1000)

@@ -170,10 +170,9 @@ def test_the_shared_limiter_keeps_every_second_under_the_limit(httpserver: HTTPS
     assert [r.status for r in records] == [200] * 50
     arrivals = [t for t, _ in fake.calls]
     per_window = Counter(int((t - arrivals[0]) // 1.0) for t in arrivals)
-    # 8 threads share one bucket: no 1-second window holds more than the limit (+1 for a
-    # window edge), and 20 consecutive requests always span about a second.
-    assert max(per_window.values()) <= 21
-    assert min(arrivals[i + 20] - arrivals[i] for i in range(len(arrivals) - 20)) >= 0.9
+    # 8 threads share one bucket: no 1-second window holds more than the limit, give or take
+    # a request or two a busy machine delayed across a window edge (unlimited: all 50 in one).
+    assert max(per_window.values()) <= 22 and len(per_window) >= 3
 
 
 def test_a_429_retry_after_pauses_the_whole_pool(httpserver: HTTPServer) -> None:
@@ -182,11 +181,13 @@ def test_a_429_retry_after_pauses_the_whole_pool(httpserver: HTTPServer) -> None
     records = fetch_all(client(httpserver, per_second=40), [movie_request(5000 + i)
                                                              for i in range(16)], workers=4)
     assert [r.status for r in records] == [200] * 16 and len(fake.calls) == 17
-    throttled_at = fake.calls[4][0]
-    later = [t - throttled_at for t, _ in fake.calls[5:]]
-    # Requests already on the wire arrive at once; every other one waits out Retry-After: 1.
-    assert all(d < 0.1 or d >= 0.95 for d in later)
-    assert sum(d >= 0.95 for d in later) >= 11
+    throttled_at, throttled_path = fake.calls[4]
+    later = [(t - throttled_at, path) for t, path in fake.calls[5:]]
+    # At most the 3 other workers' requests already past the limiter arrive during the pause;
+    # every other one, the retry included, waits out Retry-After: 1 (without the shared pause,
+    # the other workers go on at 40/s and send all 11 within that second).
+    assert sum(d < 0.95 for d, _ in later) <= 3
+    assert [d for d, path in later if path == throttled_path][0] >= 0.95
 
 
 # -- backlog, resume, not found -----------------------------------------------------------------

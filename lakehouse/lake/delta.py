@@ -187,3 +187,9 @@ def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def replace_where(lake: Lake, uri: str, df: pl.DataFrame, predicate: str) -> None:
+    """Replace the rows matching ``predicate`` (a delta-rs SQL predicate) with ``df``, in one
+    commit: e.g. every credit of the titles whose answer changed."""
+    _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate))

@@ -6,7 +6,7 @@
   own way: Telegram in the JSON body, Twitter in ``x-rate-limit-reset``, TMDB in ``Retry-After``),
   then a clear ``ApiError`` naming the call. ``ApiError`` redacts its own message
   (``lakehouse.secrets``), so no error of a client carries a secret, however it was built.
-- ``RateLimiter``: a minimum interval between calls, shared by threads of one client.
+- ``RateLimiter``: a token bucket shared by the threads of one client; a 429 pauses them all.
 """
 
 from __future__ import annotations
@@ -88,22 +88,45 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 
 class RateLimiter:
-    """At most one call every ``min_interval`` seconds across the threads of one client."""
+    """A token bucket shared by the threads of one client: ``per_second`` calls a second on
+    average, at most ``burst`` at once (GCRA: one "theoretical arrival time" under a lock).
 
-    def __init__(self, per_second: float | None):
+    ``pause`` stops every thread for a while: when the API answers 429 to one worker, the whole
+    pool waits as asked instead of each thread finding out by itself.
+    """
+
+    def __init__(self, per_second: float | None, burst: int = 1,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self._interval = 1.0 / per_second if per_second else 0.0
+        self._burst = max(1, burst)
         self._lock = threading.Lock()
-        self._next = 0.0
+        self._tat = 0.0  # when the bucket is next empty of reservations
+        self._paused_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
 
     def wait(self) -> None:
         if not self._interval:
             return
+        while True:
+            with self._lock:
+                now = self._clock()
+                tat = max(self._tat, now)
+                slot = max(now, tat - (self._burst - 1) * self._interval)
+                self._tat = tat + self._interval
+            if slot > now:
+                self._sleep(slot - now)
+            with self._lock:
+                # A pause that began while this thread slept covers its slot: queue again.
+                if self._paused_until <= slot:
+                    return
+
+    def pause(self, seconds: float) -> None:
+        """No call from any thread before ``seconds`` from now (a 429's Retry-After)."""
         with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self._interval
-        if delay > 0:
-            time.sleep(delay)
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._tat = max(self._tat, self._paused_until + (self._burst - 1) * self._interval)
 
 
 def send(
@@ -139,6 +162,8 @@ def send(
             delay = wait_for(response)
             delay = 1.0 * 2 ** (attempt - 1) if delay is None else delay
             if delay <= max_wait:
+                if limiter:
+                    limiter.pause(delay)  # the other threads wait too
                 sleep(delay)
                 continue
         if response.ok or response.status_code in ok:

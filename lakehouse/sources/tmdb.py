@@ -5,8 +5,8 @@
   ``lakehouse.secrets.Secret``: redacted from errors, logs, reprs and the error bodies kept as
   records.
 - ``fetch_all`` runs requests through a bounded thread pool (what seeds/002 did with Lambda +
-  SQS) behind a shared rate limiter; 429 answers wait as ``Retry-After`` says (``http.send``);
-  404 (an unknown id) is recorded as a record, not raised.
+  SQS) behind one token bucket shared by the pool; a 429 pauses every worker for its
+  ``Retry-After`` (``http.send``); 404 (an unknown id) is recorded as a record, not raised.
 - Each answer is kept as received inside an envelope naming the request, since a ``/find``
   answer does not say which IMDB id was asked: ``{"request": ..., "status": ..., "fetched_at":
   ..., "response": <the body, bytes unchanged>}``.
@@ -194,8 +194,14 @@ class TmdbResource(dg.ConfigurableResource):
                                 "(v3 key or v4 read access token).")
     api_base_url: str | None = Field(default=None, description="Default: $TMDB_API_BASE_URL.")
     workers: int = Field(default=8, description="Parallel requests (bounded pool).")
-    requests_per_second: float = Field(default=40.0, description="Client-side rate limit.")
-    max_titles_per_run: int = Field(default=500, description="Titles enriched per run.")
+    requests_per_second: float = Field(default=40.0, description="Client-side rate limit, "
+                                       "shared by the workers (TMDB allows about 40-50/s).")
+    max_titles_per_run: int = Field(default=500, description="Titles enriched per scheduled "
+                                    "run; the backlog job has no budget.")
+    chunk_titles: int = Field(default=1000, description="Titles asked between two landings: "
+                              "an interrupted run loses at most one chunk of answers.")
+    retry_not_found_days: int = Field(default=30, description="An id TMDB did not know (404, "
+                                      "empty /find) is asked again after this many days.")
     discover_pages: int = Field(default=2, description="/discover/movie pages per genre.")
     use_sample: bool | None = Field(default=None, description="Default: sample unless a key "
                                     "is set.")

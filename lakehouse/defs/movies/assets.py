@@ -28,8 +28,8 @@ from lakehouse.defs.movies.snapshots import (
     write_quarantine,
     write_snapshot_table,
 )
-from lakehouse.defs.movies.tmdb import TMDB_SILVER, build_tmdb_silver, enrich
-from lakehouse.lake.delta import delta_metadata, scan
+from lakehouse.defs.movies.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
+from lakehouse.lake.delta import delta_metadata, open_table, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.secrets import redact_metadata
@@ -230,35 +230,66 @@ QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])
 # -- TMDB ------------------------------------------------------------------------------------
 
 TMDB_RAW = dg.AssetKey(["raw", "tmdb", "json"])
+TMDB_REQUEST_LOG = dg.AssetKey(["bronze", REQUEST_LOG])
 
 
-@dg.asset(key=TMDB_RAW, group_name=GROUP, kinds={"http", "json"},
-          deps=[["silver", "movielens_links"], ["silver", "imdb_titles"],
-                ["silver", "imdb_ratings"], ["silver", "csv_drop"]])
-def raw_tmdb(context: dg.AssetExecutionContext, lake: LakeResource,
-             tmdb: TmdbResource) -> dg.MaterializeResult:
-    """TMDB answers for titles not yet enriched (CSV drops, MovieLens links, top IMDB titles),
-    plus genre lists and Action/Adventure discover pages, landed as JSON files of at most 100
-    records and 10 MB, one structure per file: raw/tmdb/json/<endpoint>/YYYY/MM/DD/."""
+class TmdbRunConfig(dg.Config):
+    """How much one run asks: the resource's per-run budget, or the whole backlog."""
+
+    backlog: bool = False
+    max_titles: int | None = None
+
+
+@dg.multi_asset(
+    name="raw_tmdb",
+    specs=[
+        dg.AssetSpec(TMDB_RAW, group_name=GROUP, kinds={"http", "json"},
+                     deps=[["silver", "movielens_links"], ["silver", "imdb_titles"],
+                           ["silver", "imdb_ratings"], ["silver", "csv_drop"]],
+                     description="TMDB answers for titles not yet enriched (CSV drops, MovieLens "
+                     "links, top IMDB titles), plus genre lists and Action/Adventure discover "
+                     "pages, landed as JSON files of at most 100 records and 10 MB, one "
+                     "structure per file: raw/tmdb/json/<endpoint>/YYYY/MM/DD/."),
+        dg.AssetSpec(TMDB_REQUEST_LOG, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[TMDB_RAW],
+                     description="One row per landed TMDB record: endpoint, key, status, the "
+                     "ids a /find or /discover answer points to, and its raw file. Written as "
+                     "each file lands: what TMDB already answered, so a run resumes there."),
+    ],
+)
+def raw_tmdb(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: LakeResource,
+             tmdb: TmdbResource) -> Any:
+    """Ask TMDB for the titles not yet enriched (a per-run budget, or the whole backlog in
+    chunks), behind a shared rate limit; not-found ids are asked again after some days."""
     the_lake = lake.lake()
     csv_specs = context.instance.get_dynamic_partitions(csv_drop_partitions.name)
-    outcome = enrich(tmdb.api(), the_lake, _today(), csv_specs=csv_specs,
-                     max_titles=tmdb.max_titles_per_run, discover_pages=tmdb.discover_pages,
-                     workers=tmdb.workers, log=context.log.info)
-    return dg.MaterializeResult(metadata={
+    budget = None if config.backlog else (config.max_titles or tmdb.max_titles_per_run)
+    outcome = enrich(tmdb.api(), the_lake, _today(), csv_specs=csv_specs, max_titles=budget,
+                     chunk_titles=tmdb.chunk_titles, discover_pages=tmdb.discover_pages,
+                     workers=tmdb.workers, retry_not_found_days=tmdb.retry_not_found_days,
+                     log=context.log.info)
+    yield dg.MaterializeResult(asset_key=TMDB_RAW, metadata={
         "requests": outcome.requests, "titles_asked": outcome.titles,
+        "titles_left": outcome.titles_left, "retried_not_found": outcome.retried_not_found,
+        "chunks": outcome.chunks, "backlog": config.backlog,
         "files": len(outcome.files), "sample": tmdb.is_sample,
         **{f"records/{spec}": n for spec, n in sorted(outcome.records_by_spec.items())},
     })
+    uri = the_lake.table_uri("bronze", REQUEST_LOG)
+    yield dg.MaterializeResult(asset_key=TMDB_REQUEST_LOG, metadata=_table_facts(
+        the_lake, uri, relogged_files=outcome.relogged_files) if open_table(the_lake, uri)
+        else {"rows": 0})
 
 
 @dg.multi_asset(
     name="silver_tmdb",
-    specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS, deps=[TMDB_RAW],
-                        tags={"movies/source": "tmdb"}) for t in TMDB_SILVER],
+    specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS,
+                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"})
+           for t in TMDB_SILVER],
 )
 def silver_tmdb(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
-    """Every landed TMDB answer to movies, series, credits and the request log (newest wins)."""
+    """The TMDB answers landed since the last run merged into movies, series, credits and the
+    request log (newest answer per key wins); silver/tmdb_loaded_files lists what is merged."""
     the_lake = lake.lake()
     changed = build_tmdb_silver(the_lake, context.log.info)
     for table in TMDB_SILVER:

@@ -82,6 +82,7 @@ def twitter_raw_search(lake: LakeResource, twitter: TwitterResource) -> dg.Mater
         "since_id_now": result.mark.since_id or "none",
         "complete": result.complete,
         "stopped_because": result.stopped_because or "all pages landed",
+        "possibly_missing": " to ".join(result.gap) if result.gap else "none",
         "backend": "sample" if twitter.is_sample else "api v2",
         "dagster/uri": the_lake.uri(SEARCH_PREFIX),
     })

@@ -35,9 +35,10 @@ def _webhook(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             path=args.path,
-            max_segment_bytes=args.segment_mb * 1024 * 1024,
+            max_segment_bytes=int(args.segment_mb * 1024 * 1024),
             max_segment_age=args.segment_seconds,
-            limits=Limits(max_connections=args.max_connections,
+            limits=Limits(max_connections=args.max_connections, head_seconds=args.request_seconds,
+                          body_seconds=args.request_seconds,
                           shutdown_seconds=args.shutdown_seconds),
         )
     except SpoolInUseError as exc:
@@ -92,11 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     webhook.add_argument("--path", default="/telegram/webhook")
     webhook.add_argument("--spool-dir", default=os.environ.get("LAKEHOUSE_SPOOL_DIR",
                                                                "data/spool/telegram"))
-    webhook.add_argument("--segment-mb", type=int, default=64, help="seal a segment at this size")
+    webhook.add_argument("--segment-mb", type=float, default=64, help="seal a segment at this size")
     webhook.add_argument("--segment-seconds", type=float, default=300,
                          help="seal a segment at this age")
     webhook.add_argument("--max-connections", type=int, default=512,
                          help="concurrent connections; beyond them requests get 503")
+    webhook.add_argument("--request-seconds", type=float, default=10.0,
+                         help="a request's head, then its body, must arrive within this")
     webhook.add_argument("--shutdown-seconds", type=float, default=10.0,
                          help="on SIGTERM, wait this long for requests and the last upload")
     webhook.set_defaults(func=_webhook)

@@ -5,7 +5,8 @@ Contract:
 - 401 unless ``X-Telegram-Bot-Api-Secret-Token`` equals the configured secret (compared in
   constant time). 413 over 1 MiB (declared or sent). 400 for a body that is not UTF-8 JSON, not
   an object, nested deeper than ``MAX_NESTING``, or without an integer ``update_id`` (``true``
-  and ``5.5`` are not integers). 408 when the headers or the declared body do not arrive in
+  and ``5.5`` are not integers), or whose fields are not objects (a ``callback_query.message``
+  that is a string, say). 408 when the headers or the declared body do not arrive in
   time; malformed HTTP (``Content-Length: abc`` or ``-1``) gets 400 from the parser. Each such
   answer moves a counter (``GET /healthz`` JSON, ``GET /metrics`` in Prometheus text).
 - Updates from chats outside the allow-list are answered 200 (so Telegram stops retrying) but
@@ -128,6 +129,13 @@ def parse_update(body: bytes) -> tuple[dict, bytes]:
     update_id = update.get("update_id")
     if type(update_id) is not int or not 0 <= update_id <= MAX_UPDATE_ID:
         raise Rejected(400, "bad_update_id", "update_id is not a non-negative 64-bit integer")
+    for kind, value in update.items():
+        # Every field of an Update but update_id is an object, and so are the chat and
+        # message inside it: anything else is not from Telegram.
+        if kind != "update_id" and not (
+                isinstance(value, dict) and isinstance(value.get("chat", {}), dict)
+                and isinstance(value.get("message", {}), dict)):
+            raise Rejected(400, "bad_shape", f"{kind} is not a Telegram object")
     if b"\n" in body or b"\r" in body:
         body = json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
     return update, body
@@ -364,13 +372,13 @@ def protocol_class(app: WebhookApp) -> type:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            was_in_head = self._in_head
-            super().data_received(data)
-            # A chunk after which the head is still unfinished was all head.
-            if was_in_head and self._in_head and not self.transport.is_closing():
-                self._head_bytes += len(data)
+            if self._in_head:
+                end = data.find(b"\r\n\r\n")
+                self._head_bytes += len(data) if end < 0 else end
                 if self._head_bytes > MAX_HEAD_BYTES:
                     self._fail(431, "head_too_large", b"request head over 64 KiB")
+                    return
+            super().data_received(data)
 
         def on_message_begin(self) -> None:
             self._in_head = True

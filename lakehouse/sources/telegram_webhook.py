@@ -35,7 +35,6 @@ import asyncio
 import hmac
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +53,10 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_NESTING = 128
 MAX_UPDATE_ID = 2**63 - 1
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_LANDED = b'{"ok": true, "landed": true}'
+LANDED_START = {"type": "http.response.start", "status": 200, "headers": [
+    (b"content-type", b"application/json"), (b"content-length", str(len(_LANDED)).encode())]}
+LANDED_BODY = {"type": "http.response.body", "body": _LANDED}
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
@@ -295,27 +298,29 @@ class WebhookApp:
             await _answer_json(send, 503, {"error": "could not land the update; retry"})
             return
         self.counters["landed"] += 1
-        await _answer_json(send, 200, {"ok": True, "landed": True})
+        await send(LANDED_START)
+        await send(LANDED_BODY)
 
     async def _read_body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + self.limits.body_seconds
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
-            except TimeoutError:
-                raise Rejected(408, "body_timeout", "body shorter than declared or too slow",
-                               close=True) from None
-            if message["type"] == "http.disconnect":
-                raise Rejected(400, "disconnected", "client went away", close=True)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise Rejected(413, "too_large", "body over 1 MiB", close=True)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            # asyncio.timeout, not wait_for: no extra task per request
+            async with asyncio.timeout(self.limits.body_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise Rejected(400, "disconnected", "client went away", close=True)
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise Rejected(413, "too_large", "body over 1 MiB", close=True)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise Rejected(408, "body_timeout", "body shorter than declared or too slow",
+                           close=True) from None
 
     async def _healthz(self, send: Send) -> None:
         health = self.writer.health()

@@ -102,7 +102,8 @@ class SegmentWriter:
         self._lock_file = _lock_spool(self.spool_dir)
         self._lock = threading.Lock()  # the open segment
         self._upload_lock = threading.Lock()  # one uploader at a time (thread or close)
-        self._file = None
+        self._fd: int | None = None  # the open segment (unbuffered: no bytes hide in a buffer)
+        self._size = 0
         self._path: Path | None = None
         self._opened_monotonic = 0.0
         self._open_records = 0
@@ -126,6 +127,10 @@ class SegmentWriter:
         even while the lake is unreachable.
         """
         renamed = False
+        for path in sorted(self.spool_dir.glob(f"*{self.suffix}{READY_SUFFIX}")):
+            _truncate_torn_tail(path)  # only after a failed write, which was not acknowledged
+            if path.stat().st_size == 0:
+                path.unlink()
         for path in sorted(self.spool_dir.glob(f"*{self.suffix}{OPEN_SUFFIX}")):
             _truncate_torn_tail(path)
             if path.stat().st_size == 0:
@@ -165,21 +170,28 @@ class SegmentWriter:
             lines.append(record)
         if not lines:
             return
+        data = memoryview(b"\n".join(lines) + b"\n")
+        total = len(data)
         with self._lock:
-            if self._file is None:
+            if self._fd is None:
                 self._open()
-            assert self._file is not None
-            self._file.write(b"\n".join(lines) + b"\n")
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            assert self._fd is not None
+            try:
+                while data:
+                    data = data[os.write(self._fd, data):]
+                os.fsync(self._fd)
+            except OSError:
+                self._drop_failed_write()
+                raise
+            self._size += total
             self._open_records += len(lines)
-            if self._file.tell() >= self.max_bytes:
+            if self._size >= self.max_bytes:
                 self._close_current_safely()
 
     def seal_if_old(self) -> None:
         """Close the open segment once it is ``max_age`` old (the upload follows in the sealer)."""
         with self._lock:
-            if self._file is not None and time.monotonic() - self._opened_monotonic >= self.max_age:
+            if self._fd is not None and time.monotonic() - self._opened_monotonic >= self.max_age:
                 self._close_current_safely()
 
     # -- the sealer ---------------------------------------------------------------------------
@@ -254,9 +266,9 @@ class SegmentWriter:
         return SpoolHealth(not reasons, records, segments, "; ".join(reasons) or None,
                            str(self.spool_dir))
 
-    def close(self, timeout: float | None = None) -> SpoolHealth:
+    def close(self, timeout: float | None = 30.0) -> SpoolHealth:
         """Close the open segment and upload every ready one, retrying with backoff for up to
-        ``timeout`` seconds (``None``: until done); stop the sealer. Logs what is left."""
+        ``timeout`` seconds (``None``: until done), and stop the sealer. Logs what is left."""
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._closing.set()
         self._wake.set()
@@ -283,9 +295,9 @@ class SegmentWriter:
         delay = self.retry_initial
         while True:
             with self._lock:
-                if self._file is not None:
+                if self._fd is not None:
                     self._close_current_safely()
-                closed = self._file is None
+                closed = self._fd is None
             remaining = None if deadline is None else deadline - time.monotonic()
             if self.upload_ready(remaining) and closed:
                 return
@@ -303,13 +315,14 @@ class SegmentWriter:
         self._seq += 1
         name = f"{landing_stamp(opened_at)}-{self.writer_id}-{self._seq:04d}{self.suffix}"
         self._path = self.spool_dir / (name + OPEN_SUFFIX)
-        self._file = open(self._path, "ab")  # noqa: SIM115 (kept open across appends)
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._size = 0
         self._open_records = 0
         fsync_dir(self.spool_dir)
 
     def _close_current_safely(self) -> None:
         """Close the open segment into a ready one (caller holds ``_lock``); never raises."""
-        assert self._file is not None and self._path is not None
+        assert self._fd is not None and self._path is not None
         ready = self._path.with_name(self._path.name[: -len(OPEN_SUFFIX)] + READY_SUFFIX)
         try:
             self._path.rename(ready)
@@ -318,11 +331,28 @@ class SegmentWriter:
             self._close_error = f"closing segment {self._path.name} failed ({type(exc).__name__})"
             log.warning("spool %s: %s; retrying", self.spool_dir, self._close_error)
             return
-        self._file.close()
+        os.close(self._fd)
         self._ready[ready] = self._open_records
-        self._file, self._path, self._open_records = None, None, 0
+        self._fd, self._path, self._open_records, self._size = None, None, 0, 0
         self._close_error = None
         self._wake.set()
+
+    def _drop_failed_write(self) -> None:
+        """After a failed write or fsync (disk full, I/O error): cut what it may have left, so
+        the next record does not start mid-line, and move on to a fresh segment."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._size)
+            os.fsync(self._fd)
+        except OSError:
+            log.warning("spool %s: could not cut a failed write; recovery will", self.spool_dir)
+        if self._open_records:
+            self._close_current_safely()
+        else:
+            os.close(self._fd)
+            assert self._path is not None
+            self._path.unlink(missing_ok=True)
+            self._fd, self._path, self._size = None, None, 0
 
     def _upload(self, path: Path) -> None:
         name = path.name[: -len(READY_SUFFIX)]
@@ -358,9 +388,23 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def _truncate_torn_tail(path: Path) -> None:
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+def _truncate_torn_tail(path: Path, chunk: int = 1 << 16) -> None:
+    """Cut a last line without its newline (a write the crash cut short), reading from the end."""
+    with open(path, "r+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        pos = end
+        while pos > 0:
+            start = max(0, pos - chunk)
+            f.seek(start)
+            block = f.read(pos - start)
+            if pos == end and block.endswith(b"\n"):
+                return
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                f.truncate(start + newline + 1)
+                os.fsync(f.fileno())
+                return
+            pos = start
+        if end:
+            f.truncate(0)
             os.fsync(f.fileno())

@@ -3,6 +3,8 @@
 import json
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -247,3 +249,37 @@ def test_one_spool_folder_takes_one_writer(lake: Lake, tmp_path: Path) -> None:
         SegmentWriter(lake, tmp_path / "spool", webhook_key)
     first.close()
     SegmentWriter(lake, tmp_path / "spool", webhook_key).close()
+
+
+FULL_DISK = """
+import json, resource, signal, sys
+from pathlib import Path
+from lakehouse.lake.location import Lake
+from lakehouse.lake.segments import SegmentWriter
+writer = SegmentWriter(Lake.from_env(sys.argv[1]), Path(sys.argv[2]), lambda n, t: "raw/t/" + n)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (250, hard))  # a disk that fills at 250 bytes
+acked = []
+for n in range(13):
+    if n == 10:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # room again
+    try:
+        writer.append(b'{"update_id":%d,"pad":"%s"}' % (n, b"x" * 40))
+        acked.append(n)
+    except OSError:
+        pass
+writer.close()
+print(json.dumps(acked))
+"""
+
+
+def test_a_failed_write_never_tears_the_next_record(lake: Lake, tmp_path: Path) -> None:
+    # In a child process: the file-size limit stands in for a full disk.
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, lake.root, str(tmp_path / "spool")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    acked = json.loads(done.stdout)
+    assert 10 < len(acked) < 13  # some writes failed, the rest were acknowledged
+    lines = [line for key in lake.list_keys("raw/t") for line in lake.read_bytes(key).splitlines()]
+    assert sorted(json.loads(line)["update_id"] for line in lines) == acked

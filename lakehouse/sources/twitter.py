@@ -57,13 +57,21 @@ STREAM_PREFIX = f"raw/{SOURCE}/{FORMAT}/{STREAM_SPEC}"
 RAW_PREFIXES = (SEARCH_PREFIX, STREAM_PREFIX)
 SEARCH_STATE_KEY = f"raw/{SOURCE}/state/search.json"
 
-TWEET_FIELDS = ("attachments,author_id,context_annotations,conversation_id,created_at,entities,"
-                "geo,in_reply_to_user_id,lang,public_metrics,referenced_tweets,source")
-EXPANSIONS = "author_id,geo.place_id"
-USER_FIELDS = "created_at,description,location,public_metrics,verified"
+TWEET_FIELDS = ("attachments,author_id,context_annotations,conversation_id,created_at,"
+                "edit_history_tweet_ids,entities,geo,in_reply_to_user_id,lang,note_tweet,"
+                "possibly_sensitive,public_metrics,referenced_tweets,source")
+# referenced_tweets.id puts what a retweet, quote or reply points at in includes.tweets (with
+# its author in includes.users); entities.mentions.username puts the mentioned users there.
+EXPANSIONS = ("attachments.media_keys,author_id,entities.mentions.username,geo.place_id,"
+              "in_reply_to_user_id,referenced_tweets.id,referenced_tweets.id.author_id")
+USER_FIELDS = ("created_at,description,location,protected,public_metrics,url,verified,"
+               "verified_type")
 PLACE_FIELDS = "country,country_code,full_name,geo,id,name,place_type"
+MEDIA_FIELDS = ("alt_text,duration_ms,height,media_key,preview_image_url,public_metrics,type,"
+                "url,width")
 FIELD_PARAMS = {"tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS,
-                "user.fields": USER_FIELDS, "place.fields": PLACE_FIELDS}
+                "user.fields": USER_FIELDS, "place.fields": PLACE_FIELDS,
+                "media.fields": MEDIA_FIELDS}
 
 
 class RateLimited(Exception):

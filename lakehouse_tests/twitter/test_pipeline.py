@@ -106,7 +106,7 @@ def test_one_row_per_tweet_across_search_and_stream_and_reruns_change_nothing(
     tweets = table(lake, "silver", "tweets")
     assert sorted(tweets["id"]) == sorted(expected)  # the stream repeats 5 of page 1
     in_both = set(fixture_tweets("stream.ndjson")) & set(fixture_tweets("search_page_1.json"))
-    assert in_both and set(tweets.filter(pl.col("id").is_in(in_both))["source"]) == {"stream"}
+    assert in_both and set(tweets.filter(pl.col("id").is_in(in_both))["collected_via"]) == {"stream"}
 
     before = {name: table(lake, layer, name).height for layer, name in (
         ("bronze", "tweets_raw"), ("silver", "tweets"), ("silver", "tweet_hashtags"),

@@ -190,6 +190,7 @@ class SampleTweets:
         # The newer fields draw from their own generator: the tweets above stay the same.
         self._extra = random.Random(self.seed * 7919)
         users = [user_object(i) for i in range(len(USERS))]
+        self._old = self._old_posts(users)
         originals: list[dict[str, Any]] = []
         start = self.end_date - timedelta(days=self.days - 1)
         for day_index in range(self.days):
@@ -226,6 +227,10 @@ class SampleTweets:
         roll = rng.random()
         if originals and roll < self.retweet_share:
             source = rng.choice(originals[-200:])
+            if self._extra.random() < 0.08:
+                # Some retweets are of older posts, outside the week: those are seen only
+                # through includes.tweets.
+                source = self._old[int(tid[-2:]) % 2]
             author_index = rng.randrange(len(USERS))
             src_user = next(u for u in users if u["id"] == source["author_id"])
             text = f"RT @{src_user['username']}: {source['text']}"
@@ -279,6 +284,18 @@ class SampleTweets:
         tweet["public_metrics"]["retweet_count"] = rng.randint(0, 50)
         referenced = tuple(t for t in (reply_to, quote_of) if t is not None)
         return SampleTweet(tweet, users[author_index], place, referenced, media)
+
+    def _old_posts(self, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Two popular posts from 40 days before the week (never in search or stream)."""
+        start = self.end_date - timedelta(days=self.days + 40)
+        base = int(datetime(start.year, start.month, start.day, 15, tzinfo=UTC).timestamp())
+        old = []
+        for n, (lang, text) in enumerate((("en", TEXTS["en"][7]), ("pt", TEXTS["pt"][0]))):
+            moment = (base + n * 3600) * 1000
+            tweet = self._base(str(snowflake(moment, n)), text, moment, users[6 - n], lang, {})
+            tweet["public_metrics"].update(retweet_count=900 + n, like_count=4000 + n)
+            old.append(tweet)
+        return old
 
     def _make_long(self, tweet: dict[str, Any], lang: str) -> None:
         """A post over 280 characters: the whole of it in ``note_tweet``, ``text`` cut."""

@@ -66,6 +66,7 @@ def test_demo_lands_sample_search_and_stream_and_summarises(
     assert tweets["id"].n_unique() == tweets.height
     # The sample exercises the newer fields end to end: long posts, edits, media, rules.
     assert tweets.filter("has_note_tweet")["text"].str.len_chars().min() > 280
+    assert tweets.filter("seen_via_reference").height == 2  # old posts retweeted this week
     edits = tweets.filter(pl.col("edit_of").is_not_null())
     assert edits.height >= 1
     originals = tweets.filter(pl.col("id").is_in(edits["edit_of"].implode()))

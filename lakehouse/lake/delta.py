@@ -70,7 +70,8 @@ def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
         predicate=predicate if exists else None,
         partition_by=None if exists else (list(partition_by) if partition_by else None),
         storage_options=lake.storage_options or None,
-        schema_mode="merge" if exists and mode == "append" else None,
+        # New columns (a source field now kept) join the table; old rows read them as null.
+        schema_mode="merge" if exists else None,
     )
 
 
@@ -126,7 +127,7 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
         (
             DeltaTable(uri, storage_options=lake.storage_options or None)
             .merge(df.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
-                   streamed_exec=False)
+                   streamed_exec=False, merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()

@@ -20,6 +20,8 @@ Grains and keys:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -458,8 +460,13 @@ def tweets_to_upsert(batch: pl.LazyFrame, existing: pl.LazyFrame) -> pl.LazyFram
       existing versions whose latest version changed are returned too (an edit arriving
       after its original, or the other way round, links both).
     """
-    existing = existing.select(list(TWEETS_SCHEMA)).cast(TWEETS_SCHEMA)  # type: ignore[arg-type]
-    direct_ids = existing.filter(~pl.col("seen_via_reference")).select("id")
+    # A table written before a column existed reads it as null (its rows predate references).
+    have = set(existing.collect_schema().names())
+    existing = (existing.with_columns([pl.lit(None, dtype).alias(name)
+                                       for name, dtype in TWEETS_SCHEMA.items()
+                                       if name not in have])
+                .select(list(TWEETS_SCHEMA)).cast(TWEETS_SCHEMA))  # type: ignore[arg-type]
+    direct_ids = existing.filter(~pl.col("seen_via_reference").fill_null(False)).select("id")
     blocked = batch.filter("seen_via_reference").join(direct_ids, on="id", how="semi")
     upsert = batch.join(blocked.select("id"), on="id", how="anti")
     versions = _latest_versions(pl.concat([
@@ -484,9 +491,9 @@ def edit_chains(tweets: pl.LazyFrame) -> pl.LazyFrame:
     return tweets.select(_chain().alias("_chain")).unique()
 
 
-def chain_filter(chains: list[str]) -> pl.Expr:
-    """Rows of silver tweets that belong to one of ``chains``."""
-    return _chain().is_in(chains)
+def chain_filter(chains: list[str], columns: Iterable[str]) -> pl.Expr:
+    """Rows of silver tweets (with ``columns``) that belong to one of ``chains``."""
+    return (_chain() if "edit_of" in columns else pl.col("id")).is_in(chains)
 
 
 def sentiment_input(tweets: pl.LazyFrame) -> pl.LazyFrame:

@@ -6,7 +6,7 @@ with direct as (
         *,
         coalesce(edit_of, id) as edit_chain_id
     from {{ source('twitter', 'tweets') }}
-    where not seen_via_reference
+    where not coalesce(seen_via_reference, false)
 ),
 
 versions as (

@@ -180,8 +180,9 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> pl.DataFrame:
         days = {d + timedelta(days=k) for d in batch.get_column("date").unique().drop_nulls()
                 for k in (-1, 0, 1)}
         chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
-        existing = (scan(lake, uri).filter(pl.col("date").is_in(sorted(days)))
-                    .filter(chain_filter(chains)))
+        table = scan(lake, uri)
+        existing = (table.filter(pl.col("date").is_in(sorted(days)))
+                    .filter(chain_filter(chains, table.collect_schema().names())))
     rows = tweets_to_upsert(batch.lazy(), existing).collect(engine="in-memory")
     merge_days(lake, uri, rows, ["id"])
     return rows

@@ -92,7 +92,8 @@ def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
         mode=mode,
         predicate=predicate,
         storage_options=lake.storage_options or None,
-        schema_mode="merge" if mode == "append" else None,
+        # New columns (a source field now kept) join the table; old rows read them as null.
+        schema_mode="merge",
     )
 
 
@@ -145,7 +146,7 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
         (
             DeltaTable(uri, storage_options=lake.storage_options or None)
             .merge(df.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
-                   streamed_exec=False)
+                   streamed_exec=False, merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()

@@ -74,12 +74,28 @@ def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
     if open_table(lake, uri) is not None:
         return
     try:
-        DeltaTable.create(uri, schema=schema, mode="ignore",
+        DeltaTable.create(uri, schema=_delta_schema(schema), mode="ignore",
                           partition_by=list(partition_by) if partition_by else None,
                           storage_options=lake.storage_options or None)
     except DeltaError:
         if open_table(lake, uri) is None:
             raise
+
+
+def _delta_type(dtype: pa.DataType) -> pa.DataType:
+    """Delta's timestamp is microseconds in UTC: any zone name for UTC (DuckDB says
+    ``Etc/UTC``) or finer unit is said the way delta-rs' table creation accepts."""
+    if pa.types.is_timestamp(dtype):
+        return pa.timestamp("us", "UTC" if dtype.tz else None)
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(_delta_type(f.type)) for f in dtype])
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_delta_type(dtype.value_type)))
+    return dtype
+
+
+def _delta_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_delta_type(f.type)) for f in schema], metadata=schema.metadata)
 
 
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,

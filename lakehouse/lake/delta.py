@@ -22,6 +22,7 @@ import pyarrow.compute  # noqa: F401  (registers pa.compute)
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
 
 T = TypeVar("T")
@@ -51,6 +52,11 @@ def in_predicate(column: str, values: Iterable[Any]) -> str:
     """A delta-rs SQL predicate ``column IN (...)`` with safely quoted literals."""
     literals = ", ".join(sorted({_sql_literal(v) for v in values}))
     return f'"{column}" IN ({literals})'
+
+
+def _document(lake: Lake, uri: str) -> None:
+    """After a write: the table's name, description and column comments (``table_docs``)."""
+    _with_commit_retry(lambda: table_docs.document(uri, lake.storage_options))
 
 
 def open_table(lake: Lake, uri: str) -> DeltaTable | None:
@@ -84,6 +90,7 @@ def append_replacing_sources(lake: Lake, uri: str, df: pl.DataFrame, sources: It
     predicate = in_predicate(source_column, sources)
     _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate,
                                       partition_by=partition_by))
+    _document(lake, uri)
 
 
 def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
@@ -96,16 +103,21 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
     predicate = in_predicate(column, values)
     _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate,
                                       partition_by=[column]))
+    _document(lake, uri)
 
 
 def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
     def write() -> None:
-        write_deltalake(uri, df.to_arrow(), mode="overwrite", schema_mode="overwrite",
+        # The comments ride on the data: a schema overwrite would otherwise drop them each time.
+        write_deltalake(uri, table_docs.annotate(uri, df.to_arrow()), mode="overwrite",
+                        schema_mode="overwrite",
                         partition_by=list(partition_by) if partition_by else None,
-                        storage_options=lake.storage_options or None)
+                        storage_options=lake.storage_options or None,
+                        **table_docs.creation_options(uri))
     _with_commit_retry(write)
+    _document(lake, uri)
 
 
 def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
@@ -119,6 +131,7 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
     if table is None:
         _with_commit_retry(lambda: _write(lake, uri, df, mode="append",
                                           partition_by=partition_by))
+        _document(lake, uri)
         return
 
     def merge() -> None:
@@ -132,6 +145,7 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
             .execute()
         )
     _with_commit_retry(merge)
+    _document(lake, uri)
 
 
 def scan(lake: Lake, uri: str) -> pl.LazyFrame:
@@ -139,15 +153,19 @@ def scan(lake: Lake, uri: str) -> pl.LazyFrame:
     return pl.scan_delta(uri, storage_options=lake.storage_options or None)
 
 
+def row_count(table: DeltaTable) -> int:
+    """Rows of the table's current version, from the log's file statistics (no data read)."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(pa.compute.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+
+
 def delta_metadata(lake: Lake, uri: str, preview: pl.DataFrame | None = None) -> dict[str, Any]:
     """What every Delta asset reports: row count, URI, Delta version, a Markdown preview."""
     import dagster as dg  # kept local so transforms and benches never import Dagster
 
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
-    actions = pa.table(table.get_add_actions(flatten=True))
-    rows = int(pa.compute.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
     meta: dict[str, Any] = {
-        "dagster/row_count": rows,
+        "dagster/row_count": row_count(table),
         "dagster/uri": uri,
         "delta_version": table.version(),
     }

@@ -27,6 +27,7 @@ from lakehouse.defs.movies.snapshots import (
     write_quarantine,
     write_snapshot_table,
 )
+from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
 from lakehouse.transforms.imdb import (
     QUARANTINE_SCHEMA,
@@ -233,6 +234,8 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
             uri, pa.RecordBatchReader.from_batches(schema, batches()), mode="overwrite",
             schema_mode="overwrite", storage_options=lake.storage_options or None,
             commit_properties=CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}))
+        table_docs.document(uri, lake.storage_options, commit_properties=CommitProperties(
+            custom_metadata={SOURCE_PROPERTY: version_tag}))
         return invalid
 
     try:

@@ -30,6 +30,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
+from lakehouse.lake import table_docs
 from lakehouse.lake.delta import append_replacing_sources, open_table
 from lakehouse.lake.location import Lake, raw_key
 from lakehouse.sources.imdb import Download, Previous, Progress
@@ -131,6 +132,7 @@ def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag:
         frame.sink_delta(uri, mode="overwrite", storage_options=lake.storage_options or None,
                          delta_write_options={"schema_mode": "overwrite",
                                               "commit_properties": commit})
+        table_docs.document(uri, lake.storage_options, commit_properties=commit)
         return
     folder = Path(uri)
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,7 @@ def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag:
     except BaseException:
         path.unlink(missing_ok=True)  # an uncommitted file is never part of the table
         raise
+    table_docs.document(uri, lake.storage_options, commit_properties=commit)
 
 
 def write_quarantine(lake: Lake, rows: pl.DataFrame, source_file: str) -> int:

@@ -71,12 +71,13 @@ def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
     exists = open_table(lake, uri) is not None
     write_deltalake(
         uri,
-        df.to_arrow(),
+        table_docs.annotate(uri, df.to_arrow()),  # a new table is described in its first commit
         mode=mode if exists else "append",
         predicate=predicate if exists else None,
         partition_by=None if exists else (list(partition_by) if partition_by else None),
         storage_options=lake.storage_options or None,
         schema_mode="merge" if exists and mode == "append" else None,
+        **({} if exists else table_docs.creation_options(uri)),
     )
 
 

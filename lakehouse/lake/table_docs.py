@@ -109,10 +109,15 @@ def _with_comments(schema: pa.Schema, doc: TableDoc) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
+def annotate_schema(uri: str, schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the table's column comments in its field metadata."""
+    doc = doc_for_uri(uri)
+    return schema if doc is None else _with_comments(schema, doc)
+
+
 def annotate(uri: str, data: pa.Table) -> pa.Table:
     """``data`` with the table's column comments in its field metadata (for whole-table writes)."""
-    doc = doc_for_uri(uri)
-    return data if doc is None else data.cast(_with_comments(data.schema, doc))
+    return data.cast(annotate_schema(uri, data.schema))
 
 
 def creation_options(uri: str) -> dict[str, str]:
@@ -124,9 +129,10 @@ def creation_options(uri: str) -> dict[str, str]:
 
 
 def document(uri: str, storage_options: dict[str, str] | None = None,
-             doc: TableDoc | None = None, commit_properties: CommitProperties | None = None) -> bool:
-    """Bring the table's name, description and column comments in line with ``doc`` (default: the
-    catalogue's entry for ``uri``). Returns whether anything was committed.
+             doc: TableDoc | None = None, commit_properties: CommitProperties | None = None,
+             comments: bool = True) -> bool:
+    """Bring the table's name, description and (unless ``comments=False``) column comments in line
+    with ``doc`` (default: the catalogue's entry for ``uri``). Returns whether anything was committed.
 
     ``commit_properties`` go on each docs commit, for writers that read their own facts back from
     the newest commit (the movie snapshots' source version).
@@ -138,7 +144,7 @@ def document(uri: str, storage_options: dict[str, str] | None = None,
     changed = False
     schema = pa.schema(table.schema().to_arrow())
     wanted = _with_comments(schema, doc)
-    if not wanted.equals(schema, check_metadata=True):
+    if comments and not wanted.equals(schema, check_metadata=True):
         # A metadata-only commit: an overwrite matching no row, with the same types, whose schema
         # carries the comments (delta-rs' set_column_metadata would take one commit per column).
         write_deltalake(table, wanted.empty_table(), mode="overwrite", predicate="1 = 0",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from lakehouse import catalog
 from lakehouse.lake import table_docs
@@ -41,6 +41,7 @@ def test_every_write_mode_leaves_the_table_self_describing(lake: Lake) -> None:
     for name, uri in [("gold.tweets_by_sentiment", gold), ("quarantine.telegram_quarantine", quarantine),
                       ("silver.telegram_messages", silver)]:
         table = DeltaTable(uri)
+        assert table.version() == 0  # described in the commit that created it
         assert table.metadata().name == name
         assert table.metadata().description == docs[name].description != ""
         comments = table_docs.column_comments(table)
@@ -58,6 +59,20 @@ def test_every_write_mode_leaves_the_table_self_describing(lake: Lake) -> None:
         assert table.version() == before + 1
         assert table.history(1)[0]["operation"] == "WRITE"
         assert len(table_docs.column_comments(table)) == len(table.schema().fields)
+
+
+def test_a_table_written_before_it_had_docs_is_described_by_its_next_write(lake: Lake) -> None:
+    uri = lake.table_uri("silver", "telegram_messages")
+    write_deltalake(uri, messages(date(2026, 11, 23), 3).to_arrow(), partition_by=["date"])
+    assert DeltaTable(uri).metadata().name is None
+    replace_partitions(lake, uri, messages(date(2026, 11, 24), 2), "date", [date(2026, 11, 24)])
+    table = DeltaTable(uri)
+    assert table.metadata().name == "silver.telegram_messages"
+    assert table.metadata().description.startswith("One row per (chat_id, message_id)")
+    assert table_docs.column_comments(table)["message_id"] == "Message id, unique within its chat."
+    # after the data: one commit for all the comments (an empty overwrite), the name, the description
+    assert [h["operation"] for h in table.history()][:3] == ["UPDATE TABLE METADATA"] * 2 + ["WRITE"]
+    assert catalog.read("silver.telegram_messages").height == 5
 
 
 def test_catalog_lists_reads_time_travels_and_queries(lake: Lake) -> None:

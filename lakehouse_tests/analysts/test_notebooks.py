@@ -105,3 +105,22 @@ def test_notebooks_run_clean_against_an_s3_lake(demo_lake: Path, s3_lake: Lake, 
     upload(demo_lake, s3_lake)
     for path in NOTEBOOKS:
         check_ran_clean(execute(path), s3_lake.root, path.stem, tmp_path / "figures")
+
+
+def test_every_table_of_the_demo_lake_describes_itself(demo_lake: Path) -> None:
+    """Each Delta table `make demo` writes carries its name, description and a comment on every
+    column, from the dbt YAML: a new table or column without a description fails here."""
+    from deltalake import DeltaTable
+
+    from lakehouse.lake import table_docs
+    from lakehouse.sqlshell import discover_tables
+
+    undescribed = {}
+    for name, uri in discover_tables(Lake.from_env(str(demo_lake))).items():
+        table = DeltaTable(uri)
+        comments = table_docs.column_comments(table)
+        missing = [f.name for f in table.schema().fields if f.name not in comments]
+        if table.metadata().name != name or not table.metadata().description or missing:
+            undescribed[name] = missing or "no name or description"
+    assert not undescribed, (
+        f"describe these in dbt_project/models/<domain>/_<domain>__sources.yml: {undescribed}")

@@ -213,7 +213,7 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
     assert leaks("\n".join(outputs).encode()) == []  # ...like everything else, redacted
     assert leaks_in_tree(Path(lake.root)) == {}
     compute_logs = [p for p in secret_env.rglob("*") if p.suffix in (".out", ".err")]
-    assert compute_logs, "the runs wrote compute logs"
+    assert any(REDACTED.encode() in p.read_bytes() for p in compute_logs)  # errors were there
     assert leaks_in_tree(secret_env) == {}
     # The errors still say what failed, with the secret's place marked.
     assert REDACTED.encode() in b"".join(p.read_bytes() for p in secret_env.rglob("*.db"))

@@ -150,7 +150,12 @@ def detect_encoding(path: Path, declared: str | None = None) -> Encoding:
     is lost and the bytes can be recovered).
     """
     if declared:
-        return Encoding(codecs.lookup(declared).name, "declared")
+        codec = codecs.lookup(declared).name
+        if not _decodes(path, codec):
+            raise UnicodeError(f"{path.name} is not valid {codec}, the declared encoding "
+                               f"(CsvDropResource.encoding or ${ENCODING_ENV}): correct the "
+                               "setting, or unset it to detect the encoding; nothing was loaded")
+        return Encoding(codec, "declared")
     with open(path, "rb") as src:
         head = src.read(4)
     for bom, codec in BOMS:

@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -190,6 +192,26 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
         assert cli.returncode == 1
         outputs += [cli.stdout.decode(), cli.stderr.decode()]
         assert "Telegram setWebhook failed" in cli.stdout.decode()
+
+    # ...the stream consumer, refused on every reconnection until SIGTERM...
+    echo_api.status, seen = 401, echo_api.calls
+    stream = subprocess.Popen(
+        [sys.executable, "-m", "lakehouse.cli", "twitter", "stream", "--backoff-max", "0.2",
+         "--spool", str(tmp_path / "spool")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while echo_api.calls < seen + 3 and time.monotonic() < deadline and stream.poll() is None:
+            time.sleep(0.1)
+        assert echo_api.calls >= seen + 3, "the stream never reached the fake API"
+        stream.send_signal(signal.SIGTERM)
+        out, err = stream.communicate(timeout=60)
+    finally:
+        if stream.poll() is None:
+            stream.kill()
+            stream.wait()
+    outputs += [out.decode(), err.decode()]
+    assert "Twitter stream failed" in err.decode() and REDACTED in err.decode()
 
     # ...and 5xx answers (retried, then failed) from the clients themselves.
     echo_api.status = 500

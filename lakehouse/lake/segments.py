@@ -99,6 +99,7 @@ class SegmentWriter:
         self.retry_max = retry_max
         self.writer_id = uuid.uuid4().hex[:12]
         self.sealed: list[str] = []
+        self.fsyncs = 0  # appends made durable; records / fsyncs is the group-commit factor
         self._lock_file = _lock_spool(self.spool_dir)
         self._lock = threading.Lock()  # the open segment
         self._upload_lock = threading.Lock()  # one uploader at a time (thread or close)
@@ -183,6 +184,7 @@ class SegmentWriter:
             except OSError:
                 self._drop_failed_write()
                 raise
+            self.fsyncs += 1
             self._size += total
             self._open_records += len(lines)
             if self._size >= self.max_bytes:

@@ -229,7 +229,7 @@ class SegmentWriter:
                         next_try = time.monotonic() + delay
                         delay = min(delay * 2, self.retry_max)
             except Exception as exc:  # never let the sealer die: report, back off, go on
-                self._upload_error = f"sealer error ({type(exc).__name__})"
+                self._upload_error = f"sealer error ({_kind(exc)})"
                 log.exception("spool %s: sealer error; retrying", self.spool_dir)
                 next_try = time.monotonic() + delay
                 delay = min(delay * 2, self.retry_max)
@@ -248,10 +248,8 @@ class SegmentWriter:
                 try:
                     self._upload(path)
                 except Exception as exc:
-                    # A storage error's text may hold a signed URL or a credential: log the
-                    # kind of error and the segment only.
-                    self._upload_error = (f"upload of {path.name} failed "
-                                          f"({type(exc).__name__}); retrying with backoff")
+                    self._upload_error = (f"upload of {path.name} failed ({_kind(exc)}); "
+                                          "retrying with backoff")
                     log.warning("spool %s: %s", self.spool_dir, self._upload_error)
                     return False
             self._upload_error = None
@@ -330,7 +328,7 @@ class SegmentWriter:
             self._path.rename(ready)
             fsync_dir(self.spool_dir)
         except OSError as exc:
-            self._close_error = f"closing segment {self._path.name} failed ({type(exc).__name__})"
+            self._close_error = f"closing segment {self._path.name} failed ({_kind(exc)})"
             log.warning("spool %s: %s; retrying", self.spool_dir, self._close_error)
             return
         os.close(self._fd)
@@ -369,6 +367,14 @@ class SegmentWriter:
         with self._lock:
             self._ready.pop(path, None)
         self.sealed.append(key)
+
+
+def _kind(exc: BaseException) -> str:
+    """An error as its type and, for a local OS error, its errno text ("Permission denied").
+    Never the message itself: a storage client's may hold a signed URL or a credential."""
+    if isinstance(exc, OSError) and exc.errno and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return type(exc).__name__
 
 
 def _lock_spool(spool_dir: Path):  # noqa: ANN202 (an open file object)

@@ -19,14 +19,17 @@ Contract:
   records still only in the spool.
 
 Server choice: uvicorn, with its httptools (llhttp) parser and uvloop, serving this module's
-plain ASGI callable. Measured here (``bench/webhook_load.py``, 2 cores): see the README; the
-old ``http.server`` took 350 updates/s at 32 clients. Why uvicorn rather than aiohttp: it is
-already in the lock (dagster-webserver runs on it, with httptools and uvloop), so the webhook
-adds no dependency and no second HTTP stack to keep patched; its C parser and event loop keep
-the per-request cost low enough that the fsync, not HTTP, is the limit on two cores; and it
-has the knobs we need (listen backlog, keep-alive timeout, ``limit_concurrency``, graceful
-shutdown). What it lacks (a timeout on slow request heads, a cap on their size, a counter for
-requests its parser rejects) is added by a small subclass of its httptools protocol below.
+plain ASGI callable (no framework). Why uvicorn rather than aiohttp: it is already in the lock
+(dagster-webserver runs on it, with httptools and uvloop), so the webhook adds no dependency
+and no second HTTP stack to keep patched; its C parser (llhttp) and C event loop keep the
+per-request cost small on two cores; and it has the knobs needed here
+(listen backlog, keep-alive timeout, ``limit_concurrency``, graceful shutdown on SIGTERM). What
+it lacks (a deadline and a size cap for a request's head, a counter for the requests its parser
+rejects) is a small subclass of its httptools protocol below. Measured with
+``bench/webhook_load.py`` on the shared 2-core machine (load average 5-7), 32 keep-alive
+clients: 2,800-3,500 acknowledged updates/s, p99 26-43 ms, no errors, about 10 updates per
+fsync; the old ``http.server`` receiver, same run: 707/s, p99 1,033 ms, and 14/s with 27 errors
+at 128 clients. uvloop over asyncio's own loop: 1.2-1.7x the updates/s.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class SegmentWriter:
     def __init__(self, lake: Lake, spool_dir: Path | str, key_for: Callable[[str, datetime], str],
                  *, max_bytes: int = 64 * 1024 * 1024, max_age: float = 300.0,
                  suffix: str = ".ndjson", clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 retry_initial: float = 0.5, retry_max: float = 30.0):
+                 retry_initial: float = 0.5, retry_max: float = 10.0):
         self.lake = lake
         self.spool_dir = Path(spool_dir)
         self.spool_dir.mkdir(parents=True, exist_ok=True)

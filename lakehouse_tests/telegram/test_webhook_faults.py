@@ -220,13 +220,16 @@ def test_shutdown_says_what_it_left_and_the_next_start_lands_it(
     said = log.read_text()
     assert f"2 acknowledged record(s) in 1 segment(s) still only in the spool folder {spool}" \
         in said
+    second = Receiver(s3_lake, spool).start()  # starts and serves with the lake still down
+    assert second.post(body_of({**UPDATE, "update_id": 32})).status_code == 200
+    _wait(lambda: health(second).status_code == 503)
+    assert health(second).json()["unsealed_records"] == 3
     s3.create_bucket(Bucket=bucket)
-    second = Receiver(s3_lake, spool).start()
-    _wait(lambda: s3_lake.list_keys(WEBHOOK_PREFIX) != [])
+    _wait(lambda: health(second).status_code == 200)
     second.stop()
     ids = sorted(json.loads(line)["update_id"] for key in s3_lake.list_keys(WEBHOOK_PREFIX)
                  for line in s3_lake.read_bytes(key).splitlines())
-    assert ids == [30, 31]
+    assert ids == [30, 31, 32]
 
 
 def test_two_writers_at_the_same_moment_never_write_the_same_raw_key(

@@ -127,19 +127,20 @@ class SegmentWriter:
         cut off. The uploads happen in the sealer (or ``close``), not here, so a writer starts
         even while the lake is unreachable.
         """
-        renamed = False
+        changed = False
         for path in sorted(self.spool_dir.glob(f"*{self.suffix}{READY_SUFFIX}")):
             _truncate_torn_tail(path)  # only after a failed write, which was not acknowledged
             if path.stat().st_size == 0:
                 path.unlink()
+                changed = True
         for path in sorted(self.spool_dir.glob(f"*{self.suffix}{OPEN_SUFFIX}")):
             _truncate_torn_tail(path)
             if path.stat().st_size == 0:
                 path.unlink()
             else:
                 path.rename(path.with_name(path.name[: -len(OPEN_SUFFIX)] + READY_SUFFIX))
-            renamed = True
-        if renamed:
+            changed = True
+        if changed:
             fsync_dir(self.spool_dir)
         found = 0
         for path in sorted(self.spool_dir.glob(f"*{self.suffix}{READY_SUFFIX}")):
@@ -191,9 +192,12 @@ class SegmentWriter:
                 self._close_current_safely()
 
     def seal_if_old(self) -> None:
-        """Close the open segment once it is ``max_age`` old (the upload follows in the sealer)."""
+        """Close the open segment once it is ``max_age`` old, or full and not yet closed (that
+        failed before); the upload follows in the sealer."""
         with self._lock:
-            if self._fd is not None and time.monotonic() - self._opened_monotonic >= self.max_age:
+            if self._fd is not None and (
+                    time.monotonic() - self._opened_monotonic >= self.max_age
+                    or self._size >= self.max_bytes):
                 self._close_current_safely()
 
     # -- the sealer ---------------------------------------------------------------------------
@@ -258,10 +262,15 @@ class SegmentWriter:
             self._upload_lock.release()
 
     def health(self) -> SpoolHealth:
-        """Whether the writer is keeping up, and how many records are only in the spool."""
-        with self._lock:
-            records = self._open_records + sum(self._ready.values())
-            segments = len(self._ready) + (1 if self._open_records else 0)
+        """Whether the writer is keeping up, and how many records are only in the spool.
+
+        Lock-free (a dict copy is atomic under the GIL): a health probe never waits for an
+        fsync, so it never blocks the server's event loop on a slow disk.
+        """
+        ready = dict(self._ready)
+        open_records = self._open_records
+        records = open_records + sum(ready.values())
+        segments = len(ready) + (1 if open_records else 0)
         reasons = [r for r in (self._close_error, self._upload_error) if r]
         return SpoolHealth(not reasons, records, segments, "; ".join(reasons) or None,
                            str(self.spool_dir))

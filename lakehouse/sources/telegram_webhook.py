@@ -166,7 +166,7 @@ class GroupCommitter:
 
     async def commit(self, record: bytes) -> None:
         """Return once ``record`` is fsynced; raise what the spool raised otherwise."""
-        if self._stopping:
+        if self._stopping or self._task is None or self._task.done():
             raise RuntimeError("the receiver is stopping")
         future = asyncio.get_running_loop().create_future()
         self._pending.append((record, future))
@@ -377,7 +377,7 @@ def protocol_class(app: WebhookApp) -> type:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._arm_head_timer()
+            self._arm_head_timer()  # uvicorn has no deadline for a silent new connection
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_head_timer()
@@ -394,6 +394,7 @@ def protocol_class(app: WebhookApp) -> type:
 
         def on_message_begin(self) -> None:
             self._in_head = True
+            self._arm_head_timer()  # a request began: its head has head_seconds to arrive
             super().on_message_begin()
 
         def on_headers_complete(self) -> None:
@@ -403,10 +404,9 @@ def protocol_class(app: WebhookApp) -> type:
             super().on_headers_complete()
 
         def on_response_complete(self) -> None:
+            # Between requests uvicorn's keep-alive timeout closes an idle connection.
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._in_head = True
-                self._arm_head_timer()
+            self._in_head = True
 
         def send_400_response(self, msg: str) -> None:
             app.reject("bad_http")

@@ -20,10 +20,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (registers pa.compute)
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
+from lakehouse.secrets import redact
 
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 5
@@ -66,18 +67,57 @@ def open_table(lake: Lake, uri: str) -> DeltaTable | None:
         return None
 
 
+def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
+                 partition_by: Sequence[str] | None = None) -> None:
+    """Create the table empty with ``schema`` unless it exists, safely against a concurrent
+    creator: whoever loses the race to the first commit finds the table and goes on.
+
+    Writing the first rows as the creating commit is what doubles data under a race: delta-rs
+    retries the loser's commit as a plain append on top of the winner's rows. Created empty
+    first, every write below is a predicate overwrite or a merge, which delta-rs checks against
+    concurrent commits (``CommitFailedError``, retried from a fresh snapshot).
+    """
+    if open_table(lake, uri) is not None:
+        return
+    try:
+        # Named and described (column comments too) in the commit that creates it: table_docs.
+        DeltaTable.create(uri, schema=_delta_schema(table_docs.annotate_schema(uri, schema)),
+                          mode="ignore", partition_by=list(partition_by) if partition_by else None,
+                          storage_options=lake.storage_options or None,
+                          **table_docs.creation_options(uri))
+    except DeltaError:
+        if open_table(lake, uri) is None:
+            raise
+
+
+def _delta_type(dtype: pa.DataType) -> pa.DataType:
+    """Delta's timestamp is microseconds in UTC: any zone name for UTC (DuckDB says
+    ``Etc/UTC``) or finer unit is said the way delta-rs' table creation accepts."""
+    if pa.types.is_timestamp(dtype):
+        return pa.timestamp("us", "UTC" if dtype.tz else None)
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(_delta_type(f.type)) for f in dtype])
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_delta_type(dtype.value_type)))
+    return dtype
+
+
+def _delta_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_delta_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
            predicate: str | None = None, partition_by: Sequence[str] | None = None) -> None:
-    exists = open_table(lake, uri) is not None
+    data = df.to_arrow()
+    ensure_table(lake, uri, data.schema, partition_by)
     write_deltalake(
         uri,
-        table_docs.annotate(uri, df.to_arrow()),  # a new table is described in its first commit
-        mode=mode if exists else "append",
-        predicate=predicate if exists else None,
-        partition_by=None if exists else (list(partition_by) if partition_by else None),
+        data,
+        mode=mode,
+        predicate=predicate,
         storage_options=lake.storage_options or None,
-        schema_mode="merge" if exists and mode == "append" else None,
-        **({} if exists else table_docs.creation_options(uri)),
+        # New columns (a source field now kept) join the table; old rows read them as null.
+        schema_mode="merge",
     )
 
 
@@ -111,12 +151,12 @@ def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
     def write() -> None:
+        data = df.to_arrow()
+        ensure_table(lake, uri, data.schema, partition_by)
         # The comments ride on the data: a schema overwrite would otherwise drop them each time.
-        write_deltalake(uri, table_docs.annotate(uri, df.to_arrow()), mode="overwrite",
-                        schema_mode="overwrite",
+        write_deltalake(uri, table_docs.annotate(uri, data), mode="overwrite", schema_mode="overwrite",
                         partition_by=list(partition_by) if partition_by else None,
-                        storage_options=lake.storage_options or None,
-                        **table_docs.creation_options(uri))
+                        storage_options=lake.storage_options or None)
     _with_commit_retry(write)
     _document(lake, uri)
 
@@ -128,19 +168,13 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
     ``streamed_exec=False`` lets delta-rs derive a pruning predicate from the source batch
     (the partitions and key ranges it touches), so a merge costs in proportion to the batch.
     """
-    table = open_table(lake, uri)
-    if table is None:
-        _with_commit_retry(lambda: _write(lake, uri, df, mode="append",
-                                          partition_by=partition_by))
-        _document(lake, uri)
-        return
-
     def merge() -> None:
+        ensure_table(lake, uri, df.to_arrow().schema, partition_by)
         condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
         (
             DeltaTable(uri, storage_options=lake.storage_options or None)
             .merge(df.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
-                   streamed_exec=False)
+                   streamed_exec=False, merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
@@ -171,7 +205,8 @@ def delta_metadata(lake: Lake, uri: str, preview: pl.DataFrame | None = None) ->
         "delta_version": table.version(),
     }
     if preview is not None and preview.height:
-        meta["preview"] = dg.MetadataValue.md(_markdown(preview.head(10)))
+        # Rows are outside text: a pasted token must not reach the run database.
+        meta["preview"] = dg.MetadataValue.md(redact(_markdown(preview.head(10))))
     return meta
 
 
@@ -186,3 +221,9 @@ def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def replace_where(lake: Lake, uri: str, df: pl.DataFrame, predicate: str) -> None:
+    """Replace the rows matching ``predicate`` (a delta-rs SQL predicate) with ``df``, in one
+    commit: e.g. every credit of the titles whose answer changed."""
+    _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate))

@@ -348,7 +348,7 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
             if needs_tags:
                 counts_uri = lake.table_uri("silver", "movielens_tag_counts")
                 log("movielens_tag_counts: counting tags")
-                write_snapshot_table(lake, counts_uri, movielens_tag_counts(spec.transform(raw)),
+                write_snapshot_table(lake, counts_uri, movielens_tag_counts(raw),
                                      state.version_tag)
                 outcomes.append(SilverOutcome("movielens_tag_counts", counts_uri, True,
                                               state.key))

@@ -111,23 +111,39 @@ def land_snapshot(lake: Lake, source: str, fmt: str, spec: str, filename: str, f
     return state, True
 
 
-def built_from(lake: Lake, uri: str) -> str | None:
-    """The raw version a silver table was last built from (its newest commit's metadata)."""
+# Commits that rewrite files without changing the data (nightly upkeep): the facts of the
+# table are those of the newest commit that wrote it.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def commit_property(lake: Lake, uri: str, name: str) -> str | None:
+    """A property of the table's newest data commit (``write_snapshot_table``'s metadata)."""
     table = open_table(lake, uri)
     if table is None:
         return None
-    history = table.history(1)
-    return history[0].get(SOURCE_PROPERTY) if history else None
+    for commit in table.history(50):
+        if commit.get("operation") not in MAINTENANCE_OPERATIONS:
+            return commit.get(name)
+    return None
 
 
-def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag: str) -> None:
+def built_from(lake: Lake, uri: str) -> str | None:
+    """The raw version a silver table was last built from (its newest commit's metadata)."""
+    return commit_property(lake, uri, SOURCE_PROPERTY)
+
+
+def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag: str,
+                         properties: dict[str, str] | None = None) -> None:
     """Replace the table with ``frame`` in one Delta commit, streaming (never whole in memory).
+
+    ``properties`` are recorded in that commit's metadata beside the source version (a CSV
+    drop's encoding): the facts of the table as it now is, read back with ``commit_property``.
 
     On a local lake Polars' own parallel Parquet writer streams the data file into the table
     folder and delta-rs commits it (an overwrite: the old files stay for time travel); that is
     about twice as fast as delta-rs encoding the batches itself, which the S3 path does.
     """
-    commit = CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag})
+    commit = CommitProperties(custom_metadata={**(properties or {}), SOURCE_PROPERTY: version_tag})
     if lake.is_s3:
         frame.sink_delta(uri, mode="overwrite", storage_options=lake.storage_options or None,
                          delta_write_options={"schema_mode": "overwrite",

@@ -4,7 +4,7 @@ Layout in the landing zone:
 
 - ``raw/telegram/json/getupdates/YYYY/MM/DD/<landed>-<first_id>-<last_id>.json``: one
   ``getUpdates`` answer, bytes unchanged.
-- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: one webhook body per line,
+- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<writer id>-<seq>.ndjson``: one webhook body per line,
   bytes unchanged (see ``lakehouse.lake.segments``).
 
 The polling offset is derived from the landing zone itself (the newest file's last update_id),
@@ -13,7 +13,6 @@ so a crash between landing and the next call loses nothing and needs no extra st
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import polars as pl
 
 from lakehouse.lake.jsondecode import decode_json, duckdb_structure
 from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
 from lakehouse.sources.telegram import ALLOWED_UPDATES, UpdatesSource
 from lakehouse.transforms.telegram import (
@@ -78,6 +78,25 @@ class PollResult:
     first_offset: int | None = None
 
 
+def landed_offset(lake: Lake, now: datetime) -> int | None:
+    """The getUpdates offset that confirms exactly what has landed (None: confirm nothing)."""
+    mark = last_landed_update(lake, now)
+    return mark[0] + 1 if mark else None
+
+
+def peek_pending_update(source: UpdatesSource, lake: Lake, *,
+                        clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> int | None:
+    """The first update waiting at Telegram, or None: one ``getUpdates`` of one update.
+
+    It asks with the landed offset, so it confirms only updates already in the landing zone:
+    a sensor can look every minute without risking a single update.
+    """
+    body = source.get_updates_raw(offset=landed_offset(lake, clock()), limit=1, timeout=0,
+                                  allowed_updates=ALLOWED_UPDATES)
+    pending = json.loads(body)["result"]
+    return int(pending[0]["update_id"]) if pending else None
+
+
 def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> PollResult:
     """Call getUpdates until it answers empty, landing each answer before moving the offset.
@@ -87,8 +106,7 @@ def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
     duplicates.
     """
     result = PollResult()
-    mark = last_landed_update(lake, clock())
-    offset = mark[0] + 1 if mark else None
+    offset = landed_offset(lake, clock())
     result.first_offset = offset
     for _ in range(max_batches):
         body = source.get_updates_raw(offset=offset, limit=100, timeout=0,
@@ -104,10 +122,6 @@ def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
     return result
 
 
-def _landed_at(key: str) -> datetime:
-    return parse_landing_stamp(key.rsplit("/", 1)[-1]) or datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(records, broken files) for the given raw keys.
 
@@ -121,17 +135,16 @@ def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.Data
     answers: list[dict[str, object]] = []
     for key in keys:
         data = lake.read_bytes(key)
-        landed_at = _landed_at(key)
+        landed = landed_at(key)
         if key.endswith(".ndjson"):
             frames.append(
-                _lines(data).with_row_index("_record_index")
-                .filter(pl.col("update_text").is_not_null())
+                ndjson_lines(data, "update_text")
                 .with_columns(pl.lit(key).alias("_source_file"),
-                              pl.lit(landed_at).alias("_ingested_at"))
+                              pl.lit(landed).alias("_ingested_at"))
             )
         else:
             answers.append({"_source_file": key, "body": data.decode("utf-8", errors="replace"),
-                            "_ingested_at": landed_at})
+                            "_ingested_at": landed})
     broken = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if answers:
         exploded, broken = _explode_answers(pl.DataFrame(answers))
@@ -184,18 +197,6 @@ def decode_updates(bronze: pl.DataFrame) -> pl.DataFrame:
     if not parts:
         return bronze.clear().with_columns(pl.lit(None, MESSAGE_DTYPE).alias("_message"))
     return pl.concat(parts)
-
-
-def _lines(data: bytes) -> pl.DataFrame:
-    """One row per line, by Polars' multithreaded CSV reader (a single column, no quoting).
-
-    The separator is the unit separator byte, which valid JSON never contains unescaped: a
-    line holding one is not JSON and reaches the quarantine cut at that byte. Empty lines
-    are null rows, so row numbers stay line numbers.
-    """
-    return pl.read_csv(io.BytesIO(data), separator="\x1f", quote_char=None, has_header=False,
-                       schema={"update_text": pl.String}, truncate_ragged_lines=True,
-                       encoding="utf8-lossy")
 
 
 def _explode_answers(answers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -389,9 +389,11 @@ class SampleTwitterApi:
         self._tweets = sorted(self._source.generate(), key=lambda t: t.id)
 
     def search_recent_page(self, query: str, since_id: str | None, next_token: str | None,
-                           max_results: int = 100) -> tuple[bytes, dict[str, str]]:
+                           max_results: int = 100, start_time: str | None = None
+                           ) -> tuple[bytes, dict[str, str]]:
         """One page of recent search, newest first, as (body bytes, response headers)."""
-        newer = [t for t in reversed(self._tweets) if since_id is None or t.id > int(since_id)]
+        newer = [t for t in reversed(self._tweets) if (since_id is None or t.id > int(since_id))
+                 and (start_time is None or t.tweet["created_at"] >= start_time[:19])]
         start = int(base64.urlsafe_b64decode(next_token).decode()) if next_token else 0
         page = newer[start:start + max_results]
         headers = {"x-rate-limit-limit": "450", "x-rate-limit-remaining": "449",

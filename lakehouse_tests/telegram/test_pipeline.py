@@ -9,6 +9,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from lakehouse.definitions import defs
+from lakehouse.defs.gold.assets import gold_dbt_models, gold_selection
+from lakehouse.defs.raw_files import files_run_key
 from lakehouse.defs.telegram.schedules import telegram_daily_etl_schedule
 from lakehouse.defs.telegram.sensors import telegram_raw_file_sensor, telegram_silver_sensor
 from lakehouse.lake.delta import scan
@@ -35,12 +37,19 @@ def run(definitions: dg.Definitions, job: str, instance: dg.DagsterInstance, **k
     assert result.success
 
 
+def build_gold(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """What gold_automation_sensor starts after silver changed: the Telegram dbt models."""
+    assert dg.materialize([gold_dbt_models], selection=gold_selection("telegram"),
+                          instance=instance, resources=definitions.resources).success
+
+
 def run_pipeline(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None:
     run(definitions, "telegram_poll_job", instance)
     run(definitions, "telegram_bronze_job", instance)
     run(definitions, "telegram_daily_etl_job", instance,
         tags={"dagster/asset_partition_range_start": FIRST_DAY,
               "dagster/asset_partition_range_end": LAST_DAY})
+    build_gold(definitions, instance)
 
 
 def read(lake: Lake, layer: str, table: str) -> pl.DataFrame:
@@ -59,6 +68,7 @@ def test_rerunning_partitions_gives_identical_tables(lake: Lake, definitions) ->
     run(definitions, "telegram_daily_etl_job", instance,
         tags={"dagster/asset_partition_range_start": FIRST_DAY,
               "dagster/asset_partition_range_end": LAST_DAY})
+    build_gold(definitions, instance)
     for table in TABLES:
         assert_frame_equal(read(lake, *table), first[table])
 
@@ -113,27 +123,62 @@ def test_gold_values_equal_an_independent_computation(lake: Lake, definitions) -
     assert grid["hour"].is_between(0, 23).all() and grid["iso_weekday"].is_between(1, 7).all()
 
 
+def _tick(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
+    return telegram_raw_file_sensor(dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"lake": LakeResource()}))
+
+
+def _files(result: dg.SensorResult) -> list[list[str]]:
+    return [r.run_config["ops"]["telegram_bronze"]["config"]["files"]
+            for r in result.run_requests or []]
+
+
 def test_raw_file_sensor_requests_each_new_file_once(lake: Lake, definitions) -> None:
     instance = dg.DagsterInstance.ephemeral()
     run(definitions, "telegram_poll_job", instance)
-    context = dg.build_sensor_context(instance=instance, resources={"lake": LakeResource()})
-    first = telegram_raw_file_sensor(context)
-    assert len(first.run_requests) == 1
-    files = first.run_requests[0].run_config["ops"]["telegram_bronze"]["config"]["files"]
-    assert files == lake.list_keys("raw/telegram")
-    assert first.run_requests[0].run_key.startswith("telegram-raw:")
-
-    again = telegram_raw_file_sensor(dg.build_sensor_context(
-        instance=instance, cursor=first.cursor, resources={"lake": LakeResource()}))
-    assert again.run_requests == [] and again.cursor in (None, first.cursor)
+    first = _tick(instance)
+    assert _files(first) == [lake.list_keys("raw/telegram")]
+    assert first.run_requests[0].run_key == files_run_key(_files(first)[0])
+    # Requested and not loaded yet: the next tick does not ask again.
+    assert not _tick(instance, first.cursor).run_requests
 
     new_key = f"{WEBHOOK_PREFIX}/{datetime.now(UTC):%Y/%m/%d}/20991231T000000000000Z-1-0001.ndjson"
     lake.write_bytes(new_key, b'{"update_id":1}\n')
-    later = telegram_raw_file_sensor(dg.build_sensor_context(
-        instance=instance, cursor=first.cursor, resources={"lake": LakeResource()}))
-    assert [r.run_config["ops"]["telegram_bronze"]["config"]["files"]
-            for r in later.run_requests] == [[new_key]]
-    assert json.loads(later.cursor)[WEBHOOK_PREFIX] == new_key
+    later = _tick(instance, first.cursor)
+    assert _files(later) == [[new_key]]
+
+
+def _segment(lake: Lake, stamp: str, update_id: int) -> str:
+    today = datetime.now(UTC)
+    key = f"{WEBHOOK_PREFIX}/{today:%Y/%m/%d}/{today:%Y%m%d}T{stamp}-7-0001.ndjson"
+    update = {"update_id": update_id, "message": {
+        "message_id": update_id, "date": int(today.timestamp()),
+        "chat": {"id": -100, "type": "group"}, "text": f"update {update_id}"}}
+    lake.write_bytes(key, json.dumps(update).encode() + b"\n")
+    return key
+
+
+def test_a_late_out_of_order_file_is_loaded_exactly_once(lake: Lake, definitions) -> None:
+    """A segment whose key sorts before the newest loaded key (stranded by a crash, sealed under
+    its opening time by the next start) is loaded once, then never requested again."""
+    instance = dg.DagsterInstance.ephemeral()
+    run(definitions, "telegram_poll_job", instance)
+    _segment(lake, "120000000000Z", 700)
+    first = _tick(instance)
+    run(definitions, "telegram_bronze_job", instance,
+        run_config=first.run_requests[0].run_config)
+    quiet = _tick(instance, first.cursor)
+    assert not quiet.run_requests  # all loaded: no run without work
+
+    late = _segment(lake, "000000000000Z", 777)
+    found = _tick(instance, quiet.cursor or first.cursor)
+    assert _files(found) == [[late]]
+    run(definitions, "telegram_bronze_job", instance,
+        run_config=found.run_requests[0].run_config)
+    assert not _tick(instance, found.cursor).run_requests
+    assert not _tick(instance).run_requests  # a lost cursor changes nothing
+    bronze = read(lake, "bronze", "telegram_updates")
+    assert bronze.filter(pl.col("update_id").is_in([700, 777])).height == 2
 
 
 def test_silver_sensor_rebuilds_the_days_bronze_touched(lake: Lake, definitions) -> None:

@@ -1,60 +1,67 @@
 """Telegram automation: poll the Bot API, load new raw files, rebuild the days they touched.
 
-Sensors decide and assets fetch: no sensor calls Telegram or reads a payload.
+Sensors decide and assets fetch: no sensor reads a payload; the poll sensor only peeks (one
+update, asked with the landed offset, so it confirms nothing new).
 """
 
-import json
 import os
-from datetime import UTC, datetime
+import time
 
 import dagster as dg
 
+from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
 from lakehouse.defs.telegram.assets import BRONZE_UPDATES
 from lakehouse.defs.telegram.jobs import (
     telegram_bronze_job,
     telegram_daily_etl_job,
     telegram_poll_job,
 )
+from lakehouse.defs.telegram.tables import BRONZE
 from lakehouse.lake.resource import LakeResource
-from lakehouse.sources.telegram_landing import RAW_PREFIXES
+from lakehouse.sources.telegram import TelegramResource
+from lakehouse.sources.telegram_landing import RAW_PREFIXES, peek_pending_update
 
 POLL_INTERVAL_SECONDS = 60
-MAX_FILES_PER_RUN = 2000
+RETRY_WINDOW_SECONDS = 600
+MAX_FILES_PER_RUN = 500
 
 
 @dg.sensor(job=telegram_poll_job, minimum_interval_seconds=POLL_INTERVAL_SECONDS,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Starts a getUpdates poll every minute, unless TELEGRAM_MODE=webhook "
-                       "(polling and a webhook exclude each other).")
-def telegram_poll_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+           description="Every minute, asks Telegram for one pending update (confirming only what "
+                       "has landed) and starts a getUpdates poll only when there is one; off "
+                       "when TELEGRAM_MODE=webhook (polling and a webhook exclude each other).")
+def telegram_poll_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
+                         telegram: TelegramResource) -> dg.SensorResult | dg.SkipReason:
     if os.environ.get("TELEGRAM_MODE", "polling") == "webhook":
         return dg.SkipReason("TELEGRAM_MODE=webhook: updates arrive through the webhook")
-    # One poll per interval: the run_key is the interval's start, so a repeated tick is a no-op.
-    slot = int(datetime.now(UTC).timestamp()) // POLL_INTERVAL_SECONDS * POLL_INTERVAL_SECONDS
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"telegram-poll-{slot}")])
+    if _poll_run_active(context.instance):
+        return dg.SkipReason("a poll run is already queued or running")
+    first = peek_pending_update(telegram.updates_source(), lake.lake())
+    if first is None:
+        return dg.SkipReason("no pending updates at Telegram")
+    # The data's identity, plus a retry window: a run that failed before landing anything is
+    # asked again after RETRY_WINDOW_SECONDS, not every minute.
+    window = int(time.time()) // RETRY_WINDOW_SECONDS
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"telegram-poll-{first}-{window}")])
 
 
-@dg.sensor(job=telegram_bronze_job, minimum_interval_seconds=30,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Loads each newly landed raw Telegram file into bronze exactly once "
-                       "(the cursor is the last raw key seen per landing prefix).")
-def telegram_raw_file_sensor(context: dg.SensorEvaluationContext,
-                             lake: LakeResource) -> dg.SensorResult:
-    cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    found = lake.lake().new_raw_keys_by_prefix(RAW_PREFIXES, cursor)
-    files = sorted(k for keys in found.values() for k in keys)[:MAX_FILES_PER_RUN]
-    if not files:
-        return dg.SensorResult(skip_reason="no new raw Telegram files")
-    for prefix in RAW_PREFIXES:
-        taken = [k for k in files if k.startswith(prefix + "/")]
-        if taken:
-            cursor[prefix] = taken[-1]
-    request = dg.RunRequest(
-        run_key=f"telegram-raw:{files[0]}..{files[-1]}:{len(files)}",
-        run_config=dg.RunConfig(ops={"telegram_bronze": {"config": {"files": files}}}),
-        tags={"lakehouse/raw_files": str(len(files))},
-    )
-    return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor, sort_keys=True))
+def _poll_run_active(instance: dg.DagsterInstance) -> bool:
+    active = instance.get_runs(dg.RunsFilter(
+        job_name=telegram_poll_job.name,
+        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+                  dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]), limit=1)
+    return bool(active)
+
+
+telegram_raw_file_sensor = raw_file_sensor(
+    name="telegram_raw_file_sensor", job=telegram_bronze_job, ledger=BRONZE,
+    list_landed=raw_landed_keys(RAW_PREFIXES), request_for=files_request(["telegram_bronze"]),
+    files_per_run=MAX_FILES_PER_RUN,
+    description="Loads every landed raw Telegram file that bronze's ledger does not hold yet "
+                "(late and out-of-order files too), each exactly once, in batches of up to "
+                f"{MAX_FILES_PER_RUN} files per run.",
+)
 
 
 @dg.asset_sensor(asset_key=BRONZE_UPDATES, job=telegram_daily_etl_job,

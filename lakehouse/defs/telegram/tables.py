@@ -11,7 +11,9 @@ from datetime import date
 import polars as pl
 
 from lakehouse.lake.delta import append_replacing_sources, open_table, replace_partitions, scan
+from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
+from lakehouse.lake.rawfiles import chunks_by_size
 from lakehouse.sources.telegram_landing import decode_updates, read_raw_records
 from lakehouse.transforms.telegram import (
     MESSAGE_UPDATE_TYPES,
@@ -23,6 +25,7 @@ from lakehouse.transforms.telegram import (
 )
 
 BRONZE_COMMIT_BYTES = 64 * 1024 * 1024
+BRONZE_COMMIT_FILES = 2000
 SILVER_BATCH_ROWS = 200_000
 BRONZE, QUARANTINE, SILVER = ("bronze", "telegram_updates"), \
     ("quarantine", "telegram_quarantine"), ("silver", "telegram_messages")
@@ -39,20 +42,19 @@ class BronzeLoad:
     preview: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
+def bronze_ledger(lake: Lake) -> Ledger:
+    return Ledger(lake, *BRONZE)
+
+
 def load_bronze(lake: Lake, keys: list[str], allowed_chat_ids: Collection[int] = (),
                 log: Callable[[str], None] = lambda _m: None) -> BronzeLoad:
-    """Load raw files into bronze and quarantine, replacing any rows they had before."""
+    """Load raw files into bronze and quarantine, replacing any rows they had before, and
+    record them in bronze's ledger after each chunk's commits."""
     stats = BronzeLoad(files=len(keys))
-    pending: list[str] = []
-    size = 0
-    for key in keys:
-        pending.append(key)
-        size += lake.size(key)
-        if size >= BRONZE_COMMIT_BYTES:
-            _load_chunk(lake, pending, allowed_chat_ids, stats, log)
-            pending, size = [], 0
-    if pending:
-        _load_chunk(lake, pending, allowed_chat_ids, stats, log)
+    ledger = bronze_ledger(lake)
+    for chunk in chunks_by_size(lake, keys, BRONZE_COMMIT_BYTES, BRONZE_COMMIT_FILES):
+        _load_chunk(lake, chunk, allowed_chat_ids, stats, log)
+        ledger.record(chunk)
     return stats
 
 

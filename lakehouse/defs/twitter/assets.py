@@ -23,6 +23,7 @@ from lakehouse.lake.delta import (
     open_table,
     scan,
 )
+from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.twitter import (
@@ -66,6 +67,7 @@ SILVER_MATCHING_RULES = dg.AssetKey(["silver", "tweet_matching_rules"])
 SILVER_KEYS = (SILVER_TWEETS, SILVER_USERS, SILVER_HASHTAGS, SILVER_MENTIONS, SILVER_URLS,
                SILVER_SENTIMENT, SILVER_MEDIA, SILVER_MATCHING_RULES)
 FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
+BRONZE_TABLE = ("bronze", "tweets_raw")
 
 
 @dg.asset(
@@ -89,6 +91,7 @@ def twitter_raw_search(lake: LakeResource, twitter: TwitterResource) -> dg.Mater
         "since_id_now": result.mark.since_id or "none",
         "complete": result.complete,
         "stopped_because": result.stopped_because or "all pages landed",
+        "possibly_missing": " to ".join(result.gap) if result.gap else "none",
         "backend": "sample" if twitter.is_sample else "api v2",
         "dagster/uri": the_lake.uri(SEARCH_PREFIX),
     })
@@ -123,8 +126,9 @@ twitter_raw_stream = dg.AssetSpec(
 def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
                    lake: LakeResource) -> Iterator[dg.MaterializeResult]:
     the_lake = lake.lake()
-    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES)
-    bronze_uri = the_lake.table_uri("bronze", "tweets_raw")
+    ledger = Ledger(the_lake, *BRONZE_TABLE)
+    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, ledger)
+    bronze_uri = the_lake.table_uri(*BRONZE_TABLE)
     quarantine_uri = the_lake.table_uri("quarantine", "twitter_quarantine")
     totals = {"records": 0, "tweets": 0, "quarantined": 0}
     for start in range(0, len(keys), FILES_PER_CHUNK):
@@ -134,6 +138,7 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
         quarantine = quarantine_records(records.lazy()).collect()
         append_replacing_sources(the_lake, bronze_uri, bronze, chunk)
         append_replacing_sources(the_lake, quarantine_uri, quarantine, chunk)
+        ledger.record(chunk)
         totals["records"] += records.height
         totals["tweets"] += int(bronze.get_column("tweet_count").sum() or 0)
         totals["quarantined"] += quarantine.height
@@ -198,8 +203,14 @@ def _bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
     return bronze.filter(pl.col("_source_file").is_in(files)) if files else bronze
 
 
-def _checks(tweets: pl.DataFrame, sentiment: pl.DataFrame) -> list[dg.AssetCheckResult]:
-    duplicates = tweets.height - tweets.get_column("id").n_unique()
+def _checks(lake: Lake, tweets: pl.DataFrame,
+            sentiment: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    # Read back from the table as written (a concurrent writer would show here), not the frame.
+    written = (scan(lake, lake.table_uri("silver", "tweets"))
+               .filter(pl.col("id").is_in(tweets.get_column("id").unique().to_list()))
+               .select("id").collect() if open_table(lake, lake.table_uri("silver", "tweets"))
+               else tweets.select("id"))
+    duplicates = written.height - written.get_column("id").n_unique()
     bad_labels = sentiment.filter(~pl.col("sentiment_label").is_in(LABELS)).height
     out_of_range = sentiment.filter(~pl.col("polarity").is_between(-1, 1)
                                     | ~pl.col("subjectivity").is_between(0, 1)).height
@@ -259,7 +270,8 @@ def _checks(tweets: pl.DataFrame, sentiment: pl.DataFrame) -> list[dg.AssetCheck
     ],
     check_specs=[
         dg.AssetCheckSpec("unique_tweet_id", asset=SILVER_TWEETS,
-                          description="One row per tweet id among the tweets of the run."),
+                          description="One row per tweet id among the tweets of the run, "
+                                      "read back from the table as written."),
         dg.AssetCheckSpec("label_and_ranges", asset=SILVER_SENTIMENT,
                           description="Labels are Negative/Neutral/Positive; polarity in "
                                       "[-1, 1], subjectivity in [0, 1]."),
@@ -303,4 +315,4 @@ def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
         uri = the_lake.table_uri("silver", key.path[-1])
         meta = delta_metadata(the_lake, uri) if open_table(the_lake, uri) else {}
         yield dg.MaterializeResult(asset_key=key, metadata={**meta, "rows_this_run": frame.height})
-    yield from _checks(tweets, sentiment)
+    yield from _checks(the_lake, tweets, sentiment)

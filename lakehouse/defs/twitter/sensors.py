@@ -1,54 +1,24 @@
-"""Twitter automation: each newly landed raw file processed exactly once, then gold rebuilt.
+"""Twitter automation: each landed raw file processed exactly once (gold follows by itself).
 
-The cursor (the last raw key seen per landing prefix) plays the part of the Glue bookmark and
-the Spark checkpoint of the seeds; the run_key of each request is the file's key, so even a
-repeated tick with a stale cursor never processes a file twice. Sensors decide, assets fetch:
-no sensor reads a payload.
+Bronze's ledger of loaded files plays the part of the Glue bookmark and the Spark checkpoint
+of the seeds; the run_key of each request is the file's key, so a repeated tick never processes
+a file twice. Sensors decide, assets fetch: no sensor reads a payload.
 """
 
-import json
 
-import dagster as dg
-
-from lakehouse.defs.twitter.assets import SILVER_SENTIMENT
-from lakehouse.defs.twitter.jobs import twitter_files_job, twitter_gold_job
-from lakehouse.lake.resource import LakeResource
+from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
+from lakehouse.defs.twitter.assets import BRONZE_TABLE
+from lakehouse.defs.twitter.jobs import twitter_files_job
 from lakehouse.sources.twitter import RAW_PREFIXES
 
-MAX_FILES_PER_TICK = 100
+MAX_RUNS_PER_TICK = 100
 
-
-def files_run_request(key: str) -> dg.RunRequest:
-    config = {"config": {"files": [key]}}
-    return dg.RunRequest(
-        run_key=key,
-        run_config=dg.RunConfig(ops={"twitter_bronze": config, "twitter_silver": config}),
-        tags={"lakehouse/raw_file": key},
-    )
-
-
-@dg.sensor(job=twitter_files_job, minimum_interval_seconds=30,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="One run per newly landed raw Twitter file (search page or stream "
-                       "batch), into bronze and silver, exactly once.")
-def twitter_raw_file_sensor(context: dg.SensorEvaluationContext,
-                            lake: LakeResource) -> dg.SensorResult:
-    cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    requests = []
-    for prefix, keys in lake.lake().new_raw_keys_by_prefix(RAW_PREFIXES, cursor).items():
-        taken = keys[:MAX_FILES_PER_TICK]
-        if taken:
-            cursor[prefix] = taken[-1]
-            requests.extend(files_run_request(k) for k in taken)
-    if not requests:
-        return dg.SensorResult(skip_reason="no new raw Twitter files")
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
-
-
-@dg.asset_sensor(asset_key=SILVER_SENTIMENT, job=twitter_gold_job,
-                 default_status=dg.DefaultSensorStatus.RUNNING,
-                 description="After silver tweets change, rebuilds the Twitter gold models once "
-                             "(several batches landing between ticks share one rebuild).")
-def twitter_gold_sensor(context: dg.SensorEvaluationContext,
-                        asset_event: dg.EventLogEntry) -> dg.RunRequest:
-    return dg.RunRequest(run_key=f"twitter-gold:{asset_event.run_id}")
+twitter_raw_file_sensor = raw_file_sensor(
+    name="twitter_raw_file_sensor", job=twitter_files_job, ledger=BRONZE_TABLE,
+    list_landed=raw_landed_keys(RAW_PREFIXES),
+    request_for=files_request(["twitter_bronze", "twitter_silver"]),
+    files_per_run=1, max_runs_per_tick=MAX_RUNS_PER_TICK,
+    description="One run per landed raw Twitter file (search page or stream batch) that "
+                "bronze's ledger does not hold yet (late and out-of-order files too), into "
+                "bronze and silver, exactly once.",
+)

@@ -1,0 +1,85 @@
+"""Reading landed raw files back, the same way for every source: which keys there are, when each
+was landed, and the lines of an NDJSON file.
+
+No Dagster here: the loads, the sensors (``lakehouse.defs.raw_files``), tests and benchmarks
+share these functions.
+"""
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+
+from lakehouse.lake.location import Lake, day_of_raw_key
+from lakehouse.lake.segments import parse_landing_stamp
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def landed_at(key: str) -> datetime:
+    """When a raw file was landed: the UTC stamp its name starts with, else midnight of the
+    key's ``YYYY/MM/DD`` day (a file landed by hand keeps a meaningful day), else the epoch."""
+    stamp = parse_landing_stamp(key.rsplit("/", 1)[-1])
+    if stamp:
+        return stamp
+    day = day_of_raw_key(key)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else EPOCH
+
+
+def ndjson_lines(data: bytes, column: str = "record") -> pl.DataFrame:
+    """(``_record_index`` Int64, ``column`` String): the non-blank lines of an NDJSON file, each
+    numbered by its line (from 0), with a trailing ``\\r`` removed.
+
+    Polars' CSV reader, with a separator that JSON text never holds unescaped (0x1F) and no
+    quoting, splits lines fastest. A file that is not UTF-8, or a line holding that byte, takes
+    the slow path, invalid bytes replaced: every line stays a record (a broken one is for the
+    quarantine), none is cut or lost.
+    """
+    try:
+        frame = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None,
+                            new_columns=[column], schema={column: pl.String},
+                            raise_if_empty=False, comment_prefix=None)
+    except pl.exceptions.PolarsError:
+        lines = data.decode("utf-8", errors="replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        frame = pl.DataFrame({column: lines}, schema={column: pl.String})
+    return (frame.with_row_index("_record_index")
+            .with_columns(pl.col("_record_index").cast(pl.Int64),
+                          pl.col(column).str.strip_chars_end("\r"))
+            .filter(pl.col(column).is_not_null() & (pl.col(column).str.strip_chars() != "")))
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def list_raw_keys(lake: Lake, prefixes: Iterable[str], since: date | None = None,
+                  today: date | None = None) -> list[str]:
+    """Raw keys below ``prefixes``, sorted. With ``since``, only the day folders from ``since``
+    to tomorrow (a landing clock slightly ahead) are listed: a cost that follows the recent
+    days, not the history of the landing zone."""
+    if since is None:
+        return sorted(k for prefix in prefixes for k in lake.list_keys(prefix))
+    end = (today or datetime.now(UTC).date()) + timedelta(days=1)
+    return sorted(k for prefix in prefixes for day in _days(since, end)
+                  for k in lake.list_keys(f"{prefix.rstrip('/')}/{day:%Y/%m/%d}"))
+
+
+def chunks_by_size(lake: Lake, keys: list[str], max_bytes: int,
+                   max_files: int) -> Iterator[list[str]]:
+    """``keys`` in consecutive chunks of at most ``max_bytes`` of raw input (a file bigger than
+    that is a chunk of its own) and ``max_files`` files: one chunk is one bounded commit."""
+    pending: list[str] = []
+    size = 0
+    for key in keys:
+        pending.append(key)
+        size += lake.size(key)
+        if size >= max_bytes or len(pending) >= max_files:
+            yield pending
+            pending, size = [], 0
+    if pending:
+        yield pending

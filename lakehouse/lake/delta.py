@@ -73,9 +73,10 @@ def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
     if open_table(lake, uri) is not None:
         return
     try:
-        DeltaTable.create(uri, schema=schema, mode="ignore",
-                          partition_by=list(partition_by) if partition_by else None,
-                          storage_options=lake.storage_options or None)
+        # An empty write, not DeltaTable.create: the same type conversions as the real writes.
+        write_deltalake(uri, schema.empty_table(), mode="ignore",
+                        partition_by=list(partition_by) if partition_by else None,
+                        storage_options=lake.storage_options or None)
     except DeltaError:
         if open_table(lake, uri) is None:
             raise

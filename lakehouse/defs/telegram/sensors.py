@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
-from lakehouse.defs.telegram.assets import BRONZE_UPDATES
+from lakehouse.defs.telegram.assets import BRONZE_UPDATES, partition_days
 from lakehouse.defs.telegram.jobs import (
     telegram_bronze_job,
     telegram_daily_etl_job,
@@ -51,7 +51,11 @@ telegram_raw_file_sensor = raw_file_sensor(
 def telegram_silver_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
     materialization = asset_event.asset_materialization
     dates_value = materialization.metadata.get("dates") if materialization else None
-    dates = sorted(dates_value.value) if dates_value is not None else []
+    first, last = (d.isoformat() for d in partition_days())
+    # Days outside the partitions (bronze loaded under an earlier TELEGRAM_PARTITIONS_START)
+    # cannot be asked for: a range reaching past them would fail the whole run.
+    dates = sorted(d for d in (dates_value.value if dates_value is not None else [])
+                   if first <= d <= last)
     if not dates:
         yield dg.SkipReason("the bronze load touched no day")
         return

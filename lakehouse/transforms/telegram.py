@@ -156,6 +156,7 @@ def record_problem(days: tuple[date, date] | None = None) -> pl.Expr:
     that date's UTC day must lie in that range (the silver partitions), as its ``edit_date``.
     """
     message = _payload()
+    is_message = _update_type().is_in(MESSAGE_UPDATE_TYPES)
     sent = message.struct.field("date")
     edited = message.struct.field("edit_date")
     update_id_type = pl.col("_update_id_type")
@@ -166,11 +167,13 @@ def record_problem(days: tuple[date, date] | None = None) -> pl.Expr:
         .when(~update_id_type.is_in(_INTEGER_JSON_TYPES)
               | pl.col("_envelope").struct.field("update_id").is_null())
         .then(pl.lit("update_id is not a 64-bit integer"))
-        .when(message.is_not_null() & message.struct.field("message_id").is_null())
+        .when(is_message & message.is_null())
+        .then(pl.lit("message is not a JSON object"))
+        .when(is_message & message.struct.field("message_id").is_null())
         .then(pl.lit("message without an integer message_id"))
-        .when(message.is_not_null() & message.struct.field("chat").struct.field("id").is_null())
+        .when(is_message & message.struct.field("chat").struct.field("id").is_null())
         .then(pl.lit("message without an integer chat.id"))
-        .when(message.is_not_null() & sent.is_null())
+        .when(is_message & sent.is_null())
         .then(pl.lit("message without an integer date"))
     )
     if days is not None:
@@ -178,13 +181,13 @@ def record_problem(days: tuple[date, date] | None = None) -> pl.Expr:
         start, end = _epoch(first), _epoch(last + timedelta(days=1))
         problem = (
             problem
-            .when(message.is_not_null() & (sent < start))
+            .when(is_message & (sent < start))
             .then(pl.format("message date {} is before the partitions' start {} "
                             "(TELEGRAM_PARTITIONS_START)", sent, pl.lit(first.isoformat())))
-            .when(message.is_not_null() & (sent >= end))
+            .when(is_message & (sent >= end))
             .then(pl.format("message date {} is after the partitions' end {}", sent,
                             pl.lit(last.isoformat())))
-            .when(message.is_not_null() & edited.is_not_null()
+            .when(is_message & edited.is_not_null()
                   & ((edited < start) | (edited >= end)))
             .then(pl.format("edit_date {} is outside the partitions {}..{}", edited,
                             pl.lit(first.isoformat()), pl.lit(last.isoformat())))

@@ -9,6 +9,7 @@ import pkgutil
 import sys
 
 import lakehouse.commands
+from lakehouse.secrets import excepthook
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.excepthook = excepthook  # an uncaught error's traceback is printed redacted too
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

@@ -82,3 +82,9 @@ def s3_lake(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 @pytest.fixture(autouse=True)
 def _quiet_dagster(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAGSTER_TELEMETRY_DISABLED", "1")
+
+
+@pytest.fixture(autouse=True)
+def _downloads_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partial downloads (kept across runs by design) go to the test's folder, not the repo's."""
+    monkeypatch.setenv("LAKEHOUSE_DOWNLOAD_DIR", str(tmp_path / "downloads"))

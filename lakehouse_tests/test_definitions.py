@@ -50,3 +50,15 @@ def test_telegram_automation_is_registered(repo) -> None:
         {sensor.name for sensor in repo.sensor_defs}
     schedule = repo.get_schedule_def("telegram_daily_etl_schedule")
     assert schedule.cron_schedule == "30 0 * * *"
+
+
+def test_runs_execute_in_process(repo) -> None:
+    # A process per step reloads the code location per step: most of a small run on 2 cores.
+    assert {job.name: job.executor_def.name for job in repo.get_all_jobs()} == \
+        {job.name: "in_process" for job in repo.get_all_jobs()}
+
+
+def test_table_upkeep_is_scheduled_nightly(repo) -> None:
+    schedule = repo.get_schedule_def("lake_maintenance_schedule")
+    assert schedule.job_name == "lake_maintenance_job"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

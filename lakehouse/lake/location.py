@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
+from lakehouse.secrets import SECRET_OPTION_KEYS, redact_options, register
+
 DEFAULT_ROOT = "data/lake"
 COPY_CHUNK = 8 << 20
 LAYERS = ("raw", "bronze", "silver", "gold", "quarantine")
@@ -61,12 +63,26 @@ def day_of_raw_key(key: str) -> date | None:
     return None
 
 
+class LakeError(RuntimeError):
+    """The lake cannot be used at all (e.g. its bucket does not exist): one line, no secret."""
+
+
 @dataclass(frozen=True)
 class Lake:
-    """One lake root. ``root`` is an absolute local path or ``s3://bucket/prefix``."""
+    """One lake root. ``root`` is an absolute local path or ``s3://bucket/prefix``.
+
+    The credentials among ``storage_options`` are secrets: registered for redaction and never
+    shown by ``repr``/``str``.
+    """
 
     root: str
-    storage_options: dict[str, str] = field(default_factory=dict, compare=False)
+    storage_options: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        register(*(v for k, v in self.storage_options.items() if k in SECRET_OPTION_KEYS))
+
+    def __repr__(self) -> str:
+        return f"Lake(root={self.root!r}, storage_options={redact_options(self.storage_options)!r})"
 
     @classmethod
     def from_env(cls, root: str | None = None) -> Lake:
@@ -106,7 +122,28 @@ class Lake:
             parsed = urlparse(endpoint)
             kwargs["endpoint_override"] = parsed.netloc
             kwargs["scheme"] = parsed.scheme or "https"
-        return pafs.S3FileSystem(**{k: v for k, v in kwargs.items() if v is not None})
+        fs = pafs.S3FileSystem(**{k: v for k, v in kwargs.items() if v is not None})
+        self._check_bucket(fs)
+        return fs
+
+    def _check_bucket(self, fs: pafs.FileSystem) -> None:
+        """Fail the first access with one clear line when the bucket is missing or unreachable
+        (instead of empty listings, or an object-store trace at the first write)."""
+        bucket = self.root[len("s3://"):].split("/", 1)[0]
+        try:
+            found = fs.get_file_info(bucket).type != pafs.FileType.NotFound
+        except OSError as exc:
+            reason = next((line for line in str(exc).splitlines() if line.strip()), "")
+            for secret in (self.storage_options.get("AWS_SECRET_ACCESS_KEY"),
+                           self.storage_options.get("AWS_SESSION_TOKEN")):
+                if secret:
+                    reason = reason.replace(secret, "[REDACTED]")
+            raise LakeError(f"cannot reach the lake's S3 bucket {bucket!r} "
+                            f"(LAKEHOUSE_ROOT={self.root}): {reason}") from None
+        if not found:
+            raise LakeError(f"the lake's S3 bucket {bucket!r} does not exist "
+                            f"(LAKEHOUSE_ROOT={self.root}): create it, or point LAKEHOUSE_ROOT "
+                            "at an existing bucket") from None
 
     def _path(self, key: str) -> str:
         full = self.uri(key)

@@ -4,13 +4,13 @@
   exponential backoff (urllib3 ``Retry``), and a default timeout on every call.
 - ``send``: one call with the API's own rate-limit answer honoured (each API says "wait" its
   own way: Telegram in the JSON body, Twitter in ``x-rate-limit-reset``, TMDB in ``Retry-After``),
-  then a clear ``ApiError`` naming the call, with every secret redacted.
-- ``RateLimiter``: a minimum interval between calls, shared by threads of one client.
+  then a clear ``ApiError`` naming the call. ``ApiError`` redacts its own message
+  (``lakehouse.secrets``), so no error of a client carries a secret, however it was built.
+- ``RateLimiter``: a token bucket shared by the threads of one client; a 429 pauses them all.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +20,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-REDACTED = "[REDACTED]"
+from lakehouse.secrets import redact, register
+
 SERVER_ERRORS = (500, 502, 503, 504)
 
 
@@ -28,41 +29,8 @@ class ApiError(RuntimeError):
     """A call to an outside API failed for good. The message never carries a secret."""
 
     def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
+        super().__init__(redact(message))
         self.status = status
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-class _RedactingFilter(logging.Filter):
-    """Scrubs registered secrets from log records (urllib3 logs retried URLs, tokens included)."""
-
-    secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            cleaned = redact(message, self.secrets)
-            if cleaned != message:
-                record.msg, record.args = cleaned, ()
-        return True
-
-
-_FILTER = _RedactingFilter()
-for _name in ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager",
-              "urllib3.response", "urllib3.util.retry", "requests"):
-    logging.getLogger(_name).addFilter(_FILTER)
-
-
-def register_secret(secret: str | None) -> None:
-    """Keep ``secret`` out of the HTTP libraries' log lines from now on."""
-    if secret:
-        _RedactingFilter.secrets.add(secret)
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -120,22 +88,45 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 
 class RateLimiter:
-    """At most one call every ``min_interval`` seconds across the threads of one client."""
+    """A token bucket shared by the threads of one client: ``per_second`` calls a second on
+    average, at most ``burst`` at once (GCRA: one "theoretical arrival time" under a lock).
 
-    def __init__(self, per_second: float | None):
+    ``pause`` stops every thread for a while: when the API answers 429 to one worker, the whole
+    pool waits as asked instead of each thread finding out by itself.
+    """
+
+    def __init__(self, per_second: float | None, burst: int = 1,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self._interval = 1.0 / per_second if per_second else 0.0
+        self._burst = max(1, burst)
         self._lock = threading.Lock()
-        self._next = 0.0
+        self._tat = 0.0  # when the bucket is next empty of reservations
+        self._paused_until = 0.0
+        self._clock = clock
+        self._sleep = sleep
 
     def wait(self) -> None:
         if not self._interval:
             return
+        while True:
+            with self._lock:
+                now = self._clock()
+                tat = max(self._tat, now)
+                slot = max(now, tat - (self._burst - 1) * self._interval)
+                self._tat = tat + self._interval
+            if slot > now:
+                self._sleep(slot - now)
+            with self._lock:
+                # A pause that began while this thread slept covers its slot: queue again.
+                if self._paused_until <= slot:
+                    return
+
+    def pause(self, seconds: float) -> None:
+        """No call from any thread before ``seconds`` from now (a 429's Retry-After)."""
         with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self._interval
-        if delay > 0:
-            time.sleep(delay)
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._tat = max(self._tat, self._paused_until + (self._burst - 1) * self._interval)
 
 
 def send(
@@ -158,7 +149,7 @@ def send(
     Raises ``ApiError`` naming ``what`` and the redacted URL when the call fails for good.
     Statuses in ``ok_statuses`` (for example 404 for an unknown id) are returned, not raised.
     """
-    secrets = [s for s in secrets if s]
+    register(*secrets)
     ok = set(ok_statuses)
     for attempt in range(1, rate_limit_attempts + 1):
         if limiter:
@@ -166,18 +157,19 @@ def send(
         try:
             response = session.request(method, url, **kwargs)
         except requests.RequestException as exc:
-            raise ApiError(redact(f"{what} failed: {method} {url}: {type(exc).__name__}: {exc}",
-                                  secrets)) from None
+            raise ApiError(f"{what} failed: {method} {url}: {type(exc).__name__}: {exc}") from None
         if response.status_code == 429 and attempt < rate_limit_attempts:
             delay = wait_for(response)
             delay = 1.0 * 2 ** (attempt - 1) if delay is None else delay
             if delay <= max_wait:
+                if limiter:
+                    limiter.pause(delay)  # the other threads wait too
                 sleep(delay)
                 continue
         if response.ok or response.status_code in ok:
             return response
-        body = response.text[:300].replace("\n", " ")
-        raise ApiError(redact(f"{what} failed: {method} {url} answered HTTP "
-                              f"{response.status_code}: {body}", secrets),
-                       status=response.status_code)
+        # Redacted before it is cut, so no part of a secret survives the cut.
+        body = redact(response.text)[:300].replace("\n", " ")
+        raise ApiError(f"{what} failed: {method} {url} answered HTTP "
+                       f"{response.status_code}: {body}", status=response.status_code)
     raise AssertionError("unreachable")

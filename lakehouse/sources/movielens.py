@@ -54,9 +54,12 @@ def _md5_of(path: Path) -> str:
 class MovieLensClient:
     """Downloads one release zip (conditional GET) and checks its published md5."""
 
-    def __init__(self, url: str, *, timeout: float = 60.0, retries: int = 5):
+    def __init__(self, url: str, *, timeout: float = 60.0, retries: int = 5,
+                 partial_dir: Path | None = None, attempts: int = 3):
         self.url = url
         self._session = build_session(retries=retries, timeout=timeout)
+        self._partial_dir = partial_dir
+        self._attempts = attempts
 
     def published_md5(self) -> str | None:
         response = send(self._session, "GET", f"{self.url}.md5", what="MovieLens checksum",
@@ -69,7 +72,8 @@ class MovieLensClient:
     def fetch(self, name: str, dest: Path, previous: Previous,
               progress: Progress | None = None) -> Download:
         download = conditional_download(self._session, self.url, dest, previous,
-                                        what=f"MovieLens {name}", progress=progress)
+                                        what=f"MovieLens {name}", progress=progress,
+                                        partial_dir=self._partial_dir, attempts=self._attempts)
         if download.changed and download.path is not None:
             expected = self.published_md5()
             if expected:

@@ -1,7 +1,8 @@
 """Telegram Bot API: the HTTP client, its Dagster resource, and the sample backend switch.
 
-The token is part of every URL (``/bot<token>/getUpdates``), so it is registered as a secret:
-it is redacted from error messages and from urllib3's retry log lines.
+The token is part of every URL (``/bot<token>/getUpdates``) and the webhook secret is sent to
+``setWebhook``: both are ``lakehouse.secrets.Secret``s, redacted from every error (an answer
+echoing them included, raw or URL-encoded), log line and repr.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import dagster as dg
 import requests
 from pydantic import Field
 
-from lakehouse.sources.http import ApiError, build_session, register_secret, send
+from lakehouse.secrets import Secret, redact, register
+from lakehouse.sources.http import ApiError, build_session, send
 from lakehouse.sources.telegram_sample import SampleChat, SampleTelegramBot
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
@@ -49,19 +51,18 @@ class TelegramBotClient:
                  sleep: Callable[[float], None] = time.sleep):
         if not token:
             raise ValueError("a Telegram bot token is required (TELEGRAM_BOT_TOKEN)")
-        self._token = token
-        register_secret(token)
+        self._token = Secret(token)
         self._base_url = base_url.rstrip("/")
         self._session = build_session(retries=retries, backoff=backoff, timeout=timeout)
         self._sleep = sleep
 
     def _call_raw(self, method: str, payload: dict[str, Any], *, read_timeout: float = 0) -> bytes:
-        url = f"{self._base_url}/bot{self._token}/{method}"
+        url = f"{self._base_url}/bot{self._token.reveal()}/{method}"
         kwargs: dict[str, Any] = {"json": payload}
         if read_timeout:
             kwargs["timeout"] = (10, read_timeout + 10)  # long polling holds the answer
         response = send(self._session, "POST", url, what=f"Telegram {method}",
-                        secrets=[self._token], wait_for=telegram_retry_after,
+                        wait_for=telegram_retry_after,
                         sleep=self._sleep, **kwargs)
         body = response.content
         try:
@@ -69,7 +70,9 @@ class TelegramBotClient:
         except (ValueError, AttributeError):
             ok = None
         if ok is not True:
-            raise ApiError(f"Telegram {method} failed: the answer is not ok: {body[:200]!r}")
+            # Redacted before it is cut: an answer may echo the request, token included.
+            text = redact(body.decode("utf-8", errors="replace"))[:200]
+            raise ApiError(f"Telegram {method} failed: the answer is not ok: {text!r}")
         return body
 
     def get_updates_raw(self, offset: int | None = None, limit: int = 100, timeout: int = 0,
@@ -96,6 +99,7 @@ class TelegramBotClient:
     def set_webhook(self, url: str, secret_token: str | None,
                     allowed_updates: Sequence[str] = tuple(ALLOWED_UPDATES)) -> dict[str, Any]:
         payload: dict[str, Any] = {"url": url, "allowed_updates": list(allowed_updates)}
+        register(secret_token)
         if secret_token:
             payload["secret_token"] = secret_token
         return json.loads(self._call_raw("setWebhook", payload))
@@ -117,14 +121,17 @@ class TelegramResource(dg.ConfigurableResource):
     ``TELEGRAM_API_BASE_URL``, ``TELEGRAM_CHAT_IDS``), so the token never sits in run config.
     """
 
-    bot_token: str | None = Field(default=None, description="Default: $TELEGRAM_BOT_TOKEN.")
+    bot_token: str | None = Field(default=None, repr=False,
+                                  description="Default: $TELEGRAM_BOT_TOKEN.")
     api_base_url: str | None = Field(default=None, description="Default: $TELEGRAM_API_BASE_URL.")
     chat_ids: str | None = Field(default=None, description="Allow-list; default $TELEGRAM_CHAT_IDS.")
     sample_days: int = Field(default=7, description="Days of sample chat without a token.")
     max_batches_per_run: int = Field(default=200, description="getUpdates calls per poll run.")
 
     def _token(self) -> str | None:
-        return self.bot_token or os.environ.get("TELEGRAM_BOT_TOKEN") or None
+        token = self.bot_token or os.environ.get("TELEGRAM_BOT_TOKEN") or None
+        register(token)
+        return token
 
     @property
     def is_sample(self) -> bool:

@@ -4,7 +4,7 @@ Layout in the landing zone:
 
 - ``raw/telegram/json/getupdates/YYYY/MM/DD/<landed>-<first_id>-<last_id>.json``: one
   ``getUpdates`` answer, bytes unchanged.
-- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: one webhook body per line,
+- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<writer id>-<seq>.ndjson``: one webhook body per line,
   bytes unchanged (see ``lakehouse.lake.segments``).
 
 The polling offset is derived from the landing zone itself (the newest file's last update_id),
@@ -78,6 +78,25 @@ class PollResult:
     first_offset: int | None = None
 
 
+def landed_offset(lake: Lake, now: datetime) -> int | None:
+    """The getUpdates offset that confirms exactly what has landed (None: confirm nothing)."""
+    mark = last_landed_update(lake, now)
+    return mark[0] + 1 if mark else None
+
+
+def peek_pending_update(source: UpdatesSource, lake: Lake, *,
+                        clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> int | None:
+    """The first update waiting at Telegram, or None: one ``getUpdates`` of one update.
+
+    It asks with the landed offset, so it confirms only updates already in the landing zone:
+    a sensor can look every minute without risking a single update.
+    """
+    body = source.get_updates_raw(offset=landed_offset(lake, clock()), limit=1, timeout=0,
+                                  allowed_updates=ALLOWED_UPDATES)
+    pending = json.loads(body)["result"]
+    return int(pending[0]["update_id"]) if pending else None
+
+
 def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> PollResult:
     """Call getUpdates until it answers empty, landing each answer before moving the offset.
@@ -87,8 +106,7 @@ def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
     duplicates.
     """
     result = PollResult()
-    mark = last_landed_update(lake, clock())
-    offset = mark[0] + 1 if mark else None
+    offset = landed_offset(lake, clock())
     result.first_offset = offset
     for _ in range(max_batches):
         body = source.get_updates_raw(offset=offset, limit=100, timeout=0,

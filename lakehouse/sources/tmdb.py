@@ -1,11 +1,12 @@
 """TMDB API v3: the client, a bounded parallel fan-out, and the raw-file grouping rules.
 
 - Credentials (``TMDB_API_KEY``): a v3 API key goes in the ``api_key`` query parameter, a v4
-  read access token (a JWT, ``eyJ...``) in ``Authorization: Bearer``. Either is redacted from
-  errors and logs.
+  read access token (a JWT, ``eyJ...``) in ``Authorization: Bearer``. Either is a
+  ``lakehouse.secrets.Secret``: redacted from errors, logs, reprs and the error bodies kept as
+  records.
 - ``fetch_all`` runs requests through a bounded thread pool (what seeds/002 did with Lambda +
-  SQS) behind a shared rate limiter; 429 answers wait as ``Retry-After`` says (``http.send``);
-  404 (an unknown id) is recorded as a record, not raised.
+  SQS) behind one token bucket shared by the pool; a 429 pauses every worker for its
+  ``Retry-After`` (``http.send``); 404 (an unknown id) is recorded as a record, not raised.
 - Each answer is kept as received inside an envelope naming the request, since a ``/find``
   answer does not say which IMDB id was asked: ``{"request": ..., "status": ..., "fetched_at":
   ..., "response": <the body, bytes unchanged>}``.
@@ -28,7 +29,8 @@ from urllib.parse import urlencode
 import dagster as dg
 from pydantic import Field
 
-from lakehouse.sources.http import RateLimiter, build_session, register_secret, send
+from lakehouse.secrets import Secret, redact_bytes, register
+from lakehouse.sources.http import RateLimiter, build_session, send
 from lakehouse.sources.movies_sample import SampleTmdbApi
 
 DEFAULT_TMDB_BASE_URL = "https://api.themoviedb.org/3"
@@ -54,8 +56,7 @@ class TmdbClient:
                  pool_size: int = 16):
         if not credential:
             raise ValueError("a TMDB API key or read access token is required (TMDB_API_KEY)")
-        self._credential = credential
-        register_secret(credential)
+        self._credential = Secret(credential)
         self._v4 = is_v4_token(credential)
         self.base_url = base_url.rstrip("/")
         self._session = build_session(retries=retries, backoff=backoff, timeout=timeout,
@@ -69,13 +70,14 @@ class TmdbClient:
     def get(self, path: str, params: dict[str, Any] | None = None) -> tuple[int, bytes]:
         query = dict(params or {})
         if not self._v4:
-            query["api_key"] = self._credential
+            query["api_key"] = self._credential.reveal()
         url = f"{self.base_url}/{path.lstrip('/')}"
         if query:
             url += "?" + urlencode(query)
         response = send(self._session, "GET", url, what=f"TMDB GET {path}",
-                        secrets=[self._credential], limiter=self._limiter, ok_statuses=(404,),
-                        sleep=self._sleep)
+                        limiter=self._limiter, ok_statuses=(404,), sleep=self._sleep)
+        if response.status_code != 200:  # kept as a record: an error may echo the request
+            return response.status_code, redact_bytes(response.content)
         return response.status_code, response.content
 
 
@@ -188,18 +190,26 @@ def tv_request(tmdb_id: int) -> TmdbRequest:
 class TmdbResource(dg.ConfigurableResource):
     """TMDB: the real API when ``TMDB_API_KEY`` is set, else the sample API (offline)."""
 
-    api_key: str | None = Field(default=None, description="Default: $TMDB_API_KEY (v3 key "
-                                "or v4 read access token).")
+    api_key: str | None = Field(default=None, repr=False, description="Default: $TMDB_API_KEY "
+                                "(v3 key or v4 read access token).")
     api_base_url: str | None = Field(default=None, description="Default: $TMDB_API_BASE_URL.")
     workers: int = Field(default=8, description="Parallel requests (bounded pool).")
-    requests_per_second: float = Field(default=40.0, description="Client-side rate limit.")
-    max_titles_per_run: int = Field(default=500, description="Titles enriched per run.")
+    requests_per_second: float = Field(default=40.0, description="Client-side rate limit, "
+                                       "shared by the workers (TMDB allows about 40-50/s).")
+    max_titles_per_run: int = Field(default=500, description="Titles enriched per scheduled "
+                                    "run; the backlog job has no budget.")
+    chunk_titles: int = Field(default=1000, description="Titles asked between two landings: "
+                              "an interrupted run loses at most one chunk of answers.")
+    retry_not_found_days: int = Field(default=30, description="An id TMDB did not know (404, "
+                                      "empty /find) is asked again after this many days.")
     discover_pages: int = Field(default=2, description="/discover/movie pages per genre.")
     use_sample: bool | None = Field(default=None, description="Default: sample unless a key "
                                     "is set.")
 
     def _credential(self) -> str | None:
-        return self.api_key or os.environ.get("TMDB_API_KEY") or None
+        credential = self.api_key or os.environ.get("TMDB_API_KEY") or None
+        register(credential)
+        return credential
 
     @property
     def is_sample(self) -> bool:

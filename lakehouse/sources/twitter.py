@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import dagster as dg
@@ -36,7 +36,8 @@ from lakehouse.lake.jsondecode import decode_json
 from lakehouse.lake.location import Lake, raw_key
 from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import SegmentWriter, landing_stamp
-from lakehouse.sources.http import ApiError, build_session, register_secret, send
+from lakehouse.secrets import register
+from lakehouse.sources.http import ApiError, build_session, send
 from lakehouse.sources.twitter_sample import SampleTweets, SampleTwitterApi
 from lakehouse.transforms.twitter import (
     ENVELOPE_SCHEMA,
@@ -57,14 +58,26 @@ SEARCH_PREFIX = f"raw/{SOURCE}/{FORMAT}/{SEARCH_SPEC}"
 STREAM_PREFIX = f"raw/{SOURCE}/{FORMAT}/{STREAM_SPEC}"
 RAW_PREFIXES = (SEARCH_PREFIX, STREAM_PREFIX)
 SEARCH_STATE_KEY = f"raw/{SOURCE}/state/search.json"
+RULES_PATH = "/2/tweets/search/stream/rules"
 
-TWEET_FIELDS = ("attachments,author_id,context_annotations,conversation_id,created_at,entities,"
-                "geo,in_reply_to_user_id,lang,public_metrics,referenced_tweets,source")
-EXPANSIONS = "author_id,geo.place_id"
-USER_FIELDS = "created_at,description,location,public_metrics,verified"
+TWEET_FIELDS = ("attachments,author_id,context_annotations,conversation_id,created_at,"
+                "edit_history_tweet_ids,entities,geo,in_reply_to_user_id,lang,note_tweet,"
+                "possibly_sensitive,public_metrics,referenced_tweets,source")
+# referenced_tweets.id puts what a retweet, quote or reply points at in includes.tweets (with
+# its author in includes.users); entities.mentions.username puts the mentioned users there.
+EXPANSIONS = ("attachments.media_keys,author_id,entities.mentions.username,geo.place_id,"
+              "in_reply_to_user_id,referenced_tweets.id,referenced_tweets.id.author_id")
+USER_FIELDS = ("created_at,description,location,protected,public_metrics,url,verified,"
+               "verified_type")
 PLACE_FIELDS = "country,country_code,full_name,geo,id,name,place_type"
+RECENT_SEARCH_WINDOW = timedelta(days=7)
+WINDOW_MARGIN = timedelta(minutes=10)  # clock skew and the poll's own duration
+TWITTER_EPOCH_MS = 1288834974657
+MEDIA_FIELDS = ("alt_text,duration_ms,height,media_key,preview_image_url,public_metrics,type,"
+                "url,width")
 FIELD_PARAMS = {"tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS,
-                "user.fields": USER_FIELDS, "place.fields": PLACE_FIELDS}
+                "user.fields": USER_FIELDS, "place.fields": PLACE_FIELDS,
+                "media.fields": MEDIA_FIELDS}
 
 
 class RateLimited(Exception):
@@ -77,7 +90,8 @@ class RateLimited(Exception):
 
 class SearchApi(Protocol):
     def search_recent_page(self, query: str, since_id: str | None, next_token: str | None,
-                           max_results: int = 100) -> tuple[bytes, dict[str, str]]: ...
+                           max_results: int = 100, start_time: str | None = None
+                           ) -> tuple[bytes, dict[str, str]]: ...
 
 
 def reset_wait(clock: Callable[[], float] = time.time) -> Callable[[requests.Response], float]:
@@ -94,6 +108,9 @@ def reset_wait(clock: Callable[[], float] = time.time) -> Callable[[requests.Res
 class TwitterClient:
     """The real API v2 over HTTP with a bearer token."""
 
+    # Recent search answers only for the last 7 days (a since_id older than that is refused).
+    search_window: timedelta | None = RECENT_SEARCH_WINDOW
+
     def __init__(self, bearer_token: str, base_url: str = DEFAULT_API_BASE_URL, *,
                  timeout: float = 30.0, retries: int = 5, backoff: float = 0.5,
                  max_wait: float = 60.0, sleep: Callable[[float], None] = time.sleep,
@@ -101,7 +118,7 @@ class TwitterClient:
         if not bearer_token:
             raise ValueError("a Twitter bearer token is required (TWITTER_BEARER_TOKEN)")
         self._token = bearer_token
-        register_secret(bearer_token)
+        register(bearer_token)
         self._base_url = base_url.rstrip("/")
         self._session = build_session(retries=retries, backoff=backoff, timeout=timeout)
         self._session.headers["Authorization"] = f"Bearer {bearer_token}"
@@ -110,7 +127,8 @@ class TwitterClient:
         self._clock = clock
 
     def search_recent_page(self, query: str, since_id: str | None, next_token: str | None,
-                           max_results: int = 100) -> tuple[bytes, dict[str, str]]:
+                           max_results: int = 100, start_time: str | None = None
+                           ) -> tuple[bytes, dict[str, str]]:
         """One page of ``/2/tweets/search/recent``: (body exactly as received, headers).
 
         Raises ``RateLimited`` when a 429 asks to wait longer than ``max_wait``.
@@ -120,6 +138,8 @@ class TwitterClient:
             params["since_id"] = since_id
         if next_token:
             params["next_token"] = next_token
+        if start_time:
+            params["start_time"] = start_time
         try:
             response = send(self._session, "GET", f"{self._base_url}/2/tweets/search/recent",
                             what="Twitter recent search", secrets=[self._token],
@@ -130,6 +150,32 @@ class TwitterClient:
                 raise RateLimited(None) from None
             raise
         return response.content, dict(response.headers)
+
+    # -- filtered-stream rules (/2/tweets/search/stream/rules) --------------------------------
+
+    def _rules_call(self, method: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        response = send(self._session, method, f"{self._base_url}{RULES_PATH}",
+                        what=f"Twitter stream rules ({what})", secrets=[self._token],
+                        wait_for=reset_wait(self._clock), max_wait=self._max_wait,
+                        sleep=self._sleep, **kwargs)
+        return response.json()
+
+    def list_rules(self, ids: list[str] | None = None) -> dict[str, Any]:
+        """The filtered stream's rules: ``{"data": [{"id", "value", "tag"}], "meta": ...}``
+        (no ``data`` when there are none)."""
+        return self._rules_call("GET", "list", params={"ids": ",".join(ids)} if ids else None)
+
+    def add_rules(self, rules: list[dict[str, str]], dry_run: bool = False) -> dict[str, Any]:
+        """Add ``[{"value", "tag"}]``. The API answers 200 with the created rules in ``data``,
+        ``meta.summary`` (created, not_created, valid, invalid) and, per refused rule, an
+        item of ``errors`` (``DuplicateRule`` with the existing id, or an invalid rule)."""
+        return self._rules_call("POST", "add", json={"add": rules},
+                                params={"dry_run": "true"} if dry_run else None)
+
+    def delete_rules(self, ids: list[str], dry_run: bool = False) -> dict[str, Any]:
+        """Delete rules by id; ``meta.summary`` says deleted / not_deleted, ``errors`` why."""
+        return self._rules_call("POST", "delete", json={"delete": {"ids": ids}},
+                                params={"dry_run": "true"} if dry_run else None)
 
     def stream_lines(self, filtered: bool = False, read_timeout: float = 90.0) -> Iterator[bytes]:
         """Lines of the sample (or filtered) stream as received, keep-alives included (b"").
@@ -168,9 +214,24 @@ class SearchMark:
     since_id: str | None = None
     resume_token: str | None = None
     resume_newest_id: str | None = None
+    resume_start_time: str | None = None  # a poll restarted from the window's start
 
     def to_json(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode()
+
+
+def snowflake_time(tweet_id: str) -> datetime:
+    """When a tweet id was made: its top bits are milliseconds since Twitter's epoch."""
+    return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_refused_since_id(exc: ApiError) -> bool:
+    """The 400 recent search answers for a since_id older than its window."""
+    return exc.status == 400 and "must be a tweet id created after" in str(exc)
 
 
 def read_search_mark(lake: Lake) -> SearchMark:
@@ -192,6 +253,7 @@ class SearchPollResult:
     mark: SearchMark = field(default_factory=SearchMark)
     complete: bool = False
     stopped_because: str = ""
+    gap: tuple[str, str] | None = None  # (from, to): tweets there may be missing
 
 
 def poll_search(api: SearchApi, lake: Lake, query: str, *, max_pages: int = 50,
@@ -204,17 +266,46 @@ def poll_search(api: SearchApi, lake: Lake, query: str, *, max_pages: int = 50,
     becomes the new mark only once the last page is landed. A poll that must stop early (page
     budget, or a rate limit whose reset is far) saves the next page token instead, and the
     next run resumes there before moving on: nothing between the two marks is skipped.
+
+    A mark the API no longer takes (older than its window, judged from the snowflake id, or
+    refused with a 400) restarts the poll from the window's start (``start_time``), with a
+    warning naming the gap in which tweets may be missing.
     """
     mark = read_search_mark(lake)
     result = SearchPollResult(since_id=mark.since_id)
     token, newest = mark.resume_token, mark.resume_newest_id
+    window: timedelta | None = getattr(api, "search_window", None)
+
+    def restart(why: str) -> SearchMark:
+        now = clock()
+        start = now - (window or RECENT_SEARCH_WINDOW) + WINDOW_MARGIN
+        since = snowflake_time(mark.since_id) if mark.since_id else start
+        result.gap = (_iso(since), _iso(start))
+        log.warning("search mark since_id=%s %s; restarting from the window's start "
+                    "(start_time=%s): tweets from %s to %s may be missing", mark.since_id, why,
+                    _iso(start), *result.gap)
+        return SearchMark(None, resume_start_time=_iso(start))
+
+    if (window and mark.since_id
+            and snowflake_time(mark.since_id) < clock() - window):
+        mark = restart(f"was made {_iso(snowflake_time(mark.since_id))}, before recent "
+                       "search's window")
+        token = newest = None
     for _ in range(max_pages):
         try:
-            body, headers = api.search_recent_page(query, mark.since_id, token, max_results)
+            if mark.resume_start_time:
+                body, headers = api.search_recent_page(query, mark.since_id, token, max_results,
+                                                       start_time=mark.resume_start_time)
+            else:
+                body, headers = api.search_recent_page(query, mark.since_id, token, max_results)
         except RateLimited:
             result.stopped_because = "rate limited (429) with a distant reset"
             break
         except ApiError as exc:
+            if mark.since_id and is_refused_since_id(exc):
+                mark = restart("was refused by the API (older than its window)")
+                token = newest = None
+                continue
             if not (exc.status == 400 and token and token == mark.resume_token):
                 raise
             # A saved page token the API no longer takes: poll again from the same since_id
@@ -238,7 +329,7 @@ def poll_search(api: SearchApi, lake: Lake, query: str, *, max_pages: int = 50,
             result.complete = True
             break
         # Progress is durable page by page: a crash resumes at the next page.
-        mark = SearchMark(mark.since_id, token, newest)
+        mark = SearchMark(mark.since_id, token, newest, mark.resume_start_time)
         lake.write_bytes(SEARCH_STATE_KEY, mark.to_json())
         wait = _proactive_wait(headers, clock())
         if wait is not None and wait > max_wait:
@@ -384,7 +475,7 @@ class TwitterResource(dg.ConfigurableResource):
     ``TWITTER_BEARER_TOKEN``, ``TWITTER_API_BASE_URL``, ``TWITTER_SEARCH_QUERY``.
     """
 
-    bearer_token: str | None = Field(default=None, description="TWITTER_BEARER_TOKEN; "
+    bearer_token: str | None = Field(default=None, repr=False, description="TWITTER_BEARER_TOKEN; "
                                      "unset and not in the environment: sample tweets.")
     api_base_url: str | None = Field(default=None, description="TWITTER_API_BASE_URL")
     search_query: str | None = Field(default=None, description="TWITTER_SEARCH_QUERY")

@@ -1,17 +1,22 @@
 """CSV files dropped in the drop folder to one silver table each: dialect detection and cleaning.
 
 A drop is any CSV-like file: comma, semicolon, tab or pipe separated (seeds/004's movies.csv
-uses ``|``), with or without a header. ``detect_dialect`` decides from the first bytes;
-``csv_drop_table`` names, trims and deduplicates. Pure functions: the caller reads the file.
+uses ``|``), with or without a header. ``detect_dialect`` decides from the first characters;
+``csv_drop_table`` names, trims and deduplicates; ``rejected_records`` puts the records the
+reader set aside in the quarantine's shape. Pure functions: the caller reads the file
+(``lakehouse.sources.csv_drop``: encoding, ragged records).
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import polars as pl
+
+from lakehouse.transforms.imdb import QUARANTINE_SCHEMA
 
 DELIMITERS = ",;\t|"
 CSV_NULL_VALUES = ["\\N", "", "NA", "N/A", "null", "NULL"]
@@ -29,14 +34,15 @@ def _looks_numeric(value: str) -> bool:
     return bool(_NUMBER.match(value.strip())) or value.strip() in ("\\N", "")
 
 
-def detect_dialect(sample: bytes) -> CsvDialect:
-    """The delimiter and header of a CSV from its first bytes.
+def detect_dialect(sample: str | bytes) -> CsvDialect:
+    """The delimiter and header of a CSV from its first characters (bytes are read as UTF-8).
 
     The delimiter is the candidate that splits every sampled line into the same number (>1) of
     fields; the header is present when the first line has no numbers where later lines have
     them, or when its fields are distinct names while data rows repeat values.
     """
-    text = sample.decode("utf-8", errors="replace").lstrip("\ufeff")
+    text = sample.decode("utf-8", errors="replace") if isinstance(sample, bytes) else sample
+    text = text.lstrip("\ufeff")
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     if len(lines) > 1 and not text.endswith("\n"):
         lines = lines[:-1]  # the sample may end mid-line
@@ -68,7 +74,9 @@ def detect_dialect(sample: bytes) -> CsvDialect:
 
 
 def snake_case(name: str) -> str:
-    """``tituloPincipal`` -> ``titulo_pincipal``; ``Release Year`` -> ``release_year``."""
+    """``tituloPincipal`` -> ``titulo_pincipal``; ``Release Year`` -> ``release_year``;
+    ``Título`` -> ``titulo`` (accents dropped, as a Latin-1 export's headers have them)."""
+    name = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
     name = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
     return name or "column"
@@ -101,3 +109,16 @@ def csv_drop_table(raw: pl.LazyFrame) -> pl.LazyFrame:
         for c, dtype in schema.items()
     ]
     return raw.with_columns(trimmed).rename(renamed).unique(maintain_order=True)
+
+
+def rejected_records(rejected: list[tuple[int, str, str]], *, source_file: str,
+                     table: str) -> pl.DataFrame:
+    """Records set aside by the reader -> quarantine rows: ``record_index`` is the line number
+    (1 = the first line of the file) where the record starts, ``raw_record`` its text."""
+    return pl.DataFrame(
+        {"_source_file": [source_file] * len(rejected),
+         "record_index": [line for line, _, _ in rejected],
+         "source": ["csv_drop"] * len(rejected), "table": [table] * len(rejected),
+         "reason": [f"line {line}: {reason}" for line, reason, _ in rejected],
+         "raw_record": [text for _, _, text in rejected]},
+        schema=QUARANTINE_SCHEMA)

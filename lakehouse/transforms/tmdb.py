@@ -40,6 +40,11 @@ DISCOVER_RESPONSE = pl.Struct({"page": pl.Int64, "total_pages": pl.Int64,
                                "results": pl.List(pl.Struct({"id": pl.Int64}))})
 
 
+_IDS = pl.List(pl.Struct({"id": pl.Int64}))
+# What the request log keeps of any answer: the ids a /find or /discover answer points to.
+REQUEST_LOG_RESPONSE = pl.Struct({"movie_results": _IDS, "tv_results": _IDS, "results": _IDS})
+
+
 def envelope_schema(response: pl.DataType | None) -> dict[str, pl.DataType]:
     """The raw record of one endpoint; ``None``: the response is left out (not_found files)."""
     schema: dict[str, pl.DataType] = {"request": _REQUEST, "status": pl.Int64,
@@ -71,6 +76,10 @@ TMDB_CREDITS_SCHEMA = {
 }
 TMDB_REQUESTS_SCHEMA = {"endpoint": pl.String, "key": pl.String, "status": pl.Int64,
                         "fetched_at": pl.Datetime("us", "UTC")}
+TMDB_REQUEST_LOG_SCHEMA = {
+    **TMDB_REQUESTS_SCHEMA, "movie_ids": pl.List(pl.Int64), "tv_ids": pl.List(pl.Int64),
+    "_source_file": pl.String, "_record_index": pl.Int64, "_ingested_at": pl.Datetime("us", "UTC"),
+}
 
 
 def _fetched_at() -> pl.Expr:
@@ -83,7 +92,10 @@ def _date(field: str) -> pl.Expr:
 
 
 def _newest(lf: pl.LazyFrame, key: list[str]) -> pl.LazyFrame:
-    return lf.sort("fetched_at").unique(subset=key, keep="last")
+    # A stable sort: of two answers fetched in the same second, the later landed one wins.
+    return lf.sort("fetched_at", maintain_order=True).unique(subset=key, keep="last",
+                                                             maintain_order=True)
+
 
 
 def _zero_is_null(field: str) -> pl.Expr:
@@ -183,12 +195,33 @@ def tmdb_credits(movie_envelopes: pl.LazyFrame, tv_envelopes: pl.LazyFrame) -> p
             .unique(subset=["media_type", "tmdb_id", "credit_id"], keep="first"))
 
 
-def tmdb_requests(envelopes: pl.LazyFrame) -> pl.LazyFrame:
-    """Every answered request -> ``tmdb_requests``: one row per (endpoint, key), the newest
-    status (404: TMDB does not know the id). The enrichment skips what is already here."""
-    return (
-        envelopes.select(pl.col("request").struct.field("endpoint"),
-                         pl.col("request").struct.field("key"), "status",
-                         _fetched_at().alias("fetched_at"))
-        .pipe(_newest, ["endpoint", "key"])
+def tmdb_request_log(envelopes: pl.LazyFrame) -> pl.LazyFrame:
+    """Raw TMDB records (read with ``envelope_schema(REQUEST_LOG_RESPONSE)``, plus
+    ``_source_file``, ``_record_index``, ``_ingested_at``) -> ``bronze/tmdb_requests``: one row
+    per raw record with what was asked, the status, and the TMDB ids a /find (movie_results,
+    tv_results) or /discover (results) answer points to; other answers carry empty lists."""
+    def ids(field: str) -> pl.Expr:
+        return (pl.col("response").struct.field(field).list.eval(pl.element().struct.field("id"))
+                .fill_null(pl.lit([], pl.List(pl.Int64))))
+
+    endpoint = pl.col("request").struct.field("endpoint")
+    ok = pl.col("status") == 200
+    empty = pl.lit([], pl.List(pl.Int64))
+    return envelopes.select(
+        endpoint.alias("endpoint"),
+        pl.col("request").struct.field("key").alias("key"),
+        "status",
+        _fetched_at().alias("fetched_at"),
+        pl.when(ok & (endpoint == "find")).then(ids("movie_results"))
+        .when(ok & (endpoint == "discover")).then(ids("results"))
+        .otherwise(empty).alias("movie_ids"),
+        pl.when(ok & (endpoint == "find")).then(ids("tv_results")).otherwise(empty)
+        .alias("tv_ids"),
+        "_source_file", "_record_index", "_ingested_at",
     )
+
+
+def tmdb_requests(request_log: pl.LazyFrame) -> pl.LazyFrame:
+    """``bronze/tmdb_requests`` -> ``tmdb_requests``: one row per (endpoint, key), the newest
+    status (404: TMDB does not know the id)."""
+    return request_log.select(list(TMDB_REQUESTS_SCHEMA)).pipe(_newest, ["endpoint", "key"])

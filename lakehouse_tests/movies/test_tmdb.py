@@ -126,5 +126,7 @@ def test_enrichment_over_http_lands_one_structure_per_file_and_joins(
     server.calls.clear()
     outcome = enrich(SampleTmdbApi(), lake, __import__("datetime").date(2026, 11, 24))
     assert outcome.titles == 0 and set(outcome.records_by_spec) == {"genre", "discover"}
-    assert build_tmdb_silver(lake)["tmdb_movies"] is True
-    assert build_tmdb_silver(lake)["tmdb_movies"] is False
+    # Only the new genre and discover answers are merged; then nothing is new.
+    changed = build_tmdb_silver(lake)
+    assert changed["tmdb_requests"] is True and changed["tmdb_movies"] is False
+    assert set(build_tmdb_silver(lake).values()) == {False}

@@ -144,3 +144,52 @@ def test_set_webhook_sends_the_secret_and_allowed_updates(httpserver: HTTPServer
     sent = httpserver.log[0][0].get_json()
     assert sent["url"] == "https://example.org/hook" and sent["secret_token"] == "s3cr3t"
     assert "message" in sent["allowed_updates"] and "edited_message" in sent["allowed_updates"]
+
+
+def _poll_sensor_tick(server: HTTPServer, monkeypatch: pytest.MonkeyPatch, instance=None):
+    import dagster as dg
+
+    from lakehouse.defs.telegram.sensors import telegram_poll_sensor
+    from lakehouse.lake.resource import LakeResource
+    from lakehouse.sources.telegram import TelegramResource
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", server.url_for("/").rstrip("/"))
+    context = dg.build_sensor_context(
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        resources={"lake": LakeResource(), "telegram": TelegramResource()})
+    return telegram_poll_sensor(context)
+
+
+def test_poll_sensor_asks_for_a_run_only_when_updates_wait(
+        httpserver: HTTPServer, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = FakeBotApi(_updates(), limit=8)
+    httpserver.expect_request(PATH, method="POST").respond_with_handler(api)
+    first = _poll_sensor_tick(httpserver, monkeypatch)
+    ids = [u["update_id"] for u in _updates()]
+    assert len(first.run_requests) == 1
+    assert first.run_requests[0].run_key.startswith(f"telegram-poll-{ids[0]}-")
+    assert len(api.pending) == 20  # the peek confirmed nothing
+
+    poll_updates(_client(httpserver), lake)  # the run lands everything
+    idle = _poll_sensor_tick(httpserver, monkeypatch)
+    assert not getattr(idle, "run_requests", None)
+    assert "no pending updates" in idle.skip_message
+    # the peek asked with the landed offset: it confirms only what is in the landing zone
+    assert api.offsets[-1] == ids[-1] + 1
+
+
+def test_poll_sensor_waits_while_a_poll_run_is_running(
+        httpserver: HTTPServer, lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster as dg
+
+    from lakehouse.defs.telegram.jobs import telegram_poll_job
+
+    api = FakeBotApi(_updates(), limit=8)
+    httpserver.expect_request(PATH, method="POST").respond_with_handler(api)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_run(dg.DagsterRun(job_name=telegram_poll_job.name, run_id="running-poll",
+                                   status=dg.DagsterRunStatus.STARTED))
+    tick = _poll_sensor_tick(httpserver, monkeypatch, instance)
+    assert "already queued" in tick.skip_message
+    assert api.offsets == []  # not even a peek

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,8 @@ TOKEN = "AAAAAAAAAAAAAAAAAAAAAsecret-bearer-token"
 PAGE_1 = (FIXTURES / "search_page_1.json").read_bytes()
 PAGE_2 = (FIXTURES / "search_page_2.json").read_bytes()
 SEARCH = "/2/tweets/search/recent"
-OLD_MARK = "2122000000000000000"
+# A mark from an hour ago (a snowflake id): recent search takes since_id from its last 7 days.
+OLD_MARK = str((int(time.time() * 1000) - 1288834974657 - 3_600_000) << 22)
 
 
 class Sleeps:
@@ -62,6 +64,15 @@ def test_search_pages_keep_since_id_and_the_mark_becomes_the_first_newest_id(
     assert calls[1]["next_token"] == json.loads(PAGE_1)["meta"]["next_token"]
     assert calls[0]["query"] == "filme OR movie"
     assert "geo.place_id" in calls[0]["expansions"] and "public_metrics" in calls[0]["tweet.fields"]
+    # What silver keeps must be asked for: referenced tweets and their authors, media,
+    # mentioned users; long-post text, edits, the client, annotations; the user fields.
+    assert {"referenced_tweets.id", "referenced_tweets.id.author_id", "attachments.media_keys",
+            "entities.mentions.username"} <= set(calls[0]["expansions"].split(","))
+    assert {"note_tweet", "edit_history_tweet_ids", "source", "context_annotations",
+            "attachments"} <= set(calls[0]["tweet.fields"].split(","))
+    assert {"protected", "url", "verified_type", "public_metrics"} <= \
+        set(calls[0]["user.fields"].split(","))
+    assert "media_key" in calls[0]["media.fields"].split(",")
     assert all(req.headers["Authorization"] == f"Bearer {TOKEN}" for req, _ in httpserver.log)
     assert result.complete and result.tweets == 12
     assert [lake.read_bytes(k) for k in result.keys] == [PAGE_1, PAGE_2]  # byte for byte
@@ -72,8 +83,11 @@ def test_search_pages_keep_since_id_and_the_mark_becomes_the_first_newest_id(
 def test_next_poll_asks_only_for_newer_tweets(httpserver: HTTPServer, lake: Lake) -> None:
     httpserver.expect_ordered_request(SEARCH).respond_with_data(PAGE_2)
     httpserver.expect_ordered_request(SEARCH).respond_with_data(b'{"meta":{"result_count":0}}')
-    first = poll_search(client(httpserver, Sleeps()), lake, "q")
-    second = poll_search(client(httpserver, Sleeps()), lake, "q")
+    # The polls happen an hour after the fixture's tweets, inside recent search's window.
+    newest = json.loads(PAGE_2)["meta"]["newest_id"]
+    at = datetime.fromtimestamp(((int(newest) >> 22) + 1288834974657) / 1000 + 3600, UTC)
+    first = poll_search(client(httpserver, Sleeps()), lake, "q", clock=lambda: at)
+    second = poll_search(client(httpserver, Sleeps()), lake, "q", clock=lambda: at)
     calls = search_calls(httpserver)
     assert "since_id" not in calls[0]
     assert calls[1]["since_id"] == json.loads(PAGE_2)["meta"]["newest_id"]

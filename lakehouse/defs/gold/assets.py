@@ -68,7 +68,12 @@ def dbt_env(lake: Lake) -> dict[str, str]:
 
 
 def land_models_as_delta(lake: Lake, models: list[str]) -> dict[str, dict[str, Any]]:
-    """Copy each built DuckDB table to ``gold/<model>`` (one Delta commit each)."""
+    """Copy each built DuckDB table to ``gold/<model>`` (one Delta commit each).
+
+    Each commit also carries the model's name, description and column descriptions from the dbt
+    manifest (``overwrite_table`` through ``lakehouse.lake.table_docs``), so the Delta table
+    describes itself as the dbt docs do.
+    """
     facts: dict[str, dict[str, Any]] = {}
     with duckdb.connect(str(duckdb_path()), read_only=True) as con:
         for model in models:

@@ -22,24 +22,28 @@ from lakehouse.defs.movies.silver import (
 from lakehouse.defs.movies.snapshots import (
     QUARANTINE_TABLE,
     built_from,
+    commit_property,
     land_snapshot,
     read_state,
+    write_quarantine,
     write_snapshot_table,
 )
-from lakehouse.defs.movies.tmdb import TMDB_SILVER, build_tmdb_silver, enrich
-from lakehouse.lake.delta import delta_metadata, scan
+from lakehouse.defs.movies.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
+from lakehouse.lake.delta import delta_metadata, open_table, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
-from lakehouse.sources.csv_drop import CsvDropResource, sha256_file
+from lakehouse.secrets import redact_metadata
+from lakehouse.sources.csv_drop import CsvDropResource, DropClash, prepared_drop, sha256_file
 from lakehouse.sources.imdb import Download, ImdbResource, Previous
 from lakehouse.sources.movielens import MovieLensResource
 from lakehouse.sources.tmdb import TmdbResource
-from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, detect_dialect
+from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, rejected_records
 from lakehouse.transforms.imdb import IMDB_TABLES, ImdbTable
 
 GROUP = "movies"
 SILVER_KINDS = {"polars", "delta"}
 csv_drop_partitions = dg.DynamicPartitionsDefinition(name="movies_csv_drop")
+ENCODING_PROPERTY = "lakehouse.encoding"  # a CSV drop table's source encoding, per commit
 
 
 def _today() -> Any:
@@ -48,7 +52,7 @@ def _today() -> Any:
 
 def _table_facts(lake: Lake, uri: str, **extra: Any) -> dict[str, Any]:
     preview = scan(lake, uri).head(10).collect()
-    return {**delta_metadata(lake, uri, preview), **extra}
+    return redact_metadata({**delta_metadata(lake, uri, preview), **extra})
 
 
 def _outcome_facts(lake: Lake, outcome: SilverOutcome) -> dict[str, Any]:
@@ -59,8 +63,9 @@ def _outcome_facts(lake: Lake, outcome: SilverOutcome) -> dict[str, Any]:
 def _landing_facts(state: Any, changed: bool) -> dict[str, Any]:
     if state is None:
         return {"changed": changed}
-    return {"changed": changed, "raw_file": state.key, "sha256": state.sha256,
-            "bytes": state.size, "etag": state.etag or "", "landed_at": state.landed_at}
+    return redact_metadata({"changed": changed, "raw_file": state.key, "sha256": state.sha256,
+                            "bytes": state.size, "etag": state.etag or "",
+                            "landed_at": state.landed_at})
 
 
 # -- IMDB ------------------------------------------------------------------------------------
@@ -158,9 +163,13 @@ def silver_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
 def raw_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
                  csv_drop: CsvDropResource) -> dg.MaterializeResult:
     """A file of the drop folder landed unmodified at raw/local/csv/<spec>/YYYY/MM/DD/<file>
-    (partition: the spec, the file's snake-cased stem). An unchanged file lands nothing."""
+    (partition: the spec, the file's snake-cased stem). An unchanged file lands nothing; two
+    files with the same spec fail the run, naming both, and land nothing."""
     spec = context.partition_key
-    dropped = csv_drop.find(spec)
+    try:
+        dropped = csv_drop.find(spec)
+    except DropClash as clash:
+        raise dg.Failure(str(clash), allow_retries=False) from None
     if dropped is None:
         raise dg.Failure(f"no file for {spec!r} in {csv_drop.folder()}")
     sha = sha256_file(dropped.path)
@@ -176,30 +185,43 @@ def raw_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
 
 @dg.asset(key=["silver", "csv_drop"], deps=[["raw", "local", "csv"]],
           partitions_def=csv_drop_partitions, group_name=GROUP, kinds=SILVER_KINDS)
-def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """The landed CSV of a partition to its own table ``silver/csv_<spec>``: delimiter and header
-    detected, columns snake-cased, text trimmed, duplicate lines dropped."""
+def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
+                    csv_drop: CsvDropResource) -> dg.MaterializeResult:
+    """The landed CSV of a partition to its own table ``silver/csv_<spec>``: encoding, delimiter
+    and header detected, columns snake-cased, text trimmed, duplicate lines dropped. Records
+    with more or fewer fields than the header go to the movies quarantine with their line
+    number; the encoding read is recorded in the table's commit (``lakehouse.encoding``)."""
     the_lake, spec = lake.lake(), context.partition_key
     state = read_state(the_lake, "local", "csv", spec)
     if state is None:
         raise dg.Failure(f"nothing landed for {spec!r}: materialize raw/local/csv first")
-    uri = the_lake.table_uri("silver", f"csv_{spec}")
+    table = f"csv_{spec}"
+    uri = the_lake.table_uri("silver", table)
     if built_from(the_lake, uri) == state.version_tag:
-        context.log.info(f"csv_{spec}: already built from {state.key}; nothing to do")
-        return dg.MaterializeResult(metadata=_table_facts(the_lake, uri, changed=False,
-                                                          raw_file=state.key))
-    with the_lake.local_copy(state.key) as path:
-        with open(path, "rb") as src:
-            dialect = detect_dialect(src.read(64 << 10))
-        context.log.info(f"{state.key}: delimiter {dialect.delimiter!r}, "
-                         f"header {'yes' if dialect.has_header else 'no'}")
-        raw = pl.scan_csv(path, separator=dialect.delimiter, has_header=dialect.has_header,
+        context.log.info(f"{table}: already built from {state.key}; nothing to do")
+        return dg.MaterializeResult(metadata=_table_facts(
+            the_lake, uri, changed=False, raw_file=state.key,
+            encoding=commit_property(the_lake, uri, ENCODING_PROPERTY) or ""))
+    with the_lake.local_copy(state.key) as path, \
+            prepared_drop(path, csv_drop.declared_encoding()) as drop:
+        dialect = drop.dialect
+        context.log.info(f"{state.key}: encoding {drop.encoding.name} ({drop.encoding.how}), "
+                         f"delimiter {dialect.delimiter!r}, "
+                         f"header {'yes' if dialect.has_header else 'no'}, {drop.fields} fields, "
+                         f"{len(drop.rejected)} records set aside")
+        # The quarantine first: a table built from this version is never loaded again.
+        quarantined = write_quarantine(the_lake, rejected_records(
+            drop.rejected, source_file=state.key, table=table), state.key)
+        raw = pl.scan_csv(drop.path, separator=dialect.delimiter, has_header=dialect.has_header,
                           quote_char=dialect.quote_char, null_values=CSV_NULL_VALUES,
-                          infer_schema_length=10_000, truncate_ragged_lines=True)
-        write_snapshot_table(the_lake, uri, csv_drop_table(raw), state.version_tag)
+                          infer_schema_length=None, raise_if_empty=False)
+        write_snapshot_table(the_lake, uri, csv_drop_table(raw), state.version_tag,
+                             {ENCODING_PROPERTY: drop.encoding.name})
     return dg.MaterializeResult(metadata=_table_facts(
         the_lake, uri, changed=True, raw_file=state.key, delimiter=dialect.delimiter,
-        has_header=dialect.has_header, table=f"csv_{spec}"))
+        has_header=dialect.has_header, table=table, encoding=drop.encoding.name,
+        encoding_detected_by=drop.encoding.how, records_loaded=drop.records,
+        quarantined_rows=quarantined))
 
 
 QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])
@@ -208,35 +230,66 @@ QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])
 # -- TMDB ------------------------------------------------------------------------------------
 
 TMDB_RAW = dg.AssetKey(["raw", "tmdb", "json"])
+TMDB_REQUEST_LOG = dg.AssetKey(["bronze", REQUEST_LOG])
 
 
-@dg.asset(key=TMDB_RAW, group_name=GROUP, kinds={"http", "json"},
-          deps=[["silver", "movielens_links"], ["silver", "imdb_titles"],
-                ["silver", "imdb_ratings"], ["silver", "csv_drop"]])
-def raw_tmdb(context: dg.AssetExecutionContext, lake: LakeResource,
-             tmdb: TmdbResource) -> dg.MaterializeResult:
-    """TMDB answers for titles not yet enriched (CSV drops, MovieLens links, top IMDB titles),
-    plus genre lists and Action/Adventure discover pages, landed as JSON files of at most 100
-    records and 10 MB, one structure per file: raw/tmdb/json/<endpoint>/YYYY/MM/DD/."""
+class TmdbRunConfig(dg.Config):
+    """How much one run asks: the resource's per-run budget, or the whole backlog."""
+
+    backlog: bool = False
+    max_titles: int | None = None
+
+
+@dg.multi_asset(
+    name="raw_tmdb",
+    specs=[
+        dg.AssetSpec(TMDB_RAW, group_name=GROUP, kinds={"http", "json"},
+                     deps=[["silver", "movielens_links"], ["silver", "imdb_titles"],
+                           ["silver", "imdb_ratings"], ["silver", "csv_drop"]],
+                     description="TMDB answers for titles not yet enriched (CSV drops, MovieLens "
+                     "links, top IMDB titles), plus genre lists and Action/Adventure discover "
+                     "pages, landed as JSON files of at most 100 records and 10 MB, one "
+                     "structure per file: raw/tmdb/json/<endpoint>/YYYY/MM/DD/."),
+        dg.AssetSpec(TMDB_REQUEST_LOG, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[TMDB_RAW],
+                     description="One row per landed TMDB record: endpoint, key, status, the "
+                     "ids a /find or /discover answer points to, and its raw file. Written as "
+                     "each file lands: what TMDB already answered, so a run resumes there."),
+    ],
+)
+def raw_tmdb(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: LakeResource,
+             tmdb: TmdbResource) -> Any:
+    """Ask TMDB for the titles not yet enriched (a per-run budget, or the whole backlog in
+    chunks), behind a shared rate limit; not-found ids are asked again after some days."""
     the_lake = lake.lake()
     csv_specs = context.instance.get_dynamic_partitions(csv_drop_partitions.name)
-    outcome = enrich(tmdb.api(), the_lake, _today(), csv_specs=csv_specs,
-                     max_titles=tmdb.max_titles_per_run, discover_pages=tmdb.discover_pages,
-                     workers=tmdb.workers, log=context.log.info)
-    return dg.MaterializeResult(metadata={
+    budget = None if config.backlog else (config.max_titles or tmdb.max_titles_per_run)
+    outcome = enrich(tmdb.api(), the_lake, _today(), csv_specs=csv_specs, max_titles=budget,
+                     chunk_titles=tmdb.chunk_titles, discover_pages=tmdb.discover_pages,
+                     workers=tmdb.workers, retry_not_found_days=tmdb.retry_not_found_days,
+                     log=context.log.info)
+    yield dg.MaterializeResult(asset_key=TMDB_RAW, metadata={
         "requests": outcome.requests, "titles_asked": outcome.titles,
+        "titles_left": outcome.titles_left, "retried_not_found": outcome.retried_not_found,
+        "chunks": outcome.chunks, "backlog": config.backlog,
         "files": len(outcome.files), "sample": tmdb.is_sample,
         **{f"records/{spec}": n for spec, n in sorted(outcome.records_by_spec.items())},
     })
+    uri = the_lake.table_uri("bronze", REQUEST_LOG)
+    yield dg.MaterializeResult(asset_key=TMDB_REQUEST_LOG, metadata=_table_facts(
+        the_lake, uri, relogged_files=outcome.relogged_files) if open_table(the_lake, uri)
+        else {"rows": 0})
 
 
 @dg.multi_asset(
     name="silver_tmdb",
-    specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS, deps=[TMDB_RAW],
-                        tags={"movies/source": "tmdb"}) for t in TMDB_SILVER],
+    specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS,
+                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"})
+           for t in TMDB_SILVER],
 )
 def silver_tmdb(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
-    """Every landed TMDB answer to movies, series, credits and the request log (newest wins)."""
+    """The TMDB answers landed since the last run merged into movies, series, credits and the
+    request log (newest answer per key wins); silver/tmdb_loaded_files lists what is merged."""
     the_lake = lake.lake()
     changed = build_tmdb_silver(the_lake, context.log.info)
     for table in TMDB_SILVER:

@@ -1,5 +1,6 @@
 """Weekly IMDB and MovieLens refreshes (cheap when nothing changed: a 304 and no new version),
-and a daily TMDB enrichment of the titles not yet enriched."""
+a daily TMDB enrichment of the titles not yet enriched (a per-run budget), and a TMDB
+backlog job to launch by hand that fills every title."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dagster as dg
 
 from lakehouse.defs.gold.assets import gold_selection
 from lakehouse.defs.movies.assets import (
+    TmdbRunConfig,
     imdb_silver_assets,
     raw_imdb,
     raw_movielens,
@@ -35,6 +37,11 @@ movielens_weekly = dg.ScheduleDefinition(
 tmdb_job = dg.define_asset_job(
     "movies_tmdb_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb) | MOVIES_GOLD,
     description="TMDB enrichment of the titles not yet enriched, then the TMDB silver tables.")
+tmdb_backlog_job = dg.define_asset_job(
+    "movies_tmdb_backlog_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb) | MOVIES_GOLD,
+    config=dg.RunConfig(ops={"raw_tmdb": TmdbRunConfig(backlog=True)}),
+    description="Launch by hand to fill every candidate title (e.g. all ml-25m links) at the "
+    "rate limit, chunk by chunk; an interrupted run is launched again and resumes.")
 tmdb_daily = dg.ScheduleDefinition(
     name="movies_tmdb_daily", job=tmdb_job, cron_schedule="0 5 * * *",
     execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)

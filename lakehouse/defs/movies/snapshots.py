@@ -30,6 +30,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
+from lakehouse.lake import table_docs
 from lakehouse.lake.delta import append_replacing_sources, open_table
 from lakehouse.lake.location import Lake, raw_key
 from lakehouse.sources.imdb import Download, Previous, Progress
@@ -110,27 +111,47 @@ def land_snapshot(lake: Lake, source: str, fmt: str, spec: str, filename: str, f
     return state, True
 
 
-def built_from(lake: Lake, uri: str) -> str | None:
-    """The raw version a silver table was last built from (its newest commit's metadata)."""
+# Commits that rewrite files without changing the data (nightly upkeep): the facts of the
+# table are those of the newest commit that wrote it.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def commit_property(lake: Lake, uri: str, name: str) -> str | None:
+    """A property of the table's newest data commit (``write_snapshot_table``'s metadata)."""
     table = open_table(lake, uri)
     if table is None:
         return None
-    history = table.history(1)
-    return history[0].get(SOURCE_PROPERTY) if history else None
+    for commit in table.history(50):
+        if commit.get("operation") not in MAINTENANCE_OPERATIONS:
+            return commit.get(name)
+    return None
 
 
-def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag: str) -> None:
+def built_from(lake: Lake, uri: str) -> str | None:
+    """The raw version a silver table was last built from (its newest commit's metadata)."""
+    return commit_property(lake, uri, SOURCE_PROPERTY)
+
+
+def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag: str,
+                         properties: dict[str, str] | None = None) -> None:
     """Replace the table with ``frame`` in one Delta commit, streaming (never whole in memory).
+
+    ``properties`` are recorded in that commit's metadata beside the source version (a CSV
+    drop's encoding): the facts of the table as it now is, read back with ``commit_property``.
 
     On a local lake Polars' own parallel Parquet writer streams the data file into the table
     folder and delta-rs commits it (an overwrite: the old files stay for time travel); that is
     about twice as fast as delta-rs encoding the batches itself, which the S3 path does.
     """
-    commit = CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag})
+    commit = CommitProperties(custom_metadata={**(properties or {}), SOURCE_PROPERTY: version_tag})
     if lake.is_s3:
         frame.sink_delta(uri, mode="overwrite", storage_options=lake.storage_options or None,
                          delta_write_options={"schema_mode": "overwrite",
-                                              "commit_properties": commit})
+                                              "commit_properties": commit,
+                                              **table_docs.creation_options(uri)})
+        # Polars' sink cannot carry column comments, and a docs commit per rebuild would hide
+        # the source version from built_from: here the table has its name and description only.
+        table_docs.document(uri, lake.storage_options, commit_properties=commit, comments=False)
         return
     folder = Path(uri)
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,20 +160,22 @@ def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag:
     frame.sink_parquet(path, compression="zstd", statistics=True)
     try:
         meta = pq.read_metadata(path)
-        schema = pq.read_schema(path)
+        schema = table_docs.annotate_schema(uri, pq.read_schema(path))  # comments in this commit
         action = AddAction(path=name, size=path.stat().st_size, partition_values={},
                            modification_time=int(path.stat().st_mtime * 1000), data_change=True,
                            stats=json.dumps({"numRecords": meta.num_rows}))
         table = open_table(lake, uri)
         if table is None:
             create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), [action],
-                                          mode="overwrite", commit_properties=commit)
+                                          mode="overwrite", commit_properties=commit,
+                                          **table_docs.creation_options(uri))
         else:
             table.create_write_transaction([action], mode="overwrite", schema=schema,
                                            commit_properties=commit)
     except BaseException:
         path.unlink(missing_ok=True)  # an uncommitted file is never part of the table
         raise
+    table_docs.document(uri, lake.storage_options, commit_properties=commit)
 
 
 def write_quarantine(lake: Lake, rows: pl.DataFrame, source_file: str) -> int:

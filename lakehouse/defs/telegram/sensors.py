@@ -1,10 +1,11 @@
 """Telegram automation: poll the Bot API, load new raw files, rebuild the days they touched.
 
-Sensors decide and assets fetch: no sensor calls Telegram or reads a payload.
+Sensors decide and assets fetch: no sensor reads a payload; the poll sensor only peeks (one
+update, asked with the landed offset, so it confirms nothing new).
 """
 
 import os
-from datetime import UTC, datetime
+import time
 
 import dagster as dg
 
@@ -16,22 +17,41 @@ from lakehouse.defs.telegram.jobs import (
     telegram_poll_job,
 )
 from lakehouse.defs.telegram.tables import BRONZE
-from lakehouse.sources.telegram_landing import RAW_PREFIXES
+from lakehouse.lake.resource import LakeResource
+from lakehouse.sources.telegram import TelegramResource
+from lakehouse.sources.telegram_landing import RAW_PREFIXES, peek_pending_update
 
 POLL_INTERVAL_SECONDS = 60
+RETRY_WINDOW_SECONDS = 600
 MAX_FILES_PER_RUN = 500
 
 
 @dg.sensor(job=telegram_poll_job, minimum_interval_seconds=POLL_INTERVAL_SECONDS,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Starts a getUpdates poll every minute, unless TELEGRAM_MODE=webhook "
-                       "(polling and a webhook exclude each other).")
-def telegram_poll_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+           description="Every minute, asks Telegram for one pending update (confirming only what "
+                       "has landed) and starts a getUpdates poll only when there is one; off "
+                       "when TELEGRAM_MODE=webhook (polling and a webhook exclude each other).")
+def telegram_poll_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
+                         telegram: TelegramResource) -> dg.SensorResult | dg.SkipReason:
     if os.environ.get("TELEGRAM_MODE", "polling") == "webhook":
         return dg.SkipReason("TELEGRAM_MODE=webhook: updates arrive through the webhook")
-    # One poll per interval: the run_key is the interval's start, so a repeated tick is a no-op.
-    slot = int(datetime.now(UTC).timestamp()) // POLL_INTERVAL_SECONDS * POLL_INTERVAL_SECONDS
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"telegram-poll-{slot}")])
+    if _poll_run_active(context.instance):
+        return dg.SkipReason("a poll run is already queued or running")
+    first = peek_pending_update(telegram.updates_source(), lake.lake())
+    if first is None:
+        return dg.SkipReason("no pending updates at Telegram")
+    # The data's identity, plus a retry window: a run that failed before landing anything is
+    # asked again after RETRY_WINDOW_SECONDS, not every minute.
+    window = int(time.time()) // RETRY_WINDOW_SECONDS
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"telegram-poll-{first}-{window}")])
+
+
+def _poll_run_active(instance: dg.DagsterInstance) -> bool:
+    active = instance.get_runs(dg.RunsFilter(
+        job_name=telegram_poll_job.name,
+        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+                  dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]), limit=1)
+    return bool(active)
 
 
 telegram_raw_file_sensor = raw_file_sensor(

@@ -16,6 +16,7 @@ import polars as pl
 from lakehouse.defs.movies.silver import (
     MOVIELENS_SILVER,
     SilverOutcome,
+    UnreadableRawFile,
     build_imdb_table,
     build_movielens_tables,
 )
@@ -114,7 +115,11 @@ def _imdb_silver_asset(table: ImdbTable) -> dg.AssetsDefinition:
         if state is None:
             raise dg.Failure(f"no {table.filename} landed yet: materialize "
                              f"{imdb_raw_key(table).to_user_string()} first")
-        outcome = build_imdb_table(the_lake, table, state, context.log.info)
+        try:
+            outcome = build_imdb_table(the_lake, table, state, context.log.info)
+        except UnreadableRawFile as unreadable:
+            raise dg.Failure(str(unreadable), metadata={"raw_file": unreadable.key},
+                             allow_retries=False) from None
         return dg.MaterializeResult(metadata=_outcome_facts(the_lake, outcome))
     return _silver
 
@@ -159,7 +164,12 @@ def silver_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
     if state is None:
         raise dg.Failure(f"no {release}.zip landed yet: materialize raw/movielens/zip first")
     wanted = {k.path[-1] for k in context.selected_asset_keys}
-    for outcome in build_movielens_tables(the_lake, state, wanted, context.log.info):
+    try:
+        outcomes = build_movielens_tables(the_lake, state, wanted, context.log.info)
+    except UnreadableRawFile as unreadable:
+        raise dg.Failure(str(unreadable), metadata={"raw_file": unreadable.key},
+                         allow_retries=False) from None
+    for outcome in outcomes:
         yield dg.MaterializeResult(asset_key=dg.AssetKey(["silver", outcome.table]),
                                    metadata=_outcome_facts(the_lake, outcome))
 

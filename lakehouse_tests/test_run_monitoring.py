@@ -1,6 +1,7 @@
 """A run whose process is SIGKILLed is marked FAILED by the daemon's run monitoring, with the
 instance configured as `make dev` configures it (deploy/dagster.yaml)."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -57,7 +58,8 @@ def test_a_killed_run_is_marked_failed_and_frees_its_slot(tmp_path: Path) -> Non
     run_log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed with the process
     run_proc = subprocess.Popen([str(bin_dir / "dagster"), "asset", "materialize", "-f",
                                  str(defs_file), "--select", "slow_load"], env=env,
-                                cwd=tmp_path, stdout=run_log, stderr=subprocess.STDOUT)
+                                cwd=tmp_path, stdout=run_log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     daemon = None
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -84,6 +86,9 @@ def test_a_killed_run_is_marked_failed_and_frees_its_slot(tmp_path: Path) -> Non
                 dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]))
     finally:
         _stop(run_proc)
+        # The killed run leaves its compute-log tailers (`tail -F`) in its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run_proc.pid, signal.SIGKILL)
         run_log.close()
         if daemon is not None:
             _stop(daemon)

@@ -104,8 +104,12 @@ def test_an_edit_of_a_message_sent_long_ago_lands_in_its_day(lake: Lake, definit
         instance=instance,
         run_config={"ops": {"telegram_bronze": {"config": {"files": [key]}}}}).success
     context = dg.build_sensor_context(instance=instance, definitions=definitions)
-    request = next(iter(telegram_silver_sensor(context)))
-    assert request.tags["dagster/asset_partition_range_start"] == "2019-03-04"
+    requests = list(telegram_silver_sensor(context))
+    # Its own day only, not the seven years up to today's message.
+    assert [(r.tags["dagster/asset_partition_range_start"],
+             r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
+        ("2019-03-04", "2019-03-04"), (NOW.date().isoformat(), NOW.date().isoformat())]
+    request = requests[0]
     result = dg.materialize([telegram_messages], instance=instance, tags=request.tags,
                             resources={"lake": LakeResource()})
     assert result.success

@@ -54,7 +54,7 @@ record = st.one_of(
     st.binary(min_size=1, max_size=40).map(lambda b: b"x" + b.replace(b"\n", b"")),
 )
 lines = st.lists(st.one_of(record, record, record, st.sampled_from([b"", b"  ", b"\r"])),
-                 min_size=1, max_size=25)
+                 min_size=1, max_size=80)
 
 
 def expected_records(raw: list[bytes]) -> int:
@@ -67,7 +67,7 @@ def records_of(raw: list[bytes]) -> pl.DataFrame:
     return decode_records(frame.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines)
 def test_every_generated_record_lands_in_bronze_or_quarantine_once(raw: list[bytes]) -> None:
     records = records_of(raw)

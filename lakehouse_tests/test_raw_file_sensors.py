@@ -12,6 +12,8 @@ from lakehouse.defs.telegram.sensors import telegram_raw_file_sensor
 from lakehouse.defs.twitter.sensors import twitter_raw_file_sensor
 from lakehouse.demo import domain_demos
 from lakehouse.lake.location import Lake
+from lakehouse.lake.resource import LakeResource
+from lakehouse.sources.telegram_landing import WEBHOOK_PREFIX
 from lakehouse.sources.twitter import STREAM_PREFIX
 
 SENSORS = (telegram_raw_file_sensor, twitter_raw_file_sensor, movies_csv_drop_sensor)
@@ -42,3 +44,40 @@ def test_after_the_demo_the_raw_file_sensors_ask_for_nothing(
     again = twitter_raw_file_sensor(dg.build_sensor_context(
         instance=instance, resources=resources, cursor=first.cursor))
     assert not again.run_requests
+
+
+def _segment(lake: Lake, name: str) -> str:
+    now = datetime.now(UTC)
+    key = f"{WEBHOOK_PREFIX}/{now:%Y/%m/%d}/{now:%Y%m%d}T{name}-1-0001.ndjson"
+    lake.write_bytes(key, b'{"update_id": 1}\n')
+    return key
+
+
+def _files(result: dg.SensorResult) -> list[list[str]]:
+    return [r.run_config["ops"]["telegram_bronze"]["config"]["files"]
+            for r in result.run_requests or []]
+
+
+def test_files_of_a_running_load_wait_and_those_of_a_failed_one_are_asked_again(
+        lake: Lake) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"lake": LakeResource()}
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        return telegram_raw_file_sensor(dg.build_sensor_context(
+            instance=instance, resources=resources, cursor=cursor))
+
+    a, b = _segment(lake, "010000000000Z"), _segment(lake, "020000000000Z")
+    first = tick(None)
+    assert _files(first) == [[a, b]]
+    run = instance.add_run(dg.DagsterRun(
+        job_name="telegram_bronze_job", status=dg.DagsterRunStatus.STARTED,
+        tags={"dagster/sensor_name": "telegram_raw_file_sensor",
+              "dagster/run_key": first.run_requests[0].run_key}))
+    c = _segment(lake, "000000000000Z")  # late, sorting first
+    second = tick(first.cursor)
+    assert _files(second) == [[c]]  # a and b are being loaded by the running run
+    instance.report_run_failed(run)
+    third = tick(second.cursor)
+    assert _files(third) == [[a, b]]  # the run died without loading them: asked again,
+    assert third.run_requests[0].run_key == f"{first.run_requests[0].run_key}#retry1"  # anew

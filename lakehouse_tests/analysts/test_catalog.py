@@ -41,7 +41,8 @@ def test_every_write_mode_leaves_the_table_self_describing(lake: Lake) -> None:
     for name, uri in [("gold.tweets_by_sentiment", gold), ("quarantine.telegram_quarantine", quarantine),
                       ("silver.telegram_messages", silver)]:
         table = DeltaTable(uri)
-        assert table.version() == 0  # described in the commit that created it
+        # described in the commit that created it (empty, before the first data: see ensure_table)
+        assert [h["operation"] for h in table.history()][::-1] == ["CREATE TABLE", "WRITE"]
         assert table.metadata().name == name
         assert table.metadata().description == docs[name].description != ""
         comments = table_docs.column_comments(table)
@@ -89,7 +90,7 @@ def test_catalog_lists_reads_time_travels_and_queries(lake: Lake) -> None:
         ("gold", "tweets_by_sentiment", 3), ("silver", "telegram_messages", 3)]
     gold = listed.row(0, named=True)
     assert gold["version"] == DeltaTable(uri).version() and gold["last_update"] is not None
-    assert gold["description"].startswith("Tweets per sentiment label")
+    assert gold["description"].startswith("Posts per sentiment label")
     assert catalog.tables("silver")["table"].to_list() == ["telegram_messages"]
 
     assert catalog.read("gold.tweets_by_sentiment")["tweet_count"].sum() == 2000
@@ -123,8 +124,9 @@ def test_catalog_reads_an_s3_lake_with_credentials_from_the_environment(s3_lake:
     overwrite_table(s3_lake, uri, SENTIMENT_V0)
     overwrite_table(s3_lake, uri, SENTIMENT_V1)
     assert catalog.lake().root.startswith("s3://")
-    assert catalog.tables().select("table", "rows", "version").row(0) == ("tweets_by_sentiment", 3, 1)
-    assert catalog.read("gold.tweets_by_sentiment", version=0)["tweet_count"].sum() == 23
+    # version 0 creates the table (empty, described), 1 and 2 are the two writes
+    assert catalog.tables().select("table", "rows", "version").row(0) == ("tweets_by_sentiment", 3, 2)
+    assert catalog.read("gold.tweets_by_sentiment", version=1)["tweet_count"].sum() == 23
     query = "select sum(tweet_count) from gold.tweets_by_sentiment"
     assert catalog.duckdb().execute(query).fetchone() == (2000,)
     table = DeltaTable(uri, storage_options=s3_lake.storage_options)
@@ -141,7 +143,7 @@ def test_tables_command_lists_every_table_with_its_description(lake: Lake) -> No
     assert lines[0].split(" | ")[0].strip() == "layer" and "description" in lines[0]
     gold = next(line for line in lines if "tweets_by_sentiment" in line)
     assert "| 3 |" in gold.replace("  ", " ") or " 3 | " in gold
-    assert "Tweets per sentiment label" in gold
+    assert "Posts per sentiment label" in gold
     assert "Raw Telegram records that could not be parsed" in out
     csv = subprocess.run([str(script), "tables", "--format", "csv", "--layer", "quarantine"],
                          capture_output=True, text=True, check=True).stdout.splitlines()

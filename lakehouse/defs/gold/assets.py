@@ -40,6 +40,17 @@ if not dbt_project.manifest_path.exists():
     dbt_project.preparer.prepare(dbt_project)
 
 
+# Gold follows silver by itself (declarative automation, evaluated by gold_automation_sensor):
+# a model is requested once any table it reads has been updated, and waits while one of them
+# is being written. Unlike `eager()`, missing partitions upstream do not hold it back: silver's
+# daily partitions are only ever filled where data exists.
+GOLD_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after any upstream update")
+
+
 class LakehouseTranslator(DagsterDbtTranslator):
     """Models are ``gold/<model>`` in the gold group; sources map to silver asset keys."""
 
@@ -53,6 +64,7 @@ class LakehouseTranslator(DagsterDbtTranslator):
             key=dg.AssetKey(["gold", props["name"]]),
             group_name="gold",
             kinds={"dbt", "duckdb", "delta"},
+            automation_condition=GOLD_AUTOMATION,
         )
 
 

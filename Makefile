@@ -30,11 +30,12 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check lakehouse lakehouse_tests bench
+	$(VENV)/bin/dg check defs
 	$(VENV)/bin/pytest -q lakehouse_tests
 
 dev: install
 	mkdir -p $(DAGSTER_HOME) && cp -n deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	$(VENV)/bin/dg dev
 
 docs: install
 	$(VENV)/bin/lakehouse docs

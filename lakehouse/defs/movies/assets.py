@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from lakehouse.defs.movies.checks import SILVER_TABLES
 from lakehouse.defs.movies.silver import (
     MOVIELENS_SILVER,
     SilverOutcome,
@@ -139,7 +140,8 @@ def raw_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
     name="silver_movielens",
     specs=[dg.AssetSpec(["silver", name], group_name=GROUP, kinds=SILVER_KINDS,
                         deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
-                        else [MOVIELENS_RAW], tags={"movies/source": "movielens"})
+                        else [MOVIELENS_RAW], tags={"movies/source": "movielens"},
+                        description=SILVER_TABLES[name].description)
            for name in MOVIELENS_SILVER],
     can_subset=True,
 )
@@ -284,7 +286,8 @@ def raw_tmdb(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: Lak
 @dg.multi_asset(
     name="silver_tmdb",
     specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS,
-                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"})
+                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"},
+                        description=SILVER_TABLES[t].description)
            for t in TMDB_SILVER],
 )
 def silver_tmdb(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:

@@ -7,7 +7,12 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from lakehouse.defs.raw_files import RawFilesConfig, raw_keys_to_load
+from lakehouse.defs.raw_files import (
+    RawFilesConfig,
+    file_accounting,
+    file_accounting_spec,
+    raw_keys_to_load,
+)
 from lakehouse.defs.telegram.tables import (
     BRONZE,
     SILVER,
@@ -76,15 +81,17 @@ telegram_raw_webhook = dg.AssetSpec(
                      description="Raw Telegram records that could not be parsed, with the "
                                  "reason, the record as received and where it came from."),
     ],
+    check_specs=[file_accounting_spec(BRONZE_UPDATES)],
 )
-def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
-                    lake: LakeResource, telegram: TelegramResource) -> Iterator[dg.MaterializeResult]:
+def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, lake: LakeResource,
+                    telegram: TelegramResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
     keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, bronze_ledger(the_lake))
     if not keys:
         context.log.info("no raw Telegram files to load")
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
+        yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, [], 0)
         return
     load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info)
     totals = {"files": load.files, "records": load.records, "bronze_rows": load.bronze_rows,
@@ -99,6 +106,8 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
         **delta_metadata(the_lake, the_lake.table_uri(*QUARANTINE_TABLE)),
         "quarantined_this_run": load.quarantined,
     })
+    yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, keys, load.records,
+                          set_aside=load.dropped_by_chat_allow_list)
 
 
 def _partition_days(context: dg.AssetExecutionContext) -> list[date]:

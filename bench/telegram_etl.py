@@ -3,7 +3,8 @@
 Compares, each in its own process (so peak RSS is its own):
 - ``lakehouse``: our path, raw segments -> bronze Delta -> silver Delta, the very functions the
   bronze and silver assets call;
-- ``reference``: the seed's ETL, stdlib json, a dict per record, a pyarrow table, Parquet;
+- ``reference``: the replaced Telegram ETL's way (README, Origins): stdlib json, a dict per
+  record, a pyarrow table, Parquet;
 - ``floor_*``: Polars, pyarrow and DuckDB reading the same raw input and writing just the fields
   silver needs as Parquet, no cleaning, no dedup.
 

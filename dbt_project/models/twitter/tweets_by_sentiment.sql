@@ -1,4 +1,4 @@
--- Grain: one row per sentiment label (seeds/003's count per label). Every label is present,
+-- Grain: one row per sentiment label (the streaming-sentiment dashboard's count per label). Every label is present,
 -- with 0 when no tweet has it, so a dashboard always shows three numbers.
 with labels as (
     select * from (values ('Negative'), ('Neutral'), ('Positive')) as l(sentiment_label)

@@ -1,4 +1,5 @@
-# One command each: `make demo`, `make test`, `make dev`, `make docs`.
+# One command each: `make demo`, `make test`, `make dev`, `make docs`, `make notebooks`.
+# `make dev PORT=3001`, `make docs PORT=8081`: another port than the default (3000, 8080).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export LAKEHOUSE_ROOT ?= $(CURDIR)/data/lake
 export LAKEHOUSE_DUCKDB_PATH ?= $(CURDIR)/data/gold.duckdb
 
-.PHONY: install demo test dev docs lint bench clean
+.PHONY: install demo test dev docs notebooks lint bench clean
 
 install: $(STAMP) $(MANIFEST)
 
@@ -35,10 +36,17 @@ test: install
 
 dev: install
 	mkdir -p $(DAGSTER_HOME) && cp -n deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
-	$(VENV)/bin/dg dev
+	$(VENV)/bin/dg dev --port $(or $(PORT),3000)
 
 docs: install
-	$(VENV)/bin/lakehouse docs
+	$(VENV)/bin/lakehouse docs --port $(or $(PORT),8080)
+
+# Executes every notebook on the lake (nbclient; outputs are not written back). A local lake
+# with no gold tables yet is built first with `make demo`. The test suite runs them too
+# (lakehouse_tests/analysts/test_notebooks.py, on a demo lake of its own and on S3).
+notebooks: install
+	@if [[ "$(LAKEHOUSE_ROOT)" != s3://* && ! -d "$(LAKEHOUSE_ROOT)/gold" ]]; then $(MAKE) demo; fi
+	$(VENV)/bin/jupyter execute --timeout=600 notebooks/*.ipynb
 
 lint: install
 	$(VENV)/bin/ruff check lakehouse lakehouse_tests bench

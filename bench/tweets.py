@@ -2,7 +2,8 @@
 
 Input, generated here in the sample stream's v2 format (one ``{"data", "includes"}`` line per
 tweet): about half retweets (``RT @user: ...`` repeating a recent original's text, as in the
-1% sample stream), originals in Portuguese and English (and a few other languages) built from
+1% sample stream, the original in ``includes.tweets`` as the ``referenced_tweets.id``
+expansion puts it), originals in Portuguese and English (and a few other languages) built from
 film-talk phrases plus random words, so almost every original text is distinct.
 
 Compared, each in its own process (so its peak RSS is its own):
@@ -64,7 +65,8 @@ def generate(root: Path, tweets: int, batches: int, retweet_share: float = 0.5) 
     users = [user_object(i) for i in range(len(USERS))]
     start_ms = int(datetime(2026, 11, 16, tzinfo=UTC).timestamp() * 1000)
     step = 86_400_000 / tweets
-    originals: list[tuple[str, str, str, str]] = []  # id, text, lang, author username
+    # id, text, lang, author username, the tweet itself (a retweet's includes.tweets)
+    originals: list[tuple[str, str, str, str, dict]] = []
     folder = root / PREFIX
     folder.mkdir(parents=True, exist_ok=True)
     keys, per_batch, n = [], -(-tweets // batches), 0
@@ -81,8 +83,8 @@ def generate(root: Path, tweets: int, batches: int, retweet_share: float = 0.5) 
                                               "like_count": 0, "quote_count": 0}}
             if originals and rng.random() < retweet_share:
                 # Popular tweets get retweeted many times: pick among the recent ones.
-                oid, text, lang, username = originals[-1 - min(int(rng.expovariate(1 / 300)),
-                                                                len(originals) - 1)]
+                oid, text, lang, username, original = originals[
+                    -1 - min(int(rng.expovariate(1 / 300)), len(originals) - 1)]
                 text = f"RT @{username}: {text}"
                 tweet["text"] = text[:139] + "…" if len(text) > 140 else text
                 tweet["referenced_tweets"] = [{"type": "retweeted", "id": oid}]
@@ -95,11 +97,14 @@ def generate(root: Path, tweets: int, batches: int, retweet_share: float = 0.5) 
                 extra = " ".join(rng.choices(WORDS[lang], k=rng.randint(3, 9)))
                 text = f"{phrase} {extra}"
                 tweet["text"] = text
-                originals.append((tid, text, lang, author["username"]))
+                originals.append((tid, text, lang, author["username"], tweet))
                 if len(originals) > 5000:
                     del originals[:1000]
             tweet["lang"] = lang
-            lines.append(json.dumps({"data": tweet, "includes": {"users": [author]}},
+            includes: dict = {"users": [author]}
+            if "referenced_tweets" in tweet:  # the referenced_tweets.id expansion
+                includes["tweets"] = [original]
+            lines.append(json.dumps({"data": tweet, "includes": includes},
                                     ensure_ascii=False, separators=(",", ":")))
             n += 1
         name = f"20261116T{batch:06d}000000Z-1-{batch:04d}.ndjson"
@@ -114,12 +119,12 @@ def generate(root: Path, tweets: int, batches: int, retweet_share: float = 0.5) 
 def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
     import polars as pl
 
-    from lakehouse.defs.twitter.assets import SILVER_INPUT_COLUMNS, merge_days
+    from lakehouse.defs.twitter.assets import SILVER_INPUT_COLUMNS, merge_days, upsert_tweets
     from lakehouse.lake.delta import append_replacing_sources, scan
     from lakehouse.lake.location import Lake
     from lakehouse.sources.twitter import decode_records, records_of_file
     from lakehouse.transforms.sentiment import tweet_sentiment
-    from lakehouse.transforms.twitter import bronze_records, silver_tweets
+    from lakehouse.transforms.twitter import bronze_records, sentiment_input, silver_tweets
 
     lake = Lake.from_env(str(root))
     rows = 0
@@ -133,8 +138,8 @@ def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
                       .filter(pl.col("_source_file") == key).collect())
         tweets = silver_tweets(bronze.lazy()).collect(engine="in-memory")
         del bronze
-        sentiment = tweet_sentiment(tweets.lazy()).collect()
-        merge_days(lake, str(out / "tweets"), tweets, ["id"])
+        sentiment = tweet_sentiment(sentiment_input(tweets.lazy())).collect()
+        upsert_tweets(lake, str(out / "tweets"), tweets)
         merge_days(lake, str(out / "tweet_sentiment"), sentiment, ["id"])
         rows += sentiment.height
     return rows

@@ -112,13 +112,13 @@ def run_query(lake: Lake, query: str) -> Result:
             return Result(columns, cursor.fetchall())
     except duckdb.CatalogException as exc:
         if missing:
-            raise SqlError(_unknown_tables(lake, missing)) from exc
+            raise SqlError(unknown_tables_message(lake, missing)) from exc
         raise SqlError(_with_layer_hint(lake, _first_line(exc))) from exc
     except duckdb.Error as exc:
         raise SqlError(_first_line(exc)) from exc
 
 
-def _unknown_tables(lake: Lake, missing: list[str]) -> str:
+def unknown_tables_message(lake: Lake, missing: list[str]) -> str:
     """``unknown table silver.tweetz (did you mean silver.tweets?)``, or what the layer holds."""
     known = list(discover_tables(lake))
     if not known:

@@ -1,6 +1,9 @@
 """The checks the UI shows on bronze and movies silver, and the raw files reported as landed,
 on real Delta tables and fixtures in the Bot API's format."""
 
+import json
+from datetime import UTC, datetime
+
 import dagster as dg
 import polars as pl
 import pytest
@@ -10,15 +13,18 @@ from lakehouse.defs.movies.checks import SILVER_TABLES, check_silver_table
 from lakehouse.defs.raw_files import file_accounting
 from lakehouse.defs.telegram.assets import BRONZE_UPDATES, QUARANTINE, RAW_WEBHOOK, telegram_bronze
 from lakehouse.defs.telegram.sensors import telegram_raw_file_sensor
+from lakehouse.defs.twitter.assets import twitter_bronze, twitter_silver
 from lakehouse.defs.ui import TABLE_SCHEMAS
-from lakehouse.lake.delta import overwrite_table, scan
+from lakehouse.lake.delta import open_table, overwrite_table, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram import TelegramResource
+from lakehouse.sources.twitter import search_key, stream_key
 from lakehouse_tests.conftest import FIXTURES
 
 ANSWER_KEY = "raw/telegram/json/getupdates/2026/11/17/20261117T080000000000Z-731000001-731000999.json"
 SEGMENT_KEY = "raw/telegram/json/webhook/2026/11/17/20261117T090000000000Z-1-0001.ndjson"
+LANDED = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -98,3 +104,26 @@ def test_movies_silver_check_names_missing_columns(lake: Lake) -> None:
     _write_links(lake, pl.DataFrame({"movie_id": [1], "imdb_id": ["tt1"]}))
     result = check_silver_table(lake, LINKS)
     assert not result.passed and result.metadata["missing_columns"].value == ["tmdb_id"]
+
+
+def test_twitter_tables_have_the_columns_the_ui_shows(lake: Lake) -> None:
+    for name in ("search_page_1.json", "stream.ndjson"):
+        data = (FIXTURES / "twitter" / name).read_bytes()
+        if name.endswith(".ndjson"):
+            key = stream_key("20261117T090100000000Z-1-0001.ndjson", LANDED)
+        else:
+            meta = json.loads(data)["meta"]
+            key = search_key(LANDED, meta["newest_id"], meta["oldest_id"])
+        lake.write_bytes(key, data)
+    result = dg.materialize([twitter_bronze, twitter_silver], resources={"lake": LakeResource()})
+    assert result.success
+    accounting = [e for e in result.get_asset_check_evaluations()
+                  if e.check_name == "file_accounting"]
+    assert [e.passed for e in accounting] == [True]
+    written = [k for k in TABLE_SCHEMAS if k.path[0] != "gold"
+               and open_table(lake, lake.table_uri(*k.path)) is not None
+               and k in {*twitter_bronze.keys, *twitter_silver.keys}]
+    assert len(written) >= 7
+    for key in written:
+        columns = scan(lake, lake.table_uri(*key.path)).collect_schema().names()
+        assert columns == list(TABLE_SCHEMAS[key]), key

@@ -1,4 +1,4 @@
-"""``lakehouse dashboard [--port P] [--host H]``: the live tweet sentiment page."""
+"""``lakehouse dashboard [--port P] [--host H]``: tweet sentiment, Telegram, Action & Adventure, live."""
 
 import argparse
 import logging
@@ -12,10 +12,11 @@ log = logging.getLogger("lakehouse.dashboard")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "dashboard", help="Serve the live tweet sentiment dashboard (gold Delta tables).",
-        description="Serve a page with the total of tweets processed and the counts by sentiment over "
-                    "time, read from gold/tweets_by_sentiment and gold/tweets_per_hour_by_sentiment; "
-                    "the page refreshes itself as new batches land.")
+        "dashboard", help="Serve the live dashboard: tweet sentiment, Telegram activity, Action & Adventure.",
+        description="Serve a page with the tweets processed and their counts by sentiment over time "
+                    "(all languages from gold, or one language from silver/tweet_sentiment), Telegram "
+                    "messages per day and per hour, and the Action & Adventure overview per year; the "
+                    "page refreshes itself as new batches land.")
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--refresh", type=float, default=5.0, help="page refresh period in seconds")

@@ -71,10 +71,15 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def _missing_sources(manifest_path: Path, lake: Lake) -> list[str]:
-    """The silver Delta sources of the manifest that have no Delta table yet."""
+    """The Delta sources some model reads that have no Delta table yet (sources declared only for
+    the catalogue are never loaded, so they do not matter)."""
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    read = {parent for node in manifest.get("nodes", {}).values() if node.get("resource_type") == "model"
+            for parent in node.get("depends_on", {}).get("nodes", [])}
     missing = []
-    for source in manifest.get("sources", {}).values():
+    for unique_id, source in manifest.get("sources", {}).items():
+        if unique_id not in read:
+            continue
         meta = source.get("meta") or source.get("config", {}).get("meta") or {}
         path = meta.get("delta_table_path")
         if path and not DeltaTable.is_deltatable(path, storage_options=lake.storage_options or None):
@@ -97,9 +102,28 @@ def _fresh_duckdb_copy(target: Path) -> tuple[Path, bool]:
     return copy, True
 
 
+def _without_local_paths(target: Path, lake: Lake) -> None:
+    """The generated docs name the lake ``$LAKEHOUSE_ROOT`` and the compiled files
+    ``target/docs/...``: rendered source paths and the target folder are this machine's absolute
+    paths, which tell a reader of the docs nothing and should not be published."""
+    replacements = [(f'"{target}/', '"target/docs/'), (f'"{lake.root.rstrip("/")}/', '"$LAKEHOUSE_ROOT/')]
+    for name in ("static_index.html", "manifest.json", "catalog.json"):
+        path = target / name
+        if path.exists():
+            text = path.read_text()
+            for old, new in replacements:
+                text = text.replace(old, new)
+            path.write_text(text)
+
+
 def generate_docs(lake: Lake, target: Path = DEFAULT_TARGET, compile_models: bool = True) -> DocsBuild:
     """Run ``dbt docs generate --static``, falling back as the module docstring says."""
-    target = target.resolve()
+    build = _generate(lake, target.resolve(), compile_models)
+    _without_local_paths(target.resolve(), lake)
+    return build
+
+
+def _generate(lake: Lake, target: Path, compile_models: bool) -> DocsBuild:
     target.mkdir(parents=True, exist_ok=True)
     (target / "static_index.html").unlink(missing_ok=True)
     duckdb_copy, have_gold = _fresh_duckdb_copy(target)

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from lakehouse.lake.location import Lake
+from lakehouse import catalog
 from lakehouse.sqlshell import FORMATS, SqlError, run_query, write_result
 
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: empty query", file=sys.stderr)
         return 2
     try:
-        result = run_query(Lake.from_env(), query)
+        result = run_query(catalog.lake(), query)
     except SqlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

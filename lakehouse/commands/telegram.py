@@ -1,6 +1,7 @@
 """``lakehouse telegram webhook | set-webhook | delete-webhook``."""
 
 import argparse
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -22,27 +23,35 @@ log = logging.getLogger("lakehouse.telegram")
 
 
 def _webhook(args: argparse.Namespace) -> int:
+    from lakehouse.lake.segments import SpoolInUseError
     from lakehouse.sources.telegram import parse_chat_ids
-    from lakehouse.sources.telegram_webhook import WebhookReceiver
+    from lakehouse.sources.telegram_webhook import Limits, WebhookReceiver
 
-    receiver = WebhookReceiver(
-        Lake.from_env(),
-        Path(args.spool_dir),
-        os.environ.get("TELEGRAM_WEBHOOK_SECRET"),
-        parse_chat_ids(os.environ.get("TELEGRAM_CHAT_IDS")),
-        host=args.host,
-        port=args.port,
-        path=args.path,
-        max_segment_bytes=args.segment_mb * 1024 * 1024,
-        max_segment_age=args.segment_seconds,
-    )
-    sigterm_as_interrupt()  # SIGTERM seals the open segment, as Ctrl-C does
-    log.info("listening on http://%s:%d%s", args.host, receiver.port, args.path)
     try:
+        receiver = WebhookReceiver(
+            Lake.from_env(),
+            Path(args.spool_dir),
+            os.environ.get("TELEGRAM_WEBHOOK_SECRET"),
+            parse_chat_ids(os.environ.get("TELEGRAM_CHAT_IDS")),
+            host=args.host,
+            port=args.port,
+            path=args.path,
+            max_segment_bytes=int(args.segment_mb * 1024 * 1024),
+            max_segment_age=args.segment_seconds,
+            limits=Limits(max_connections=args.max_connections, head_seconds=args.request_seconds,
+                          body_seconds=args.request_seconds,
+                          shutdown_seconds=args.shutdown_seconds),
+        )
+    except SpoolInUseError as exc:
+        print(f"error: {exc}")
+        return 2
+    # uvicorn takes SIGTERM and Ctrl-C to stop gracefully (in-flight requests answered, the
+    # open segment sealed, bounded by --shutdown-seconds), then raises the signal again: this
+    # turns that last SIGTERM into a clean exit.
+    sigterm_as_interrupt()
+    log.info("listening on http://%s:%d%s", args.host, receiver.port, args.path)
+    with contextlib.suppress(KeyboardInterrupt):
         receiver.serve_forever()
-    except KeyboardInterrupt:
-        log.info("stopping: sealing the open segment")
-        receiver.writer.close()
     return 0
 
 
@@ -86,9 +95,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     webhook.add_argument("--path", default="/telegram/webhook")
     webhook.add_argument("--spool-dir", default=os.environ.get("LAKEHOUSE_SPOOL_DIR",
                                                                "data/spool/telegram"))
-    webhook.add_argument("--segment-mb", type=int, default=64, help="seal a segment at this size")
+    webhook.add_argument("--segment-mb", type=float, default=64, help="seal a segment at this size")
     webhook.add_argument("--segment-seconds", type=float, default=300,
                          help="seal a segment at this age")
+    webhook.add_argument("--max-connections", type=int, default=512,
+                         help="concurrent connections; beyond them requests get 503")
+    webhook.add_argument("--request-seconds", type=float, default=10.0,
+                         help="a request's head, then its body, must arrive within this")
+    webhook.add_argument("--shutdown-seconds", type=float, default=10.0,
+                         help="on SIGTERM, wait this long for requests and the last upload")
     webhook.set_defaults(func=_webhook)
 
     set_hook = commands.add_parser("set-webhook", help="register URL with Telegram "

@@ -8,6 +8,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from lakehouse.dashboard.page import render_page
 from lakehouse.dashboard.queries import read_summary
@@ -46,12 +47,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", self.server.page)
         elif path == "/api/summary":
             try:
-                body: Any = read_summary(self.server.lake)
+                lang = parse_qs(query).get("lang", [""])[0].strip()
+                body: Any = read_summary(self.server.lake, lang or None)
                 status = HTTPStatus.OK
             except Exception as exc:  # the page shows the reason and keeps polling
                 log.exception("reading the gold tables failed")

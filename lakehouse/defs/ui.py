@@ -49,6 +49,8 @@ TABLE_SCHEMAS: dict[dg.AssetKey, Mapping[str, pl.DataType]] = {
     dg.AssetKey(["silver", "tweet_mentions"]): twitter.MENTIONS_SCHEMA,
     dg.AssetKey(["silver", "tweet_urls"]): twitter.URLS_SCHEMA,
     dg.AssetKey(["silver", "tweet_sentiment"]): sentiment.SENTIMENT_SCHEMA,
+    dg.AssetKey(["silver", "twitter_media"]): twitter.MEDIA_SCHEMA,
+    dg.AssetKey(["silver", "tweet_matching_rules"]): twitter.MATCHING_RULES_SCHEMA,
     dg.AssetKey(["bronze", "tmdb_requests"]): tmdb.TMDB_REQUEST_LOG_SCHEMA,
     dg.AssetKey(["quarantine", "movies_quarantine"]): imdb.QUARANTINE_SCHEMA,
     **{dg.AssetKey(["silver", t.name]): t.schema for t in MOVIES_SILVER.values()},

@@ -22,6 +22,7 @@ import pyarrow.compute  # noqa: F401  (registers pa.compute)
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
 from lakehouse.secrets import redact
 
@@ -54,6 +55,11 @@ def in_predicate(column: str, values: Iterable[Any]) -> str:
     return f'"{column}" IN ({literals})'
 
 
+def _document(lake: Lake, uri: str) -> None:
+    """After a write: the table's name, description and column comments (``table_docs``)."""
+    _with_commit_retry(lambda: table_docs.document(uri, lake.storage_options))
+
+
 def open_table(lake: Lake, uri: str) -> DeltaTable | None:
     try:
         return DeltaTable(uri, storage_options=lake.storage_options or None)
@@ -74,7 +80,9 @@ def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
     if open_table(lake, uri) is not None:
         return
     try:
-        DeltaTable.create(uri, schema=schema, mode="ignore",
+        # A new table is described in its creating commit (name, description, comments).
+        DeltaTable.create(uri, schema=_delta_schema(table_docs.annotate_schema(uri, schema)),
+                          mode="ignore", **table_docs.creation_options(uri),
                           partition_by=list(partition_by) if partition_by else None,
                           storage_options=lake.storage_options or None)
     except DeltaError:
@@ -82,9 +90,25 @@ def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
             raise
 
 
+def _delta_type(dtype: pa.DataType) -> pa.DataType:
+    """Delta's timestamp is microseconds in UTC: any zone name for UTC (DuckDB says
+    ``Etc/UTC``) or finer unit is said the way delta-rs' table creation accepts."""
+    if pa.types.is_timestamp(dtype):
+        return pa.timestamp("us", "UTC" if dtype.tz else None)
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(_delta_type(f.type)) for f in dtype])
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_delta_type(dtype.value_type)))
+    return dtype
+
+
+def _delta_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_delta_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
            predicate: str | None = None, partition_by: Sequence[str] | None = None) -> None:
-    data = df.to_arrow()
+    data = table_docs.annotate(uri, df.to_arrow())  # column comments ride on the data
     ensure_table(lake, uri, data.schema, partition_by)
     write_deltalake(
         uri,
@@ -92,7 +116,8 @@ def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
         mode=mode,
         predicate=predicate,
         storage_options=lake.storage_options or None,
-        schema_mode="merge" if mode == "append" else None,
+        # New columns (a source field now kept) join the table; old rows read them as null.
+        schema_mode="merge",
     )
 
 
@@ -106,6 +131,7 @@ def append_replacing_sources(lake: Lake, uri: str, df: pl.DataFrame, sources: It
     predicate = in_predicate(source_column, sources)
     _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate,
                                       partition_by=partition_by))
+    _document(lake, uri)
 
 
 def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
@@ -118,18 +144,22 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
     predicate = in_predicate(column, values)
     _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate,
                                       partition_by=[column]))
+    _document(lake, uri)
 
 
 def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
     def write() -> None:
-        data = df.to_arrow()
+        # The comments ride on the data: a schema overwrite would otherwise drop them each time.
+        data = table_docs.annotate(uri, df.to_arrow())
         ensure_table(lake, uri, data.schema, partition_by)
         write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite",
                         partition_by=list(partition_by) if partition_by else None,
-                        storage_options=lake.storage_options or None)
+                        storage_options=lake.storage_options or None,
+                        **table_docs.creation_options(uri))
     _with_commit_retry(write)
+    _document(lake, uri)
 
 
 def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
@@ -145,12 +175,13 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
         (
             DeltaTable(uri, storage_options=lake.storage_options or None)
             .merge(df.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
-                   streamed_exec=False)
+                   streamed_exec=False, merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
         )
     _with_commit_retry(merge)
+    _document(lake, uri)
 
 
 def scan(lake: Lake, uri: str) -> pl.LazyFrame:
@@ -158,15 +189,19 @@ def scan(lake: Lake, uri: str) -> pl.LazyFrame:
     return pl.scan_delta(uri, storage_options=lake.storage_options or None)
 
 
+def row_count(table: DeltaTable) -> int:
+    """Rows of the table's current version, from the log's file statistics (no data read)."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(pa.compute.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+
+
 def delta_metadata(lake: Lake, uri: str, preview: pl.DataFrame | None = None) -> dict[str, Any]:
     """What every Delta asset reports: row count, URI, Delta version, a Markdown preview."""
     import dagster as dg  # kept local so transforms and benches never import Dagster
 
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
-    actions = pa.table(table.get_add_actions(flatten=True))
-    rows = int(pa.compute.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
     meta: dict[str, Any] = {
-        "dagster/row_count": rows,
+        "dagster/row_count": row_count(table),
         "dagster/uri": uri,
         "delta_version": table.version(),
     }

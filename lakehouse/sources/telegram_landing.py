@@ -4,7 +4,7 @@ Layout in the landing zone:
 
 - ``raw/telegram/json/getupdates/YYYY/MM/DD/<landed>-<first_id>-<last_id>.json``: one
   ``getUpdates`` answer, bytes unchanged.
-- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: one webhook body per line,
+- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<writer id>-<seq>.ndjson``: one webhook body per line,
   bytes unchanged (see ``lakehouse.lake.segments``).
 
 The polling offset is derived from the landing zone itself (the newest file's last update_id),

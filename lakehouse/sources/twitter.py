@@ -58,17 +58,26 @@ SEARCH_PREFIX = f"raw/{SOURCE}/{FORMAT}/{SEARCH_SPEC}"
 STREAM_PREFIX = f"raw/{SOURCE}/{FORMAT}/{STREAM_SPEC}"
 RAW_PREFIXES = (SEARCH_PREFIX, STREAM_PREFIX)
 SEARCH_STATE_KEY = f"raw/{SOURCE}/state/search.json"
+RULES_PATH = "/2/tweets/search/stream/rules"
 
-TWEET_FIELDS = ("attachments,author_id,context_annotations,conversation_id,created_at,entities,"
-                "geo,in_reply_to_user_id,lang,public_metrics,referenced_tweets,source")
-EXPANSIONS = "author_id,geo.place_id"
-USER_FIELDS = "created_at,description,location,public_metrics,verified"
+TWEET_FIELDS = ("attachments,author_id,context_annotations,conversation_id,created_at,"
+                "edit_history_tweet_ids,entities,geo,in_reply_to_user_id,lang,note_tweet,"
+                "possibly_sensitive,public_metrics,referenced_tweets,source")
+# referenced_tweets.id puts what a retweet, quote or reply points at in includes.tweets (with
+# its author in includes.users); entities.mentions.username puts the mentioned users there.
+EXPANSIONS = ("attachments.media_keys,author_id,entities.mentions.username,geo.place_id,"
+              "in_reply_to_user_id,referenced_tweets.id,referenced_tweets.id.author_id")
+USER_FIELDS = ("created_at,description,location,protected,public_metrics,url,verified,"
+               "verified_type")
 PLACE_FIELDS = "country,country_code,full_name,geo,id,name,place_type"
 RECENT_SEARCH_WINDOW = timedelta(days=7)
 WINDOW_MARGIN = timedelta(minutes=10)  # clock skew and the poll's own duration
 TWITTER_EPOCH_MS = 1288834974657
+MEDIA_FIELDS = ("alt_text,duration_ms,height,media_key,preview_image_url,public_metrics,type,"
+                "url,width")
 FIELD_PARAMS = {"tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS,
-                "user.fields": USER_FIELDS, "place.fields": PLACE_FIELDS}
+                "user.fields": USER_FIELDS, "place.fields": PLACE_FIELDS,
+                "media.fields": MEDIA_FIELDS}
 
 
 class RateLimited(Exception):
@@ -141,6 +150,32 @@ class TwitterClient:
                 raise RateLimited(None) from None
             raise
         return response.content, dict(response.headers)
+
+    # -- filtered-stream rules (/2/tweets/search/stream/rules) --------------------------------
+
+    def _rules_call(self, method: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        response = send(self._session, method, f"{self._base_url}{RULES_PATH}",
+                        what=f"Twitter stream rules ({what})", secrets=[self._token],
+                        wait_for=reset_wait(self._clock), max_wait=self._max_wait,
+                        sleep=self._sleep, **kwargs)
+        return response.json()
+
+    def list_rules(self, ids: list[str] | None = None) -> dict[str, Any]:
+        """The filtered stream's rules: ``{"data": [{"id", "value", "tag"}], "meta": ...}``
+        (no ``data`` when there are none)."""
+        return self._rules_call("GET", "list", params={"ids": ",".join(ids)} if ids else None)
+
+    def add_rules(self, rules: list[dict[str, str]], dry_run: bool = False) -> dict[str, Any]:
+        """Add ``[{"value", "tag"}]``. The API answers 200 with the created rules in ``data``,
+        ``meta.summary`` (created, not_created, valid, invalid) and, per refused rule, an
+        item of ``errors`` (``DuplicateRule`` with the existing id, or an invalid rule)."""
+        return self._rules_call("POST", "add", json={"add": rules},
+                                params={"dry_run": "true"} if dry_run else None)
+
+    def delete_rules(self, ids: list[str], dry_run: bool = False) -> dict[str, Any]:
+        """Delete rules by id; ``meta.summary`` says deleted / not_deleted, ``errors`` why."""
+        return self._rules_call("POST", "delete", json={"delete": {"ids": ids}},
+                                params={"dry_run": "true"} if dry_run else None)
 
     def stream_lines(self, filtered: bool = False, read_timeout: float = 90.0) -> Iterator[bytes]:
         """Lines of the sample (or filtered) stream as received, keep-alives included (b"").

@@ -2,8 +2,11 @@
 
 A week of Portuguese and English tweets (and a few in other languages) about films: originals,
 retweets (``RT @user: ...`` truncated with ``…`` as v2 sends them), replies and quotes, with
-hashtags, mentions, URLs (``t.co`` links with expanded URLs), emoji, places for some tweets and
-``includes.users`` / ``includes.places`` expansions. The same seed always gives the same tweets,
+hashtags, mentions, URLs (``t.co`` links with expanded URLs), emoji, places for some tweets,
+long posts (``note_tweet``), edited posts (a new id per version, ``edit_history_tweet_ids``),
+the posting client (``source``), ``context_annotations``, photos and videos
+(``attachments.media_keys``) and the ``includes.users`` / ``places`` / ``tweets`` / ``media``
+expansions (referenced tweets and their authors, mentioned users). The same seed always gives the same tweets,
 ids and timestamps. Tweet ids are snowflakes, so they grow with ``created_at`` as real ones do.
 
 ``SampleTwitterApi`` answers recent search pages (newest first, ``since_id``, ``next_token``) and
@@ -54,6 +57,16 @@ PLACES = [
      "geo": {"type": "Feature", "bbox": [-3.89, 40.31, -3.52, 40.64], "properties": {}}},
 ]
 USER_PLACE = {"anasouza": 0, "brunocine": 1, "dkim_films": 2, "eva_reviews": 3, "luciagomez": 4}
+CLIENTS = ["Twitter for Android", "Twitter for iPhone", "Twitter Web App"]
+VERIFIED_TYPES = {5: "business", 6: "business", 4: "blue"}
+# Twitter's context-annotation domain 86 is "Movie"; the entity ids are made up per film.
+MOVIE_DOMAIN = {"id": "86", "name": "Movie", "description": "A film like 'The Princess Bride'"}
+# The rules the sample stream pretends to be filtered by (``matching_rules``).
+SAMPLE_RULES = [{"id": "1866916266197536768", "value": "cinema OR filme OR movie OR film",
+                 "tag": "films"},
+                {"id": "1866916266197536769", "value": "(cinema OR filme) lang:pt",
+                 "tag": "films in portuguese"}]
+EDIT_SUFFIX = {"pt": " (editado)", "en": " (edited)", "es": " (editado)", "ja": "（編集済み）"}
 
 TEXTS = {
     "pt": [
@@ -112,7 +125,11 @@ def user_object(index: int) -> dict[str, Any]:
                            "following_count": 80 + 13 * index,
                            "tweet_count": 2000 + 311 * index, "listed_count": index * 3},
         "description": f"{name} fala de cinema / talks about film",
+        "protected": index == 2,
+        "verified_type": VERIFIED_TYPES.get(index, "none"),
     }
+    if index % 3 == 0:
+        user["url"] = f"https://t.co/u{username[:8]}"
     if location:
         user["location"] = location
     return user
@@ -149,6 +166,8 @@ class SampleTweet:
     tweet: dict[str, Any]
     user: dict[str, Any]
     place: dict[str, Any] | None
+    referenced: tuple[dict[str, Any], ...] = ()  # the tweets it retweets, quotes or answers
+    media: tuple[dict[str, Any], ...] = ()
 
     @property
     def id(self) -> int:
@@ -168,7 +187,10 @@ class SampleTweets:
 
     def generate(self) -> Iterator[SampleTweet]:
         rng = random.Random(self.seed)
+        # The newer fields draw from their own generator: the tweets above stay the same.
+        self._extra = random.Random(self.seed * 7919)
         users = [user_object(i) for i in range(len(USERS))]
+        self._old = self._old_posts(users)
         originals: list[dict[str, Any]] = []
         start = self.end_date - timedelta(days=self.days - 1)
         for day_index in range(self.days):
@@ -177,7 +199,27 @@ class SampleTweets:
             moments = sorted(rng.randint(0, 86_399_999) for _ in range(self.per_day))
             for seq, offset in enumerate(moments):
                 moment = base_ms + offset
-                yield self._tweet(rng, users, originals, moment, seq)
+                item = self._tweet(rng, users, originals, moment, seq)
+                yield item
+                edit = self._maybe_edit(item, moment, seq)
+                if edit is not None:
+                    yield edit
+
+    def _maybe_edit(self, item: SampleTweet, moment: int, seq: int) -> SampleTweet | None:
+        """Some originals are edited 10 minutes later: the edit is a new tweet (a new id) whose
+        ``edit_history_tweet_ids`` lists both; the original, read after the edit, too."""
+        tweet = item.tweet
+        if ("referenced_tweets" in tweet or "note_tweet" in tweet
+                or self._extra.random() >= 0.03):
+            return None
+        edit_ms = moment + 600_000
+        edited = {**tweet, "id": str(snowflake(edit_ms, seq + 2_000_000)),
+                  "created_at": iso_ms(edit_ms),
+                  "text": tweet["text"] + EDIT_SUFFIX.get(tweet["lang"], " (edited)"),
+                  "public_metrics": dict(tweet["public_metrics"])}
+        history = [tweet["id"], edited["id"]]
+        tweet["edit_history_tweet_ids"] = edited["edit_history_tweet_ids"] = history
+        return SampleTweet(edited, item.user, item.place, item.referenced, item.media)
 
     def _tweet(self, rng: random.Random, users: list[dict[str, Any]],
                originals: list[dict[str, Any]], moment: int, seq: int) -> SampleTweet:
@@ -185,6 +227,10 @@ class SampleTweets:
         roll = rng.random()
         if originals and roll < self.retweet_share:
             source = rng.choice(originals[-200:])
+            if self._extra.random() < 0.08:
+                # Some retweets are of older posts, outside the week: those are seen only
+                # through includes.tweets.
+                source = self._old[int(tid[-2:]) % 2]
             author_index = rng.randrange(len(USERS))
             src_user = next(u for u in users if u["id"] == source["author_id"])
             text = f"RT @{src_user['username']}: {source['text']}"
@@ -194,7 +240,7 @@ class SampleTweets:
             tweet["referenced_tweets"] = [{"type": "retweeted", "id": source["id"]}]
             tweet["conversation_id"] = source["conversation_id"]
             tweet["public_metrics"]["retweet_count"] = source["public_metrics"]["retweet_count"]
-            return SampleTweet(tweet, users[author_index], None)
+            return SampleTweet(tweet, users[author_index], None, (source,))
         lang = rng.choices(list(LANG_WEIGHTS), weights=list(LANG_WEIGHTS.values()))[0]
         author_index = rng.choice(USER_LANG[lang])
         url_token = f"https://t.co/{base64.b32encode(tid[-6:].encode()).decode()[:10]}"
@@ -221,6 +267,13 @@ class SampleTweets:
             tweet["conversation_id"] = reply_to["conversation_id"]
         if quote_of is not None:
             tweet["referenced_tweets"] = [{"type": "quoted", "id": quote_of["id"]}]
+        film = next((f for f in FILMS if f in text), None)
+        if film is not None:
+            tweet["context_annotations"] = [{"domain": MOVIE_DOMAIN, "entity": {
+                "id": f"15{FILMS.index(film):02d}000000000000001", "name": film}}]
+        if lang in ("pt", "en") and reply_to is None and self._extra.random() < 0.05:
+            self._make_long(tweet, lang)
+        media = self._media(tweet)
         place = None
         username = users[author_index]["username"]
         if username in USER_PLACE and rng.random() < 0.4:
@@ -229,7 +282,56 @@ class SampleTweets:
         originals.append(tweet)
         tweet["public_metrics"]["like_count"] = rng.randint(0, 400)
         tweet["public_metrics"]["retweet_count"] = rng.randint(0, 50)
-        return SampleTweet(tweet, users[author_index], place)
+        referenced = tuple(t for t in (reply_to, quote_of) if t is not None)
+        return SampleTweet(tweet, users[author_index], place, referenced, media)
+
+    def _old_posts(self, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Two popular posts from 40 days before the week (never in search or stream)."""
+        start = self.end_date - timedelta(days=self.days + 40)
+        base = int(datetime(start.year, start.month, start.day, 15, tzinfo=UTC).timestamp())
+        old = []
+        for n, (lang, text) in enumerate((("en", TEXTS["en"][7]), ("pt", TEXTS["pt"][0]))):
+            moment = (base + n * 3600) * 1000
+            tweet = self._base(str(snowflake(moment, n)), text, moment, users[6 - n], lang, {})
+            tweet["public_metrics"].update(retweet_count=900 + n, like_count=4000 + n)
+            old.append(tweet)
+        return old
+
+    def _make_long(self, tweet: dict[str, Any], lang: str) -> None:
+        """A post over 280 characters: the whole of it in ``note_tweet``, ``text`` cut."""
+        more = " ".join(self._extra.sample(TEXTS[lang], 7)).replace("{film}", FILMS[0])
+        whole = " ".join(f"{tweet['text']} {more}".replace("{url}", "").split())
+        if len(whole) <= 280:
+            return
+        tweet["note_tweet"] = {"text": whole}
+        entities = _entities(whole, {})
+        if entities:
+            tweet["note_tweet"]["entities"] = entities
+        tweet["text"] = whole[:279] + "…"
+        short = _entities(tweet["text"], {})
+        if short:
+            tweet["entities"] = short
+        else:
+            tweet.pop("entities", None)
+
+    def _media(self, tweet: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """A photo (``3_``) or a video (``7_``) on some originals, as ``includes.media`` has them."""
+        roll = self._extra.random()
+        if roll >= 0.12:
+            return ()
+        tid = tweet["id"]
+        if roll < 0.09:
+            media: dict[str, Any] = {
+                "media_key": f"3_{tid}", "type": "photo", "width": 1200, "height": 675,
+                "url": f"https://pbs.twimg.com/media/F{tid[-10:]}.jpg",
+                "alt_text": "Cartaz do filme / film poster"}
+        else:
+            media = {"media_key": f"7_{tid}", "type": "video", "width": 1280, "height": 720,
+                     "duration_ms": 30_000 + int(tid[-4:]),
+                     "preview_image_url": f"https://pbs.twimg.com/ext_tw_video_thumb/{tid}/pu/img/p.jpg",
+                     "public_metrics": {"view_count": int(tid[-3:]) * 17}}
+        tweet["attachments"] = {"media_keys": [media["media_key"]]}
+        return (media,)
 
     @staticmethod
     def _base(tid: str, text: str, moment: int, user: dict[str, Any], lang: str,
@@ -237,6 +339,7 @@ class SampleTweets:
         tweet: dict[str, Any] = {
             "id": tid, "text": text, "created_at": iso_ms(moment), "author_id": user["id"],
             "conversation_id": tid, "lang": lang,
+            "source": CLIENTS[int(tid[-3:]) % len(CLIENTS)],
             "edit_history_tweet_ids": [tid],
             "public_metrics": {"retweet_count": 0, "reply_count": 0, "like_count": 0,
                                "quote_count": 0, "bookmark_count": 0, "impression_count": 0},
@@ -248,13 +351,30 @@ class SampleTweets:
 
 
 def envelope(items: list[SampleTweet], meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A v2 answer: ``data`` plus ``includes.users`` / ``includes.places`` (deduplicated)."""
+    """A v2 answer: ``data`` plus the expansions, deduplicated: ``includes.users`` (authors,
+    referenced tweets' authors, mentioned users), ``places``, ``tweets`` (referenced),
+    ``media``."""
+    by_id = {u[0]: user_object(n) for n, u in enumerate(USERS)}
+    by_handle = {u[2]: u[0] for u in USERS}
     users = {i.user["id"]: i.user for i in items}
+    referenced = {r["id"]: r for i in items for r in i.referenced}
+    for tweet in [i.tweet for i in items] + list(referenced.values()):
+        if tweet["author_id"] in by_id:
+            users.setdefault(tweet["author_id"], by_id[tweet["author_id"]])
+        for mention in tweet.get("entities", {}).get("mentions", []):
+            uid = by_handle.get(mention["username"])
+            if uid:
+                users.setdefault(uid, by_id[uid])
     places = {i.place["id"]: i.place for i in items if i.place}
+    media = {m["media_key"]: m for i in items for m in i.media}
     body: dict[str, Any] = {"data": [i.tweet for i in items]}
     includes: dict[str, Any] = {"users": list(users.values())}
     if places:
         includes["places"] = list(places.values())
+    if referenced:
+        includes["tweets"] = list(referenced.values())
+    if media:
+        includes["media"] = list(media.values())
     body["includes"] = includes
     if meta is not None:
         body["meta"] = meta
@@ -289,15 +409,20 @@ class SampleTwitterApi:
         return body.encode(), headers
 
     def stream_lines(self, limit: int | None = None, every: int = 0,
-                     last_days: int = 2) -> Iterator[bytes]:
-        """Sample-stream lines (one tweet each) of the last ``last_days`` sample days.
+                     last_days: int = 2, filtered: bool = True) -> Iterator[bytes]:
+        """Stream lines (one tweet each) of the last ``last_days`` sample days.
 
-        An empty line (a keep-alive) follows every ``every`` tweets when ``every`` > 0.
+        An empty line (a keep-alive) follows every ``every`` tweets when ``every`` > 0. With
+        ``filtered``, lines carry the ``matching_rules`` of ``SAMPLE_RULES`` as the filtered
+        stream's do (every tweet matches "films"; Portuguese ones "films in portuguese" too).
         """
         cutoff = self._source.end_date - timedelta(days=last_days - 1)
         chosen = [t for t in self._tweets if t.tweet["created_at"][:10] >= cutoff.isoformat()]
         for n, item in enumerate(chosen[:limit] if limit else chosen, start=1):
-            yield json.dumps(envelope([item]) | {"data": item.tweet},
-                             ensure_ascii=False, separators=(",", ":")).encode()
+            line = envelope([item]) | {"data": item.tweet}
+            if filtered:
+                rules = SAMPLE_RULES[:2] if item.tweet["lang"] == "pt" else SAMPLE_RULES[:1]
+                line["matching_rules"] = [{"id": r["id"], "tag": r["tag"]} for r in rules]
+            yield json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode()
             if every and n % every == 0:
                 yield b""

@@ -120,31 +120,40 @@ def normalise_tag(expr: pl.Expr) -> pl.Expr:
     return expr.str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
 
 
+def _typed_tags(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """Valid tags.csv rows, typed and normalised: one row per application (no dedup)."""
+    return good_rows(raw, TAGS_CHECKS).select(
+        pl.col("userId").cast(pl.Int32).alias("user_id"),
+        pl.col("movieId").cast(pl.Int32).alias("movie_id"),
+        normalise_tag(pl.col("tag")).alias("tag"),
+        pl.col("tag").alias("tag_raw"),
+        _epoch("timestamp").alias("tagged_at"),
+    )
+
+
 def movielens_tags(raw: pl.LazyFrame) -> pl.LazyFrame:
     """tags.csv -> ``movielens_tags``: one row per (user_id, movie_id, tag), the tag normalised
     (``tag_raw`` keeps the user's spelling, the earliest application wins)."""
     return (
-        good_rows(raw, TAGS_CHECKS)
-        .select(
-            pl.col("userId").cast(pl.Int32).alias("user_id"),
-            pl.col("movieId").cast(pl.Int32).alias("movie_id"),
-            normalise_tag(pl.col("tag")).alias("tag"),
-            pl.col("tag").alias("tag_raw"),
-            _epoch("timestamp").alias("tagged_at"),
-        )
+        _typed_tags(raw)
         .group_by(["user_id", "movie_id", "tag"])
         .agg(pl.col("tag_raw").sort_by("tagged_at").first(), pl.col("tagged_at").min())
     )
 
 
-def movielens_tag_counts(tags: pl.LazyFrame) -> pl.LazyFrame:
-    """silver tags -> ``movielens_tag_counts``: one row per (movie_id, tag)."""
-    return tags.group_by(["movie_id", "tag"]).agg(
-        pl.len().alias("n_applications"),
+def movielens_tag_counts(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """tags.csv -> ``movielens_tag_counts``: one row per (movie_id, tag).
+
+    MovieLens calls each tags.csv row an application, so ``n_applications`` counts the valid
+    raw rows (a user tagging a film twice is two applications), not the per-user rows of
+    ``movielens_tags``; ``n_users`` counts distinct users.
+    """
+    return _typed_tags(raw).group_by(["movie_id", "tag"]).agg(
+        pl.len().cast(pl.Int64).alias("n_applications"),
         pl.col("user_id").n_unique().cast(pl.Int64).alias("n_users"),
         pl.col("tagged_at").min().alias("first_tagged_at"),
         pl.col("tagged_at").max().alias("last_tagged_at"),
-    ).with_columns(pl.col("n_applications").cast(pl.Int64))
+    )
 
 
 LINKS_CHECKS: list[Check] = [

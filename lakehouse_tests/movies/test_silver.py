@@ -50,3 +50,21 @@ def test_movielens_rerating_keeps_the_newest(lake: Lake, tmp_path) -> None:
     assert rows.select("user_id", "movie_id", "rating").rows() == [(1, 1, 5.0), (1, 296, 4.5)]
     assert bad.select("record_index", "reason").rows() == [(3, "rating is not a number")]
     assert pl.read_delta(uri)["rated_at"].dt.epoch("s").sort().to_list() == [1500, 2000]
+
+
+def test_movielens_tag_counts_count_every_tags_csv_row_as_an_application(lake: Lake,
+                                                                          tmp_path) -> None:
+    from lakehouse.transforms.movielens import MOVIELENS_CSV_OPTIONS, movielens_tag_counts
+
+    path = tmp_path / "tags.csv"
+    # User 1 applies "dark" to movie 1 three times (two spellings): three applications by one
+    # user; user 2 once. A row with an empty tag is quarantined and counts nowhere.
+    path.write_text("userId,movieId,tag,timestamp\n"
+                    "1,1,dark,1000\n1,1,Dark ,2000\n1,1,dark,3000\n2,1,dark,1500\n"
+                    "2,2,funny,1200\n3,2,,1300\n")
+    counts = movielens_tag_counts(pl.scan_csv(path, **MOVIELENS_CSV_OPTIONS)).collect()
+    rows = {(r["movie_id"], r["tag"]): r for r in counts.iter_rows(named=True)}
+    assert set(rows) == {(1, "dark"), (2, "funny")}
+    assert (rows[(1, "dark")]["n_applications"], rows[(1, "dark")]["n_users"]) == (4, 2)
+    assert rows[(1, "dark")]["last_tagged_at"].timestamp() == 3000
+    assert (rows[(2, "funny")]["n_applications"], rows[(2, "funny")]["n_users"]) == (1, 1)

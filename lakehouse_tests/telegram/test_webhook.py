@@ -26,10 +26,12 @@ HOOK = "/telegram/webhook"
 
 
 class Receiver:
-    def __init__(self, lake: Lake, spool: Path, extra_env: dict[str, str] | None = None):
+    def __init__(self, lake: Lake, spool: Path, extra_env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = (), log: Path | None = None):
         self.lake, self.spool, self.port = lake, spool, free_port()
         self.env = {**os.environ, "LAKEHOUSE_ROOT": lake.root, "TELEGRAM_WEBHOOK_SECRET": SECRET,
                     **(extra_env or {})}
+        self.extra_args, self.log = extra_args, log
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -37,10 +39,14 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Receiver":
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lakehouse.cli", "telegram", "webhook", "--port",
-             str(self.port), "--spool-dir", str(self.spool), "--segment-seconds", "3600"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             str(self.port), "--spool-dir", str(self.spool), "--segment-seconds", "3600",
+             *self.extra_args],
+            env=self.env, stdout=output, stderr=output)
+        if self.log:
+            output.close()
         wait_for_http(f"{self.url}/healthz")
         return self
 

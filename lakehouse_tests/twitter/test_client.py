@@ -64,6 +64,15 @@ def test_search_pages_keep_since_id_and_the_mark_becomes_the_first_newest_id(
     assert calls[1]["next_token"] == json.loads(PAGE_1)["meta"]["next_token"]
     assert calls[0]["query"] == "filme OR movie"
     assert "geo.place_id" in calls[0]["expansions"] and "public_metrics" in calls[0]["tweet.fields"]
+    # What silver keeps must be asked for: referenced tweets and their authors, media,
+    # mentioned users; long-post text, edits, the client, annotations; the user fields.
+    assert {"referenced_tweets.id", "referenced_tweets.id.author_id", "attachments.media_keys",
+            "entities.mentions.username"} <= set(calls[0]["expansions"].split(","))
+    assert {"note_tweet", "edit_history_tweet_ids", "source", "context_annotations",
+            "attachments"} <= set(calls[0]["tweet.fields"].split(","))
+    assert {"protected", "url", "verified_type", "public_metrics"} <= \
+        set(calls[0]["user.fields"].split(","))
+    assert "media_key" in calls[0]["media.fields"].split(",")
     assert all(req.headers["Authorization"] == f"Bearer {TOKEN}" for req, _ in httpserver.log)
     assert result.complete and result.tweets == 12
     assert [lake.read_bytes(k) for k in result.keys] == [PAGE_1, PAGE_2]  # byte for byte

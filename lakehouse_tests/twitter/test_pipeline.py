@@ -106,7 +106,7 @@ def test_one_row_per_tweet_across_search_and_stream_and_reruns_change_nothing(
     tweets = table(lake, "silver", "tweets")
     assert sorted(tweets["id"]) == sorted(expected)  # the stream repeats 5 of page 1
     in_both = set(fixture_tweets("stream.ndjson")) & set(fixture_tweets("search_page_1.json"))
-    assert in_both and set(tweets.filter(pl.col("id").is_in(in_both))["source"]) == {"stream"}
+    assert in_both and set(tweets.filter(pl.col("id").is_in(in_both))["collected_via"]) == {"stream"}
 
     before = {name: table(lake, layer, name).height for layer, name in (
         ("bronze", "tweets_raw"), ("silver", "tweets"), ("silver", "tweet_hashtags"),
@@ -203,14 +203,17 @@ def test_twitter_assets_automation_and_lineage_are_registered() -> None:
     assert {"raw/twitter/search", "raw/twitter/stream", "bronze/tweets_raw",
             "quarantine/twitter_quarantine", "silver/tweets", "silver/twitter_users",
             "silver/tweet_hashtags", "silver/tweet_mentions", "silver/tweet_urls",
-            "silver/tweet_sentiment", "gold/tweets_by_sentiment",
+            "silver/tweet_sentiment", "silver/twitter_media", "silver/tweet_matching_rules",
+            "gold/fct_tweets", "gold/tweets_by_sentiment",
             "gold/tweets_per_hour_by_sentiment", "gold/top_hashtags_per_day",
             "gold/tweets_by_language_per_day", "gold/tweets_by_country_per_day",
             "gold/most_active_authors"} <= keys
     assert dg.AssetKey(["silver", "tweet_sentiment"]) in \
         graph.get(dg.AssetKey(["gold", "tweets_by_sentiment"])).parent_keys
+    assert dg.AssetKey(["gold", "fct_tweets"]) in \
+        graph.get(dg.AssetKey(["gold", "tweets_by_language_per_day"])).parent_keys
     assert repo.get_schedule_def("twitter_search_schedule").cron_schedule == "*/5 * * * *"
-    assert {"twitter_raw_file_sensor", "twitter_gold_sensor"} <= \
+    assert {"twitter_raw_file_sensor", "gold_automation_sensor"} <= \
         {s.name for s in repo.sensor_defs}
 
 

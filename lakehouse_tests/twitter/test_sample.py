@@ -37,6 +37,11 @@ def test_sample_is_deterministic_and_covers_the_v2_shapes() -> None:
     assert any(ord(c) > 0xFFFF for t in tweets for c in t["text"])  # emoji
     assert any("geo" in t for t in tweets)
     assert all(page["includes"]["users"] for page in first)
+    assert any(page["includes"].get("tweets") for page in first)
+    assert any(page["includes"].get("media") for page in first)
+    assert any("note_tweet" in t and len(t["note_tweet"]["text"]) > 280 for t in tweets)
+    assert any(len(t["edit_history_tweet_ids"]) == 2 for t in tweets)
+    assert all(t["source"] for t in tweets)
     assert any("places" in page["includes"] for page in first)
     ids = [int(t["id"]) for t in tweets]
     assert ids == sorted(ids, reverse=True)  # newest first, as the API pages
@@ -55,8 +60,21 @@ def test_demo_lands_sample_search_and_stream_and_summarises(
     assert TwitterResource().is_sample
     demo.materialize_sample(dg.DagsterInstance.ephemeral())
     tweets = scan(lake, lake.table_uri("silver", "tweets")).collect()
-    assert set(tweets["source"]) == {"search", "stream"}
+    assert set(tweets["collected_via"]) == {"search", "stream"}
+    assert set(tweets["source"]) == {"Twitter for Android", "Twitter for iPhone",
+                                     "Twitter Web App"}
     assert tweets["id"].n_unique() == tweets.height
+    # The sample exercises the newer fields end to end: long posts, edits, media, rules.
+    assert tweets.filter("has_note_tweet")["text"].str.len_chars().min() > 280
+    assert tweets.filter("seen_via_reference").height == 2  # old posts retweeted this week
+    edits = tweets.filter(pl.col("edit_of").is_not_null())
+    assert edits.height >= 1
+    originals = tweets.filter(pl.col("id").is_in(edits["edit_of"].implode()))
+    assert set(originals["latest_version_id"]) <= set(edits["id"])
+    assert tweets.filter(pl.col("media_keys").list.len() > 0).height >= 1
+    assert scan(lake, lake.table_uri("silver", "twitter_media")).collect().height >= 1
+    rules = scan(lake, lake.table_uri("silver", "tweet_matching_rules")).collect()
+    assert set(rules["rule_tag"]) == {"films", "films in portuguese"}
     text = demo.summary(lake)
     sentiment = scan(lake, lake.table_uri("silver", "tweet_sentiment")).collect()
     for label, count in sentiment.group_by("sentiment_label").len().iter_rows():

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +13,7 @@ import requests
 
 from lakehouse.dashboard.queries import read_summary
 from lakehouse.dashboard.server import DashboardServer
-from lakehouse.lake.delta import overwrite_table
+from lakehouse.lake.delta import overwrite_table, replace_partitions
 from lakehouse.lake.location import Lake
 from lakehouse_tests.ui.browser import Browser
 
@@ -209,3 +209,112 @@ def test_open_page_shows_what_the_twitter_pipeline_lands(
     shown = browser.wait_for(READ_NUMBERS, lambda v: v["total_value"] == total)
     assert {"Negative": shown["negative"], "Neutral": shown["neutral"], "Positive": shown["positive"]} == gold
     assert shown["version"] == "0/0" and shown["points"] >= 3
+
+
+# -- Telegram activity, Action & Adventure, the language filter ------------------------------------
+
+READ_PANELS = """
+const bars = id => [...document.querySelectorAll("#" + id + " rect")]
+  .map(r => [r.dataset.label, r.dataset.value]);
+return {loaded: Number(document.body.dataset.loaded), lang: document.body.dataset.lang,
+        version: document.body.dataset.version,
+        tg_total: document.getElementById("tg-total").dataset.value, tg_days: bars("tg-days"),
+        tg_hours: bars("tg-hours"), aa_titles: document.getElementById("aa-titles").dataset.value,
+        aa_bars: bars("aa-chart"),
+        aa_rows: [...document.querySelectorAll("#aa-table tbody tr")].map(
+          tr => [...tr.children].map(td => td.textContent)),
+        languages: [...document.querySelectorAll("#lang option")].map(o => o.value),
+        total: document.getElementById("total").dataset.value,
+        positive: (document.getElementById("count-Positive") || {dataset: {}}).dataset.value,
+        status: document.getElementById("status").textContent};
+"""
+SELECT_LANGUAGE = """
+const select = document.getElementById("lang");
+select.value = arguments[0];
+select.dispatchEvent(new Event("change"));
+"""
+
+
+def write_telegram_and_movies_gold(lake: Lake) -> None:
+    overwrite_table(lake, lake.table_uri("gold", "telegram_messages_per_day"), pl.DataFrame(
+        {"chat_id": [-1, -2, -1], "date": [date(2026, 11, 20), date(2026, 11, 20), date(2026, 11, 22)],
+         "chat_title": ["Club", "News", "Club"], "message_count": [5, 2, 9], "active_users": [3, 1, 4]}))
+    overwrite_table(lake, lake.table_uri("gold", "telegram_messages_per_hour_weekday_week"), pl.DataFrame(
+        {"chat_id": [-1, -1, -2], "iso_year": [2026] * 3, "iso_week": [47, 47, 47], "iso_weekday": [5, 7, 5],
+         "hour": [9, 9, 21], "message_count": [4, 10, 2]}, schema_overrides={"iso_year": pl.Int32,
+                                                                            "iso_week": pl.Int32,
+                                                                            "iso_weekday": pl.Int32,
+                                                                            "hour": pl.Int32}))
+    overwrite_table(lake, lake.table_uri("gold", "action_adventure_overview"), pl.DataFrame(
+        {"year": [1999, 1977], "title_count": [3, 1], "action_count": [2, 1], "adventure_count": [2, 1],
+         "action_and_adventure_count": [1, 1], "avg_imdb_rating": [8.65, 8.6], "imdb_votes": [10, 20],
+         "avg_movielens_rating": [4.1, 4.2], "movielens_ratings": [5, 6], "avg_tmdb_rating": [8.2, None],
+         "titles_with_financials": [1, 1], "total_budget": [63, 11], "total_revenue": [463, 775],
+         "roi": [6.35, 69.49]}, schema_overrides={"year": pl.Int32}))
+
+
+def write_scored_tweets(lake: Lake) -> None:
+    rows = [("1", "en", "Positive", "2026-11-23 09:10"), ("2", "en", "Negative", "2026-11-23 09:20"),
+            ("3", "pt", "Positive", "2026-11-23 09:30"), ("4", "pt", "Positive", "2026-11-23 11:05"),
+            ("5", "pt", "Neutral", "2026-11-22 23:59")]
+    created = [datetime.fromisoformat(t).replace(tzinfo=UTC) for *_, t in rows]
+    frame = pl.DataFrame({"id": [r[0] for r in rows], "lang": [r[1] for r in rows],
+                          "sentiment_label": [r[2] for r in rows], "created_at": created,
+                          "date": [c.date() for c in created]},
+                         schema_overrides={"created_at": pl.Datetime("us", "UTC")})
+    replace_partitions(lake, lake.table_uri("silver", "tweet_sentiment"), frame, "date",
+                       frame["date"].unique().to_list())
+
+
+def test_summary_holds_telegram_activity_and_the_action_adventure_overview(lake: Lake) -> None:
+    empty = read_summary(lake)
+    assert empty["telegram"]["ready"] is False and empty["action_adventure"]["ready"] is False
+    write_telegram_and_movies_gold(lake)
+    summary = read_summary(lake)
+    telegram = summary["telegram"]
+    assert telegram["days"] == ["2026-11-20", "2026-11-21", "2026-11-22"]  # the quiet day at 0
+    assert telegram["per_day"] == [7, 0, 9] and telegram["total"] == 16
+    assert telegram["per_hour"][9] == 14 and telegram["per_hour"][21] == 2 and sum(telegram["per_hour"]) == 16
+    movies = summary["action_adventure"]
+    assert [r["year"] for r in movies["rows"]] == [1977, 1999] and movies["titles"] == 4
+    assert movies["rows"][1]["roi"] == 6.35 and movies["rows"][0]["avg_tmdb_rating"] is None
+
+
+def test_language_filter_counts_one_language_from_silver(lake: Lake) -> None:
+    write_gold(lake, FIRST, FIRST_HOURLY)
+    assert read_summary(lake)["languages"] == []
+    write_scored_tweets(lake)
+    pt = read_summary(lake, "pt")
+    assert pt["languages"] == ["en", "pt"] and pt["lang"] == "pt"
+    assert pt["total"] == 3 and pt["by_sentiment"] == {"Negative": 0, "Neutral": 1, "Positive": 2}
+    assert pt["hours"][0] == "2026-11-22T23:00:00Z" and pt["hours"][-1] == "2026-11-23T11:00:00Z"
+    assert pt["series"]["Positive"][pt["hours"].index("2026-11-23T09:00:00Z")] == 1
+    assert pt["versions"] == {"tweet_sentiment": 0}
+    assert read_summary(lake)["total"] == 23  # no language: the gold numbers
+    assert read_summary(lake, "fr")["total"] == 0
+
+
+def test_page_shows_telegram_and_action_adventure_and_filters_tweets_by_language(
+        lake: Lake, dashboard: DashboardServer, browser: Browser, tmp_path: Path) -> None:
+    write_gold(lake, FIRST, FIRST_HOURLY)
+    write_scored_tweets(lake)
+    write_telegram_and_movies_gold(lake)
+    browser.get(dashboard.url)
+    shown = browser.wait_for(READ_PANELS, lambda v: v["loaded"] >= 1)
+    assert shown["tg_total"] == "16"
+    assert shown["tg_days"] == [["11-20", "7"], ["11-21", "0"], ["11-22", "9"]]
+    assert len(shown["tg_hours"]) == 24 and shown["tg_hours"][9] == ["09h", "14"]
+    assert shown["aa_titles"] == "4" and shown["aa_bars"] == [["1977", "1"], ["1999", "3"]]
+    assert shown["aa_rows"][0][:2] == ["1999", "3"] and shown["aa_rows"][0][-1] == "6.3"
+    assert shown["languages"] == ["", "en", "pt"]
+    assert (shown["total"], shown["positive"]) == ("23", "12")
+    browser.screenshot(tmp_path / "dashboard_panels.png")
+
+    browser.execute(SELECT_LANGUAGE, "pt")
+    pt = browser.wait_for(READ_PANELS, lambda v: v["lang"] == "pt")
+    assert (pt["total"], pt["positive"]) == ("3", "2")
+    assert "silver version 0 (pt)" in pt["status"]
+    assert pt["tg_total"] == "16"  # the other panels do not depend on the filter
+    browser.execute(SELECT_LANGUAGE, "")
+    back = browser.wait_for(READ_PANELS, lambda v: v["lang"] == "" and v["total"] == "23")
+    assert back["version"] == "0/0"

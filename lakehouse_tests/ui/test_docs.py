@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+import requests
 import yaml
 
 from lakehouse.commands.docs import DBT_PROJECT_DIR, generate_docs
@@ -46,8 +47,9 @@ def silver_source_tables() -> list[str]:
     for sources in MODELS.glob("*/_*__sources.yml"):
         for source in yaml.safe_load(sources.read_text())["sources"]:
             for table in source["tables"]:
-                path = table["config"]["meta"]["delta_table_path"]
-                names.append(path.rsplit("/silver/", 1)[1])
+                path = table.get("config", {}).get("meta", {}).get("delta_table_path")
+                if path:
+                    names.append(path.rsplit("/silver/", 1)[1])
     return sorted(set(names))
 
 
@@ -77,6 +79,15 @@ def test_docs_list_every_gold_model_without_silver_tables(browser: Browser, docs
     assert {"telegram_messages_per_day", "tweets_by_sentiment", "dim_title"} <= set(GOLD_MODELS)
     browser.get(docs_url)
     browser.wait_for("return document.querySelectorAll('a.menu-tree').length")
+    # The landing page is the project's overview: layers, domains, how to read the tables.
+    overview = browser.wait_for("return document.body.innerText",
+                                lambda t: "the analysts' catalogue" in t)
+    assert "Layers" in overview and "quarantine" in overview and "Action & Adventure" in overview
+    assert "catalog.read(\"silver.tweets\")" in overview
+    browser.screenshot(tmp_path / "docs_overview.png")
+    # Nothing of this machine's folders is published (the lake is $LAKEHOUSE_ROOT).
+    page = requests.get(docs_url, timeout=10).text
+    assert str(tmp_path) not in page and "$LAKEHOUSE_ROOT/silver/telegram_messages" in page
     assert not set(GOLD_MODELS) & set(browser.execute(VISIBLE_PROJECT_ITEMS))  # folders start closed
     for path in [["lakehouse"], ["lakehouse", "models"], *(["lakehouse", "models", domain]
                                                           for domain in ["telegram", "twitter", "movies"])]:
@@ -91,6 +102,15 @@ def test_docs_list_every_gold_model_without_silver_tables(browser: Browser, docs
                             lambda t: "Messages per chat per UTC day" in t and "message_count" in t)
     assert "active_users" in text and "BIGINT" in text
     browser.screenshot(tmp_path / "docs.png")
+
+    # A source page: every column of a silver table is described; exposures name their readers.
+    browser.execute("window.location.hash = '#!/source/source.lakehouse.telegram.telegram_messages'")
+    text = browser.wait_for("return document.body.innerText",
+                            lambda t: "Message id, unique within its chat." in t)
+    assert "latest edit winning" in text and "Exposures" in text
+    browser.execute("window.location.hash = '#!/exposure/exposure.lakehouse.live_dashboard'")
+    text = browser.wait_for("return document.body.innerText", lambda t: "lakehouse dashboard" in t)
+    assert "tweets_per_hour_by_sentiment" in text
 
 
 def test_docs_compile_the_models_when_the_silver_tables_exist(lake: Lake, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
--- Grain: one row per author, the 100 authors with the most tweets in the lake.
+-- Grain: one row per author, the 100 authors with the most tweets in the lake (each post
+-- once: fct_tweets).
 with per_author as (
     select
         author_id,
@@ -7,7 +8,7 @@ with per_author as (
         count(*) filter (where is_reply)::bigint as reply_count,
         min(created_at) as first_tweet_at,
         max(created_at) as last_tweet_at
-    from {{ source('twitter', 'tweets') }}
+    from {{ ref('fct_tweets') }}
     where author_id is not null
     group by author_id
 ),

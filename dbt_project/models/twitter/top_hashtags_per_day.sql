@@ -1,12 +1,14 @@
--- Grain: one row per UTC day and hashtag, the 10 most used hashtags of each day.
+-- Grain: one row per UTC day and hashtag, the 10 most used hashtags of each day, in the
+-- posts fct_tweets counts (each post once).
 with per_day as (
     select
-        date,
-        tag_lower as hashtag,
+        h.date,
+        h.tag_lower as hashtag,
         count(*)::bigint as tweet_count,
-        count(distinct tweet_id)::bigint as distinct_tweets
-    from {{ source('twitter', 'tweet_hashtags') }}
-    group by date, tag_lower
+        count(distinct h.tweet_id)::bigint as distinct_tweets
+    from {{ source('twitter', 'tweet_hashtags') }} as h
+    inner join {{ ref('fct_tweets') }} as t on t.id = h.tweet_id
+    group by h.date, h.tag_lower
 ),
 
 ranked as (

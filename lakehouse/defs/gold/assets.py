@@ -66,6 +66,17 @@ def dbt_test_description(test: Mapping[str, Any]) -> str:
     return f"dbt test `{name}`{target}."
 
 
+# Gold follows silver by itself (declarative automation, evaluated by gold_automation_sensor):
+# a model is requested once any table it reads has been updated, and waits while one of them
+# is being written. Unlike `eager()`, missing partitions upstream do not hold it back: silver's
+# daily partitions are only ever filled where data exists.
+GOLD_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after any upstream update")
+
+
 class LakehouseTranslator(DagsterDbtTranslator):
     """Models are ``gold/<model>`` in their domain's group (the folder under ``models/``, e.g.
     ``models/telegram/`` -> ``telegram``); sources map to silver asset keys; dbt tests become
@@ -84,6 +95,7 @@ class LakehouseTranslator(DagsterDbtTranslator):
             key=dg.AssetKey(["gold", props["name"]]),
             group_name=props["fqn"][1],
             kinds={"dbt", "duckdb", "delta"},
+            automation_condition=GOLD_AUTOMATION,
         )
 
     def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any],
@@ -105,7 +117,12 @@ def dbt_env(lake: Lake) -> dict[str, str]:
 
 
 def land_models_as_delta(lake: Lake, models: list[str]) -> dict[str, dict[str, Any]]:
-    """Copy each built DuckDB table to ``gold/<model>`` (one Delta commit each)."""
+    """Copy each built DuckDB table to ``gold/<model>`` (one Delta commit each).
+
+    Each commit also carries the model's name, description and column descriptions from the dbt
+    manifest (``overwrite_table`` through ``lakehouse.lake.table_docs``), so the Delta table
+    describes itself as the dbt docs do.
+    """
     facts: dict[str, dict[str, Any]] = {}
     with duckdb.connect(str(duckdb_path()), read_only=True) as con:
         for model in models:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lakehouse.defs.gold.assets import gold_selection
 from lakehouse.defs.movies.assets import (
     TmdbRunConfig,
     imdb_silver_assets,
@@ -17,14 +16,13 @@ from lakehouse.defs.movies.assets import (
     silver_tmdb,
 )
 
-# The movie gold models (dbt tag `movies`) follow every refresh; dbt runs share one pool.
-MOVIES_GOLD = gold_selection("movies")
+# The movie gold models follow every refresh by themselves (gold_automation_sensor).
 
 imdb_job = dg.define_asset_job(
-    "movies_imdb_job", selection=dg.AssetSelection.assets(raw_imdb, *imdb_silver_assets) | MOVIES_GOLD,
+    "movies_imdb_job", selection=dg.AssetSelection.assets(raw_imdb, *imdb_silver_assets),
     description="Conditional download of the IMDB datasets; silver rebuilt only when changed.")
 movielens_job = dg.define_asset_job(
-    "movies_movielens_job", selection=dg.AssetSelection.assets(raw_movielens, silver_movielens) | MOVIES_GOLD,
+    "movies_movielens_job", selection=dg.AssetSelection.assets(raw_movielens, silver_movielens),
     description="Conditional download of the MovieLens release; silver rebuilt when changed.")
 
 imdb_weekly = dg.ScheduleDefinition(
@@ -35,10 +33,10 @@ movielens_weekly = dg.ScheduleDefinition(
     execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
 
 tmdb_job = dg.define_asset_job(
-    "movies_tmdb_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb) | MOVIES_GOLD,
+    "movies_tmdb_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb),
     description="TMDB enrichment of the titles not yet enriched, then the TMDB silver tables.")
 tmdb_backlog_job = dg.define_asset_job(
-    "movies_tmdb_backlog_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb) | MOVIES_GOLD,
+    "movies_tmdb_backlog_job", selection=dg.AssetSelection.assets(raw_tmdb, silver_tmdb),
     config=dg.RunConfig(ops={"raw_tmdb": TmdbRunConfig(backlog=True)}),
     description="Launch by hand to fill every candidate title (e.g. all ml-25m links) at the "
     "rate limit, chunk by chunk; an interrupted run is launched again and resumes.")

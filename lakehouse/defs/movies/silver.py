@@ -27,6 +27,7 @@ from lakehouse.defs.movies.snapshots import (
     write_quarantine,
     write_snapshot_table,
 )
+from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
 from lakehouse.transforms.imdb import (
     QUARANTINE_SCHEMA,
@@ -206,7 +207,8 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
         split.reset()
         columns, reader = _tsv_reader(path, invalid)
         empty = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-        schema = split.typed(empty.lazy()).collect().to_arrow().schema
+        # The column comments ride in this one commit (table_docs).
+        schema = table_docs.annotate_schema(uri, split.typed(empty.lazy()).collect().to_arrow().schema)
 
         def batches() -> Iterator[pa.RecordBatch]:
             offset, held = 0, []
@@ -232,7 +234,10 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
         write_deltalake(
             uri, pa.RecordBatchReader.from_batches(schema, batches()), mode="overwrite",
             schema_mode="overwrite", storage_options=lake.storage_options or None,
-            commit_properties=CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}))
+            commit_properties=CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}),
+            **table_docs.creation_options(uri))
+        table_docs.document(uri, lake.storage_options, commit_properties=CommitProperties(
+            custom_metadata={SOURCE_PROPERTY: version_tag}))
         return invalid
 
     try:
@@ -343,7 +348,7 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
             if needs_tags:
                 counts_uri = lake.table_uri("silver", "movielens_tag_counts")
                 log("movielens_tag_counts: counting tags")
-                write_snapshot_table(lake, counts_uri, movielens_tag_counts(spec.transform(raw)),
+                write_snapshot_table(lake, counts_uri, movielens_tag_counts(raw),
                                      state.version_tag)
                 outcomes.append(SilverOutcome("movielens_tag_counts", counts_uri, True,
                                               state.key))

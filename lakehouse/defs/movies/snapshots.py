@@ -30,6 +30,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
+from lakehouse.lake import table_docs
 from lakehouse.lake.delta import append_replacing_sources, open_table
 from lakehouse.lake.location import Lake, raw_key
 from lakehouse.sources.imdb import Download, Previous, Progress
@@ -146,7 +147,11 @@ def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag:
     if lake.is_s3:
         frame.sink_delta(uri, mode="overwrite", storage_options=lake.storage_options or None,
                          delta_write_options={"schema_mode": "overwrite",
-                                              "commit_properties": commit})
+                                              "commit_properties": commit,
+                                              **table_docs.creation_options(uri)})
+        # Polars' sink cannot carry column comments, and a docs commit per rebuild would hide
+        # the source version from built_from: here the table has its name and description only.
+        table_docs.document(uri, lake.storage_options, commit_properties=commit, comments=False)
         return
     folder = Path(uri)
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,20 +160,22 @@ def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag:
     frame.sink_parquet(path, compression="zstd", statistics=True)
     try:
         meta = pq.read_metadata(path)
-        schema = pq.read_schema(path)
+        schema = table_docs.annotate_schema(uri, pq.read_schema(path))  # comments in this commit
         action = AddAction(path=name, size=path.stat().st_size, partition_values={},
                            modification_time=int(path.stat().st_mtime * 1000), data_change=True,
                            stats=json.dumps({"numRecords": meta.num_rows}))
         table = open_table(lake, uri)
         if table is None:
             create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), [action],
-                                          mode="overwrite", commit_properties=commit)
+                                          mode="overwrite", commit_properties=commit,
+                                          **table_docs.creation_options(uri))
         else:
             table.create_write_transaction([action], mode="overwrite", schema=schema,
                                            commit_properties=commit)
     except BaseException:
         path.unlink(missing_ok=True)  # an uncommitted file is never part of the table
         raise
+    table_docs.document(uri, lake.storage_options, commit_properties=commit)
 
 
 def write_quarantine(lake: Lake, rows: pl.DataFrame, source_file: str) -> int:

@@ -1,5 +1,5 @@
 """Twitter assets: raw search pages and stream batches -> bronze records (+ quarantine) ->
-silver tweets, users, hashtags, mentions, urls and sentiment.
+silver tweets, users, media, hashtags, mentions, urls, matching rules and sentiment.
 
 Runs are driven by raw files: the sensor asks for one run per new file (config ``files``), so a
 run costs in proportion to its files. Silver tables are Delta tables partitioned by the tweet's
@@ -10,7 +10,7 @@ overlaps.
 
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
@@ -40,13 +40,20 @@ from lakehouse.sources.twitter import (
 )
 from lakehouse.transforms.sentiment import LABELS, tweet_sentiment
 from lakehouse.transforms.twitter import (
+    TWEETS_SCHEMA,
     bronze_records,
+    chain_filter,
+    edit_chains,
     quarantine_records,
+    sentiment_input,
     silver_hashtags,
+    silver_matching_rules,
+    silver_media,
     silver_mentions,
     silver_tweets,
     silver_urls,
     silver_users,
+    tweets_to_upsert,
 )
 
 GROUP = "twitter"
@@ -60,8 +67,10 @@ SILVER_HASHTAGS = dg.AssetKey(["silver", "tweet_hashtags"])
 SILVER_MENTIONS = dg.AssetKey(["silver", "tweet_mentions"])
 SILVER_URLS = dg.AssetKey(["silver", "tweet_urls"])
 SILVER_SENTIMENT = dg.AssetKey(["silver", "tweet_sentiment"])
+SILVER_MEDIA = dg.AssetKey(["silver", "twitter_media"])
+SILVER_MATCHING_RULES = dg.AssetKey(["silver", "tweet_matching_rules"])
 SILVER_KEYS = (SILVER_TWEETS, SILVER_USERS, SILVER_HASHTAGS, SILVER_MENTIONS, SILVER_URLS,
-               SILVER_SENTIMENT)
+               SILVER_SENTIMENT, SILVER_MEDIA, SILVER_MATCHING_RULES)
 FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
 BRONZE_TABLE = ("bronze", "tweets_raw")
 
@@ -112,9 +121,11 @@ twitter_raw_stream = dg.AssetSpec(
                                  "_ingested_at. Re-loading a raw file replaces its rows."),
         dg.AssetSpec(QUARANTINE, group_name=GROUP, kinds={"polars", "delta"},
                      deps=[RAW_SEARCH, RAW_STREAM],
-                     description="Raw Twitter records that could not be used (not JSON, no "
-                                 "tweet, a tweet without id/text/created_at), with the reason, "
-                                 "the record as received, its file and index."),
+                     description="Raw Twitter records or single tweets that could not be "
+                                 "used (not JSON, no tweet; a tweet whose id is not a 1-19 "
+                                 "digit integer, without text or created_at), with the reason, "
+                                 "the record as received, its file, index and the tweet's "
+                                 "JSON path. One bad tweet never quarantines its page."),
     ],
     check_specs=[file_accounting_spec(BRONZE_TWEETS)],
 )
@@ -167,7 +178,31 @@ def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str]) -> list
     return sorted(new.get_column("date").unique().to_list())
 
 
-SILVER_INPUT_COLUMNS = ["spec", "tweets", "users", "places", "_source_file", "_ingested_at"]
+def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> pl.DataFrame:
+    """Upsert a batch of silver tweets and return the rows written.
+
+    The rows already in silver of the batch's edit chains are read first (edits come within
+    an hour of the post, so from the batch's days and the days around them), so that versions
+    landed in different runs are linked and a reference never replaces a direct sighting
+    (``tweets_to_upsert``).
+    """
+    if batch.is_empty():
+        return batch
+    existing = pl.LazyFrame(schema=TWEETS_SCHEMA)
+    if open_table(lake, uri) is not None:
+        days = {d + timedelta(days=k) for d in batch.get_column("date").unique().drop_nulls()
+                for k in (-1, 0, 1)}
+        chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
+        table = scan(lake, uri)
+        existing = (table.filter(pl.col("date").is_in(sorted(days)))
+                    .filter(chain_filter(chains, table.collect_schema().names())))
+    rows = tweets_to_upsert(batch.lazy(), existing).collect(engine="in-memory")
+    merge_days(lake, uri, rows, ["id"])
+    return rows
+
+
+SILVER_INPUT_COLUMNS = ["spec", "tweets", "included_tweets", "users", "places", "media",
+                        "matching_rules", "_source_file", "_ingested_at"]
 
 
 def _bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
@@ -201,19 +236,27 @@ def _checks(lake: Lake, tweets: pl.DataFrame,
     specs=[
         dg.AssetSpec(SILVER_TWEETS, group_name=GROUP, kinds={"polars", "delta"},
                      deps=[BRONZE_TWEETS],
-                     description="One row per tweet id across search and stream: text, "
-                                 "created_at, date (UTC), author, lang, retweet/reply/quote "
-                                 "flags and referenced ids, public metrics, place and country "
-                                 "where present. Delta, partitioned by date."),
+                     description="One row per tweet id across search, stream and the tweets "
+                                 "they reference (includes.tweets, seen_via_reference): full "
+                                 "text (note_tweet), created_at, date (UTC), author, lang, the "
+                                 "posting client (source) and how we got it (collected_via), "
+                                 "retweet/reply/quote flags and referenced ids, public "
+                                 "metrics, place and country, context annotations, media "
+                                 "keys, edit links (edit_history_tweet_ids, edit_of, "
+                                 "latest_version_id). Delta, partitioned by date."),
         dg.AssetSpec(SILVER_USERS, group_name=GROUP, kinds={"polars", "delta"},
                      deps=[BRONZE_TWEETS],
-                     description="One row per user id from includes.users (latest wins)."),
+                     description="One row per user id from includes.users (latest wins): "
+                                 "handle, name, protected, url, verified and verified_type, "
+                                 "public metrics."),
         dg.AssetSpec(SILVER_HASHTAGS, group_name=GROUP, kinds={"polars", "delta"},
                      deps=[SILVER_TWEETS],
                      description="One row per hashtag of a tweet (tweet_id, position)."),
         dg.AssetSpec(SILVER_MENTIONS, group_name=GROUP, kinds={"polars", "delta"},
                      deps=[SILVER_TWEETS],
-                     description="One row per @mention of a tweet (tweet_id, position)."),
+                     description="One row per @mention of a tweet (tweet_id, position); "
+                                 "user_id from the mention, else from includes.users by "
+                                 "handle."),
         dg.AssetSpec(SILVER_URLS, group_name=GROUP, kinds={"polars", "delta"},
                      deps=[SILVER_TWEETS],
                      description="One row per URL of a tweet, with the expanded URL's domain."),
@@ -221,7 +264,17 @@ def _checks(lake: Lake, tweets: pl.DataFrame,
                      deps=[SILVER_TWEETS],
                      description="One row per English or Portuguese tweet: clean_text, "
                                  "polarity [-1, 1], subjectivity [0, 1], sentiment_label "
-                                 "(Negative/Neutral/Positive), model, created_at, date."),
+                                 "(Negative/Neutral/Positive), model, created_at, date. "
+                                 "A retweet is scored on its original's whole text."),
+        dg.AssetSpec(SILVER_MEDIA, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[BRONZE_TWEETS],
+                     description="One row per media_key from includes.media (photo, video, "
+                                 "animated_gif): type, url or preview, size, duration, alt "
+                                 "text, view count. Tweets list theirs in media_keys."),
+        dg.AssetSpec(SILVER_MATCHING_RULES, group_name=GROUP, kinds={"polars", "delta"},
+                     deps=[BRONZE_TWEETS],
+                     description="One row per filtered-stream rule that matched a tweet "
+                                 "(tweet_id, rule_id, rule_tag), from matching_rules."),
     ],
     check_specs=[
         dg.AssetCheckSpec("unique_tweet_id", asset=SILVER_TWEETS,
@@ -237,32 +290,37 @@ def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
     the_lake = lake.lake()
     bronze = _bronze_of(the_lake, sorted(config.files)).collect().lazy()
     # The in-memory engine runs this explode/unnest plan several times faster than streaming.
-    tweets = silver_tweets(bronze).collect(engine="in-memory")
-    sentiment = tweet_sentiment(tweets.lazy()).collect()
+    batch = silver_tweets(bronze).collect(engine="in-memory")
+    sentiment = tweet_sentiment(sentiment_input(batch.lazy())).collect()
+    tweets = upsert_tweets(the_lake, the_lake.table_uri("silver", "tweets"), batch)
     entity_keys = ["tweet_id", "position"]
     frames = {
-        SILVER_TWEETS: (tweets, ["id"]),
         SILVER_HASHTAGS: (silver_hashtags(bronze).collect(), entity_keys),
         SILVER_MENTIONS: (silver_mentions(bronze).collect(), entity_keys),
         SILVER_URLS: (silver_urls(bronze).collect(), entity_keys),
         SILVER_SENTIMENT: (sentiment, ["id"]),
+        SILVER_MATCHING_RULES: (silver_matching_rules(bronze).collect(), ["tweet_id", "rule_id"]),
     }
-    days: list[date] = []
+    days: list[date] = sorted(set(tweets.get_column("date").drop_nulls().unique()))
     for key, (frame, keys) in frames.items():
         uri = the_lake.table_uri("silver", key.path[-1])
         days = sorted(set(days) | set(merge_days(the_lake, uri, frame, keys)))
-    users = silver_users(bronze).collect()
-    users_uri = the_lake.table_uri("silver", "twitter_users")
-    if not users.is_empty():
-        merge_on_keys(the_lake, users_uri, users, ["id"])
-    context.log.info(f"{tweets.height} tweets over {len(days)} days, {users.height} users")
+    frames = {SILVER_TWEETS: (tweets, ["id"]), **frames}
+    unpartitioned = {SILVER_USERS: (silver_users(bronze).collect(), ["id"]),
+                     SILVER_MEDIA: (silver_media(bronze).collect(), ["media_key"])}
+    for key, (frame, keys) in unpartitioned.items():
+        if not frame.is_empty():
+            merge_on_keys(the_lake, the_lake.table_uri("silver", key.path[-1]), frame, keys)
+    context.log.info(f"{tweets.height} tweets over {len(days)} days, "
+                     f"{unpartitioned[SILVER_USERS][0].height} users")
     for key, (frame, _) in frames.items():
         uri = the_lake.table_uri("silver", key.path[-1])
         meta = delta_metadata(the_lake, uri, frame) if open_table(the_lake, uri) else {}
         yield dg.MaterializeResult(asset_key=key, metadata={
             **meta, "rows_this_run": frame.height,
             "days_rewritten": dg.MetadataValue.json([d.isoformat() for d in days])})
-    users_meta = delta_metadata(the_lake, users_uri) if open_table(the_lake, users_uri) else {}
-    yield dg.MaterializeResult(asset_key=SILVER_USERS,
-                               metadata={**users_meta, "rows_this_run": users.height})
+    for key, (frame, _) in unpartitioned.items():
+        uri = the_lake.table_uri("silver", key.path[-1])
+        meta = delta_metadata(the_lake, uri) if open_table(the_lake, uri) else {}
+        yield dg.MaterializeResult(asset_key=key, metadata={**meta, "rows_this_run": frame.height})
     yield from _checks(the_lake, tweets, sentiment)

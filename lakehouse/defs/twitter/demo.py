@@ -45,12 +45,27 @@ def summary(lake: Lake) -> str:
         by_label = (scan(lake, lake.table_uri("silver", "tweet_sentiment"))
                     .group_by("sentiment_label").agg(pl.len().alias("tweet_count"))
                     .sort("sentiment_label").collect())
-    tweets = scan(lake, lake.table_uri("silver", "tweets")).select(pl.len()).collect().item()
+    tweets = scan(lake, lake.table_uri("silver", "tweets")).select(
+        pl.len().alias("rows"),
+        pl.col("seen_via_reference").sum().alias("referenced"),
+        pl.col("edit_of").is_not_null().sum().alias("edits"),
+        pl.col("has_note_tweet").sum().alias("long"),
+    ).collect().row(0, named=True)
+    media_uri = lake.table_uri("silver", "twitter_media")
+    rules_uri = lake.table_uri("silver", "tweet_matching_rules")
+    media = (scan(lake, media_uri).select(pl.len()).collect().item()
+             if open_table(lake, media_uri) else 0)
+    matches = (scan(lake, rules_uri).group_by("rule_tag").len().sort("rule_tag").collect().rows()
+               if open_table(lake, rules_uri) else [])
     by_lang = (scan(lake, lake.table_uri("silver", "tweet_sentiment"))
                .group_by("lang", "sentiment_label").agg(pl.len().alias("tweets"))
                .sort("lang", "sentiment_label").collect())
     with pl.Config(tbl_rows=12, tbl_hide_dataframe_shape=True):
-        lines += [f"Twitter: {tweets} distinct tweets in silver.tweets (search + stream)",
+        lines += [f"Twitter: {tweets['rows']} distinct tweets in silver.tweets (search + stream; "
+                  f"{tweets['referenced']} seen only through a reference, {tweets['edits']} "
+                  f"edits of earlier versions, {tweets['long']} long posts), {media} media",
+                  "Twitter: filtered-stream rule matches: "
+                  + (", ".join(f"{tag} {n}" for tag, n in matches) or "none"),
                   "Twitter: gold.tweets_by_sentiment", str(by_label),
                   "Twitter: sentiment by language", str(by_lang)]
     return "\n".join(lines)

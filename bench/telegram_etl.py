@@ -83,8 +83,8 @@ def generate(root: Path, updates: int, segments: int) -> list[str]:
 
 def run_lakehouse(root: Path, keys: list[str]) -> int:
     """What the bronze and silver assets run: raw -> bronze Delta -> silver Delta."""
-    from lakehouse.defs.telegram.tables import load_bronze, rebuild_silver_days
     from lakehouse.lake.location import Lake
+    from lakehouse.load.telegram import load_bronze, rebuild_silver_days
 
     lake = Lake.from_env(str(root))
     load = load_bronze(lake, keys)
@@ -185,7 +185,7 @@ def run_floor(engine: str, root: Path, keys: list[str], out: Path) -> int:
 def child(method: str, root: Path, keys: list[str], out: Path) -> None:
     # Library imports are not the work being measured (importing Dagster alone takes ~1 s).
     if method == "lakehouse":
-        import lakehouse.defs.telegram.tables  # noqa: F401
+        import lakehouse.load.telegram  # noqa: F401
     if method == "lakehouse":
         report_child(method, lambda: run_lakehouse(root, keys))
     elif method == "reference":

@@ -15,7 +15,7 @@ import polars as pl
 
 from lakehouse import settings
 from lakehouse.defs.movies.checks import SILVER_TABLES as MOVIES_SILVER
-from lakehouse.defs.movies.snapshots import write_quarantine
+from lakehouse.lake.snapshots import write_quarantine
 from lakehouse.sources.telegram_webhook import WebhookReceiver
 from lakehouse.sources.twitter import stream_writer
 from lakehouse.transforms import imdb, sentiment, telegram, tmdb, twitter

@@ -14,13 +14,10 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.defs.movies.checks import SILVER_TABLES
-from lakehouse.defs.movies.silver import (
-    MOVIELENS_SILVER,
-    SilverOutcome,
-    build_imdb_table,
-    build_movielens_tables,
-)
-from lakehouse.defs.movies.snapshots import (
+from lakehouse.lake.delta import delta_metadata, open_table, scan
+from lakehouse.lake.location import Lake
+from lakehouse.lake.resource import LakeResource
+from lakehouse.lake.snapshots import (
     QUARANTINE_TABLE,
     built_from,
     commit_property,
@@ -29,10 +26,13 @@ from lakehouse.defs.movies.snapshots import (
     write_quarantine,
     write_snapshot_table,
 )
-from lakehouse.defs.movies.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
-from lakehouse.lake.delta import delta_metadata, open_table, scan
-from lakehouse.lake.location import Lake
-from lakehouse.lake.resource import LakeResource
+from lakehouse.load.movies import (
+    MOVIELENS_SILVER,
+    SilverOutcome,
+    build_imdb_table,
+    build_movielens_tables,
+)
+from lakehouse.load.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
 from lakehouse.secrets import redact_metadata
 from lakehouse.sources.csv_drop import CsvDropResource, DropClash, prepared_drop, sha256_file
 from lakehouse.sources.imdb import Download, ImdbResource, Previous

@@ -6,13 +6,9 @@ import json
 
 import dagster as dg
 
-from lakehouse.defs.movies.assets import csv_drop_partitions, raw_csv_drop, silver_csv_drop
+from lakehouse.defs.movies.assets import csv_drop_partitions
+from lakehouse.defs.movies.jobs import csv_drop_job
 from lakehouse.sources.csv_drop import CsvDropResource
-
-csv_drop_job = dg.define_asset_job(
-    "movies_csv_drop_job", selection=dg.AssetSelection.assets(raw_csv_drop, silver_csv_drop),
-    partitions_def=csv_drop_partitions,
-    description="Land one dropped CSV unmodified and load it into its silver table.")
 
 
 @dg.sensor(job=csv_drop_job, minimum_interval_seconds=30,

@@ -13,18 +13,18 @@ from lakehouse.defs.raw_files import (
     file_accounting_spec,
     raw_keys_to_load,
 )
-from lakehouse.defs.telegram.tables import (
+from lakehouse.lake.delta import delta_metadata, scan
+from lakehouse.lake.resource import LakeResource
+from lakehouse.load.telegram import (
     BRONZE,
     SILVER,
     bronze_ledger,
     load_bronze,
     rebuild_silver_days,
 )
-from lakehouse.defs.telegram.tables import (
+from lakehouse.load.telegram import (
     QUARANTINE as QUARANTINE_TABLE,
 )
-from lakehouse.lake.delta import delta_metadata, scan
-from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import GETUPDATES_PREFIX, RAW_PREFIXES, poll_updates
 from lakehouse.transforms.telegram import MESSAGE_TYPES

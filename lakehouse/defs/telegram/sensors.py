@@ -16,8 +16,8 @@ from lakehouse.defs.telegram.jobs import (
     telegram_daily_etl_job,
     telegram_poll_job,
 )
-from lakehouse.defs.telegram.tables import BRONZE
 from lakehouse.lake.resource import LakeResource
+from lakehouse.load.telegram import BRONZE
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import RAW_PREFIXES, WEBHOOK_PREFIX, peek_pending_update
 

@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from lakehouse.defs.movies.snapshots import write_snapshot_table
 from lakehouse.lake.delta import (
     append_replacing_sources,
     in_predicate,
@@ -42,6 +41,7 @@ from lakehouse.lake.delta import (
     scan,
 )
 from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.snapshots import write_snapshot_table
 from lakehouse.sources.tmdb import (
     TmdbApi,
     TmdbRecord,

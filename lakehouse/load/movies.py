@@ -20,15 +20,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from deltalake import CommitProperties, write_deltalake
 
-from lakehouse.defs.movies.snapshots import (
+from lakehouse.lake import table_docs
+from lakehouse.lake.location import Lake
+from lakehouse.lake.snapshots import (
     SOURCE_PROPERTY,
     LandingState,
     built_from,
     write_quarantine,
     write_snapshot_table,
 )
-from lakehouse.lake import table_docs
-from lakehouse.lake.location import Lake
 from lakehouse.transforms.imdb import (
     QUARANTINE_SCHEMA,
     Check,

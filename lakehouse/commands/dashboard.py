@@ -3,8 +3,8 @@
 import argparse
 import logging
 
+from lakehouse import catalog
 from lakehouse.dashboard.server import DashboardServer
-from lakehouse.lake.location import Lake
 from lakehouse.serving import serve_until_stopped
 
 log = logging.getLogger("lakehouse.dashboard")
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    lake = Lake.from_env()
+    lake = catalog.lake()  # LAKEHOUSE_ROOT, else the project's data/lake wherever this runs
     server = DashboardServer(lake, args.host, args.port, args.refresh)
     # The URL on stdout (flushed) so scripts and tests can find a port chosen with --port 0.
     print(f"dashboard on {server.url} (lake {lake.root})", flush=True)

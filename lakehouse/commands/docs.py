@@ -30,6 +30,7 @@ from typing import Any
 
 from deltalake import DeltaTable
 
+from lakehouse import catalog as lake_catalog
 from lakehouse.lake.location import Lake
 from lakehouse.serving import serve_until_stopped
 from lakehouse.settings import DBT_PROJECT_DIR, duckdb_path
@@ -206,7 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    lake = Lake.from_env()
+    lake = lake_catalog.lake()  # LAKEHOUSE_ROOT, else the project's data/lake wherever this runs
     try:
         build = generate_docs(lake, args.target_path, args.compile_models)
     except RuntimeError as exc:

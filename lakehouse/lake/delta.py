@@ -80,11 +80,11 @@ def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
     if open_table(lake, uri) is not None:
         return
     try:
-        # A new table is described in its creating commit (name, description, comments).
+        # Named and described (column comments too) in the commit that creates it: table_docs.
         DeltaTable.create(uri, schema=_delta_schema(table_docs.annotate_schema(uri, schema)),
-                          mode="ignore", **table_docs.creation_options(uri),
-                          partition_by=list(partition_by) if partition_by else None,
-                          storage_options=lake.storage_options or None)
+                          mode="ignore", partition_by=list(partition_by) if partition_by else None,
+                          storage_options=lake.storage_options or None,
+                          **table_docs.creation_options(uri))
     except DeltaError:
         if open_table(lake, uri) is None:
             raise
@@ -108,7 +108,7 @@ def _delta_schema(schema: pa.Schema) -> pa.Schema:
 
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
            predicate: str | None = None, partition_by: Sequence[str] | None = None) -> None:
-    data = table_docs.annotate(uri, df.to_arrow())  # column comments ride on the data
+    data = df.to_arrow()
     ensure_table(lake, uri, data.schema, partition_by)
     write_deltalake(
         uri,
@@ -151,13 +151,12 @@ def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
     def write() -> None:
-        # The comments ride on the data: a schema overwrite would otherwise drop them each time.
-        data = table_docs.annotate(uri, df.to_arrow())
+        data = df.to_arrow()
         ensure_table(lake, uri, data.schema, partition_by)
-        write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite",
+        # The comments ride on the data: a schema overwrite would otherwise drop them each time.
+        write_deltalake(uri, table_docs.annotate(uri, data), mode="overwrite", schema_mode="overwrite",
                         partition_by=list(partition_by) if partition_by else None,
-                        storage_options=lake.storage_options or None,
-                        **table_docs.creation_options(uri))
+                        storage_options=lake.storage_options or None)
     _with_commit_retry(write)
     _document(lake, uri)
 

@@ -56,4 +56,8 @@ def test_definitions_hold_the_movie_graph() -> None:
     assert expected <= keys
     imdb_job = definitions.resolve_job_def("movies_imdb_job")
     selected = {k.to_user_string() for k in imdb_job.asset_layer.selected_asset_keys}
-    assert {"raw/imdb/title_basics", "silver/imdb_titles", "gold/dim_title"} <= selected
+    assert {"raw/imdb/title_basics", "silver/imdb_titles"} <= selected
+    # gold follows by itself (gold_automation_sensor), not as a step of the refresh
+    assert not any(k.startswith("gold/") for k in selected)
+    dim_title = definitions.resolve_asset_graph().get(dg.AssetKey(["gold", "dim_title"]))
+    assert dim_title.automation_condition is not None

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import requests
+from deltalake import DeltaTable
 
 from lakehouse.dashboard.queries import read_summary
 from lakehouse.dashboard.server import DashboardServer
@@ -37,6 +38,17 @@ def write_gold(lake: Lake, counts: dict[str, int], hourly: list[tuple[str, str, 
         {"hour": [datetime.fromisoformat(h) for h, _, _ in hourly],
          "sentiment_label": [label for _, label, _ in hourly], "tweet_count": [n for _, _, n in hourly]},
         schema={"hour": pl.Datetime("us"), "sentiment_label": pl.String, "tweet_count": pl.Int64}))
+
+
+def gold_versions(lake: Lake) -> dict[str, int]:
+    """The Delta versions the page should report (a new table's first rows are its second commit:
+    it is created empty first, see ensure_table)."""
+    return {t: DeltaTable(lake.table_uri("gold", t)).version()
+            for t in ("tweets_by_sentiment", "tweets_per_hour_by_sentiment")}
+
+
+def shown_version(lake: Lake) -> str:
+    return "/".join(str(v) for v in gold_versions(lake).values())
 
 
 FIRST = {"Negative": 4, "Neutral": 7, "Positive": 12}
@@ -67,7 +79,7 @@ def test_summary_holds_gold_counts_and_zero_filled_hours(lake: Lake) -> None:
     assert summary["by_sentiment"] == FIRST
     assert summary["hours"] == ["2026-11-23T09:00:00Z", "2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"]
     assert summary["series"] == {"Negative": [1, 0, 3], "Neutral": [0, 0, 7], "Positive": [5, 0, 7]}
-    assert summary["versions"] == {"tweets_by_sentiment": 0, "tweets_per_hour_by_sentiment": 0}
+    assert summary["versions"] == gold_versions(lake)
 
 
 def test_summary_reads_an_s3_lake(s3_lake: Lake) -> None:
@@ -104,12 +116,13 @@ def test_page_shows_gold_numbers_and_follows_a_new_gold_version(
     assert (first["negative"], first["neutral"], first["positive"]) == ("4", "7", "12")
     assert first["lines"] == ["Negative", "Neutral", "Positive"]
     assert first["points"] == 3 * 3  # three hours (10:00 filled with zeros) per label
-    assert first["version"] == "0/0"
-    assert "gold version 0" in first["status"]
+    assert first["version"] == shown_version(lake)
+    assert f"gold version {gold_versions(lake)['tweets_by_sentiment']}" in first["status"]
 
     # A new batch lands: the open page picks it up by itself, no reload.
     write_gold(lake, SECOND, SECOND_HOURLY)
-    second = browser.wait_for(READ_NUMBERS, lambda v: v["version"] == "1/1" and v["total_value"] == "2000")
+    second = browser.wait_for(READ_NUMBERS, lambda v: v["version"] == shown_version(lake)
+                              and v["total_value"] == "2000")
     assert second["total"] == "2,000"
     assert (second["negative"], second["neutral"], second["positive"]) == ("40", "700", "1260")
     assert second["positive_text"] == "1,260"
@@ -164,7 +177,7 @@ def test_open_page_shows_what_the_twitter_pipeline_lands(
     monkeypatch.delenv("TWITTER_BEARER_TOKEN", raising=False)
     # The two models the page reads (with their dbt tests), not all Twitter gold: half the dbt time.
     dashboard_models = build_dbt_asset_selection(
-        [gold_dbt_models], dbt_select="tweets_by_sentiment tweets_per_hour_by_sentiment")
+        [gold_dbt_models], dbt_select="fct_tweets tweets_by_sentiment tweets_per_hour_by_sentiment")
     instance = dg.DagsterInstance.ephemeral()
     landed = datetime.fromisoformat("2026-11-17T09:00:00+00:00")
 
@@ -208,7 +221,7 @@ def test_open_page_shows_what_the_twitter_pipeline_lands(
     assert int(total) > 0
     shown = browser.wait_for(READ_NUMBERS, lambda v: v["total_value"] == total)
     assert {"Negative": shown["negative"], "Neutral": shown["neutral"], "Positive": shown["positive"]} == gold
-    assert shown["version"] == "0/0" and shown["points"] >= 3
+    assert shown["version"] == shown_version(lake) and shown["points"] >= 3
 
 
 # -- Telegram activity, Action & Adventure, the language filter ------------------------------------
@@ -289,7 +302,8 @@ def test_language_filter_counts_one_language_from_silver(lake: Lake) -> None:
     assert pt["total"] == 3 and pt["by_sentiment"] == {"Negative": 0, "Neutral": 1, "Positive": 2}
     assert pt["hours"][0] == "2026-11-22T23:00:00Z" and pt["hours"][-1] == "2026-11-23T11:00:00Z"
     assert pt["series"]["Positive"][pt["hours"].index("2026-11-23T09:00:00Z")] == 1
-    assert pt["versions"] == {"tweet_sentiment": 0}
+    scored = DeltaTable(lake.table_uri("silver", "tweet_sentiment")).version()
+    assert pt["versions"] == {"tweet_sentiment": scored}
     assert read_summary(lake)["total"] == 23  # no language: the gold numbers
     assert read_summary(lake, "fr")["total"] == 0
 
@@ -313,8 +327,9 @@ def test_page_shows_telegram_and_action_adventure_and_filters_tweets_by_language
     browser.execute(SELECT_LANGUAGE, "pt")
     pt = browser.wait_for(READ_PANELS, lambda v: v["lang"] == "pt")
     assert (pt["total"], pt["positive"]) == ("3", "2")
-    assert "silver version 0 (pt)" in pt["status"]
+    scored = DeltaTable(lake.table_uri("silver", "tweet_sentiment")).version()
+    assert f"silver version {scored} (pt)" in pt["status"]
     assert pt["tg_total"] == "16"  # the other panels do not depend on the filter
     browser.execute(SELECT_LANGUAGE, "")
     back = browser.wait_for(READ_PANELS, lambda v: v["lang"] == "" and v["total"] == "23")
-    assert back["version"] == "0/0"
+    assert back["version"] == shown_version(lake)

@@ -31,11 +31,12 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check lakehouse lakehouse_tests bench
+	$(VENV)/bin/dg check defs
 	$(VENV)/bin/pytest -q lakehouse_tests
 
 dev: install
 	mkdir -p $(DAGSTER_HOME) && cp -n deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
-	$(VENV)/bin/dagster dev -w workspace.yaml --port $(or $(PORT),3000)
+	$(VENV)/bin/dg dev --port $(or $(PORT),3000)
 
 docs: install
 	$(VENV)/bin/lakehouse docs --port $(or $(PORT),8080)

@@ -11,12 +11,14 @@ whose files are all loaded (after ``make demo``) gets no run at all.
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
+from lakehouse.lake.delta import open_table, scan
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.rawfiles import list_raw_keys
@@ -56,6 +58,36 @@ def raw_keys_to_load(lake: Lake, config: RawFilesConfig, prefixes: Sequence[str]
     return landed if config.reload_all else ledger.unloaded(landed)
 
 
+FILE_ACCOUNTING = "file_accounting"
+
+
+def file_accounting_spec(bronze: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        FILE_ACCOUNTING, asset=bronze,
+        description="Every record of the loaded raw files is in bronze or in quarantine (or set "
+                    "aside on purpose, e.g. by an allow-list): rows + quarantined = records, "
+                    "counted in the tables as written.")
+
+
+def file_accounting(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey,
+                    files: Sequence[str], records: int, set_aside: int = 0) -> dg.AssetCheckResult:
+    """The ``file_accounting`` check of a bronze load: the rows of ``files`` in the bronze and
+    quarantine tables (keys ``[layer, table]``) against the ``records`` the load read."""
+    def rows_of(key: dg.AssetKey) -> int:
+        uri = lake.table_uri(*key.path)
+        if not files or open_table(lake, uri) is None:
+            return 0
+        return scan(lake, uri).filter(pl.col("_source_file").is_in(list(files))) \
+            .select(pl.len()).collect().item()
+
+    bronze_rows, quarantined = rows_of(bronze), rows_of(quarantine)
+    return dg.AssetCheckResult(
+        asset_key=bronze, check_name=FILE_ACCOUNTING,
+        passed=bronze_rows + quarantined + set_aside == records,
+        metadata={"files": len(files), "records": records, "bronze_rows": bronze_rows,
+                  "quarantined": quarantined, "set_aside": set_aside})
+
+
 def files_run_key(files: Sequence[str]) -> str:
     """The identity of a set of files: the key of a single file, else a hash of the sorted set."""
     unique = sorted(set(files))
@@ -79,6 +111,20 @@ def raw_landed_keys(prefixes: Sequence[str]) -> Callable[..., list[str]]:
     def landed(context: dg.SensorEvaluationContext, lake: Lake, since: date | None) -> list[str]:
         return list_raw_keys(lake, prefixes, since)
     return landed
+
+
+def landed_events(lake: Lake, files: Sequence[str],
+                  assets: Mapping[str, dg.AssetKey]) -> list[dg.AssetMaterialization]:
+    """A materialization of each raw asset in ``assets`` (by key prefix) that ``files`` hold."""
+    events = []
+    for prefix, asset in assets.items():
+        landed = sorted(f for f in files if f.startswith(prefix + "/"))
+        if landed:
+            events.append(dg.AssetMaterialization(
+                asset_key=asset, description=f"{len(landed)} files landed",
+                metadata={"files": len(landed), "dagster/uri": lake.uri(prefix),
+                          "first_file": landed[0], "last_file": landed[-1]}))
+    return events
 
 
 def _attempt_keys(base: str) -> list[str]:
@@ -122,6 +168,7 @@ def raw_file_sensor(*, name: str, job: dg.JobDefinition | Any, ledger: tuple[str
                     required_resource_keys: frozenset[str] = frozenset({"lake"}),
                     extra_requests: Callable[[dg.SensorEvaluationContext, list[dg.RunRequest]],
                                              dict] | None = None,
+                    landed_outside: Mapping[str, dg.AssetKey] | None = None,
                     ) -> dg.SensorDefinition:
     """The sensor that loads landed files not in ``ledger`` (``(layer, table)``) exactly once.
 
@@ -130,6 +177,10 @@ def raw_file_sensor(*, name: str, job: dg.JobDefinition | Any, ledger: tuple[str
     ``files_per_run`` files. ``extra_requests`` may add fields to the ``SensorResult`` (for
     example dynamic partition requests). The cursor only remembers when the last full listing
     ran and which requests are still in flight; losing it costs one full listing, never a file.
+
+    ``landed_outside`` maps the key prefixes that processes outside Dagster land into (a webhook,
+    a stream) to their raw asset: the files found there are reported as a materialization of
+    that asset, so its page shows when files landed and which.
     """
 
     @dg.sensor(name=name, job=job, minimum_interval_seconds=minimum_interval_seconds,
@@ -176,6 +227,8 @@ def raw_file_sensor(*, name: str, job: dg.JobDefinition | Any, ledger: tuple[str
             return dg.SensorResult(skip_reason=f"every landed file is loaded{waiting}{failed}",
                                    cursor=cursor)
         extra = extra_requests(context, requests) if extra_requests else {}
-        return dg.SensorResult(run_requests=requests, cursor=cursor, **extra)
+        found = [f for files in batches[:max_runs_per_tick] for f in files]
+        events = landed_events(lake, found, landed_outside or {})
+        return dg.SensorResult(run_requests=requests, cursor=cursor, asset_events=events, **extra)
 
     return _sensor

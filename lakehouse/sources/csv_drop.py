@@ -1,5 +1,5 @@
 """The CSV drop folder (``LAKEHOUSE_DROP_DIR``, default ``./data/drop``): what is there, how a
-dropped file is read, and a sample drop of seeds/004's ``movies.csv`` and ``series.csv``.
+dropped file is read, and a sample drop of ``movies.csv`` and ``series.csv`` (pipe-delimited).
 
 What a drop guarantees (nothing in a dropped file is lost):
 

@@ -13,14 +13,12 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from lakehouse.defs.movies.silver import (
-    MOVIELENS_SILVER,
-    SilverOutcome,
-    UnreadableRawFile,
-    build_imdb_table,
-    build_movielens_tables,
-)
-from lakehouse.defs.movies.snapshots import (
+from lakehouse.defs.movies.checks import SILVER_TABLES
+from lakehouse.lake.delta import delta_metadata, open_table, scan
+from lakehouse.lake.ledger import Ledger
+from lakehouse.lake.location import Lake
+from lakehouse.lake.resource import LakeResource
+from lakehouse.lake.snapshots import (
     QUARANTINE_TABLE,
     built_from,
     commit_property,
@@ -29,11 +27,14 @@ from lakehouse.defs.movies.snapshots import (
     write_quarantine,
     write_snapshot_table,
 )
-from lakehouse.defs.movies.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
-from lakehouse.lake.delta import delta_metadata, open_table, scan
-from lakehouse.lake.ledger import Ledger
-from lakehouse.lake.location import Lake
-from lakehouse.lake.resource import LakeResource
+from lakehouse.load.movies import (
+    MOVIELENS_SILVER,
+    SilverOutcome,
+    UnreadableRawFile,
+    build_imdb_table,
+    build_movielens_tables,
+)
+from lakehouse.load.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
 from lakehouse.secrets import redact_metadata
 from lakehouse.sources.csv_drop import (
     CsvDropResource,
@@ -152,7 +153,8 @@ def raw_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
     name="silver_movielens",
     specs=[dg.AssetSpec(["silver", name], group_name=GROUP, kinds=SILVER_KINDS,
                         deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
-                        else [MOVIELENS_RAW], tags={"movies/source": "movielens"})
+                        else [MOVIELENS_RAW], tags={"movies/source": "movielens"},
+                        description=SILVER_TABLES[name].description)
            for name in MOVIELENS_SILVER],
     can_subset=True,
 )
@@ -320,7 +322,8 @@ def raw_tmdb(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: Lak
 @dg.multi_asset(
     name="silver_tmdb",
     specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS,
-                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"})
+                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"},
+                        description=SILVER_TABLES[t].description)
            for t in TMDB_SILVER],
 )
 def silver_tmdb(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:

@@ -5,21 +5,11 @@ from datetime import date
 
 import dagster as dg
 
-from lakehouse.defs.movies.assets import (
-    CSV_DROP_LEDGER,
-    csv_drop_partitions,
-    drop_identity,
-    raw_csv_drop,
-    silver_csv_drop,
-)
+from lakehouse.defs.movies.assets import CSV_DROP_LEDGER, csv_drop_partitions, drop_identity
+from lakehouse.defs.movies.jobs import csv_drop_job
 from lakehouse.defs.raw_files import raw_file_sensor
 from lakehouse.lake.location import Lake
 from lakehouse.transforms.csv_drop import spec_of
-
-csv_drop_job = dg.define_asset_job(
-    "movies_csv_drop_job", selection=dg.AssetSelection.assets(raw_csv_drop, silver_csv_drop),
-    partitions_def=csv_drop_partitions,
-    description="Land one dropped CSV unmodified and load it into its silver table.")
 
 
 def _dropped(context: dg.SensorEvaluationContext, lake: Lake, since: date | None) -> list[str]:

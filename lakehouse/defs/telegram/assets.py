@@ -8,8 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from lakehouse.defs.raw_files import RawFilesConfig, raw_keys_to_load
-from lakehouse.defs.telegram.tables import (
+from lakehouse.defs.raw_files import (
+    RawFilesConfig,
+    file_accounting,
+    file_accounting_spec,
+    raw_keys_to_load,
+)
+from lakehouse.lake.delta import delta_metadata, scan
+from lakehouse.lake.resource import LakeResource
+from lakehouse.load.telegram import (
     BRONZE,
     DEFAULT_PARTITIONS_START,
     SILVER,
@@ -17,11 +24,9 @@ from lakehouse.defs.telegram.tables import (
     load_bronze,
     rebuild_silver_days,
 )
-from lakehouse.defs.telegram.tables import (
+from lakehouse.load.telegram import (
     QUARANTINE as QUARANTINE_TABLE,
 )
-from lakehouse.lake.delta import delta_metadata, scan
-from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import GETUPDATES_PREFIX, RAW_PREFIXES, poll_updates
 from lakehouse.transforms.telegram import MESSAGE_TYPES
@@ -85,15 +90,17 @@ telegram_raw_webhook = dg.AssetSpec(
                      description="Raw Telegram records that could not be parsed, with the "
                                  "reason, the record as received and where it came from."),
     ],
+    check_specs=[file_accounting_spec(BRONZE_UPDATES)],
 )
-def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
-                    lake: LakeResource, telegram: TelegramResource) -> Iterator[dg.MaterializeResult]:
+def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, lake: LakeResource,
+                    telegram: TelegramResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
     keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, bronze_ledger(the_lake))
     if not keys:
         context.log.info("no raw Telegram files to load")
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
+        yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, [], 0)
         return
     load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info,
                        days=partition_days())
@@ -109,6 +116,8 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
         **delta_metadata(the_lake, the_lake.table_uri(*QUARANTINE_TABLE)),
         "quarantined_this_run": load.quarantined,
     })
+    yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, keys, load.records,
+                          set_aside=load.dropped_by_chat_allow_list)
 
 
 def _partition_days(context: dg.AssetExecutionContext) -> list[date]:

@@ -11,16 +11,16 @@ from datetime import date
 import dagster as dg
 
 from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
-from lakehouse.defs.telegram.assets import BRONZE_UPDATES, partition_days
+from lakehouse.defs.telegram.assets import BRONZE_UPDATES, RAW_WEBHOOK, partition_days
 from lakehouse.defs.telegram.jobs import (
     telegram_bronze_job,
     telegram_daily_etl_job,
     telegram_poll_job,
 )
-from lakehouse.defs.telegram.tables import BRONZE
 from lakehouse.lake.resource import LakeResource
+from lakehouse.load.telegram import BRONZE
 from lakehouse.sources.telegram import TelegramResource
-from lakehouse.sources.telegram_landing import RAW_PREFIXES, peek_pending_update
+from lakehouse.sources.telegram_landing import RAW_PREFIXES, WEBHOOK_PREFIX, peek_pending_update
 
 POLL_INTERVAL_SECONDS = 60
 RETRY_WINDOW_SECONDS = 600
@@ -59,7 +59,7 @@ def _poll_run_active(instance: dg.DagsterInstance) -> bool:
 telegram_raw_file_sensor = raw_file_sensor(
     name="telegram_raw_file_sensor", job=telegram_bronze_job, ledger=BRONZE,
     list_landed=raw_landed_keys(RAW_PREFIXES), request_for=files_request(["telegram_bronze"]),
-    files_per_run=MAX_FILES_PER_RUN,
+    files_per_run=MAX_FILES_PER_RUN, landed_outside={WEBHOOK_PREFIX: RAW_WEBHOOK},
     description="Loads every landed raw Telegram file that bronze's ledger does not hold yet "
                 "(late and out-of-order files too), each exactly once, in batches of up to "
                 f"{MAX_FILES_PER_RUN} files per run.",

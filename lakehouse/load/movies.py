@@ -22,7 +22,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from deltalake import CommitProperties, write_deltalake
 
-from lakehouse.defs.movies.snapshots import (
+from lakehouse.lake import table_docs
+from lakehouse.lake.location import Lake
+from lakehouse.lake.snapshots import (
     SOURCE_PROPERTY,
     LandingState,
     built_from,
@@ -30,8 +32,6 @@ from lakehouse.defs.movies.snapshots import (
     write_quarantine,
     write_snapshot_table,
 )
-from lakehouse.lake import table_docs
-from lakehouse.lake.location import Lake
 from lakehouse.transforms.imdb import (
     QUARANTINE_SCHEMA,
     Check,

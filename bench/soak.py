@@ -27,6 +27,7 @@ Usage: python bench/soak.py [--minutes 10] [--drain-minutes 8] [--keep]   (or ``
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -158,15 +159,29 @@ class Processes:
             self.peak_tree_rss[name] = max(self.peak_tree_rss[name], tree)
 
     def stop(self, name: str, timeout: float = 60.0) -> int | None:
+        """SIGTERM by PID (SIGKILL after ``timeout``), then the same for any of its children
+        left running (a code server or a run the daemon started outlives it otherwise)."""
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
             return proc.returncode if proc else None
+        try:
+            children = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            children = []
         proc.send_signal(signal.SIGTERM)
         try:
-            return proc.wait(timeout=timeout)
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            return proc.wait(timeout=30)
+            code = proc.wait(timeout=30)
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.terminate()
+        _, alive = psutil.wait_procs(children, timeout=20)
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        return code
 
     def stop_all(self) -> None:
         self._stop.set()

@@ -9,10 +9,10 @@ import dagster as dg
 import pytest
 
 from lakehouse.defs.movies.assets import imdb_silver_assets, silver_movielens
-from lakehouse.defs.movies.snapshots import LandingState, state_key
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
+from lakehouse.lake.snapshots import LandingState, state_key
 from lakehouse.sources.movielens import MovieLensResource
 from lakehouse.sources.movies_sample import imdb_gz, movielens_zip
 

@@ -10,10 +10,10 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lakehouse.defs.telegram.tables import load_bronze, rebuild_silver_days
 from lakehouse.lake.delta import open_table, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.rawfiles import ndjson_lines
+from lakehouse.load.telegram import load_bronze, rebuild_silver_days
 from lakehouse.sources.telegram_landing import WEBHOOK_PREFIX, decode_records, decode_updates
 from lakehouse.transforms.telegram import (
     MESSAGE_UPDATE_TYPES,

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from lakehouse.defs.telegram.tables import bronze_ledger
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.rawfiles import list_raw_keys
+from lakehouse.load.telegram import bronze_ledger
 from lakehouse.sources.telegram_landing import RAW_PREFIXES, WEBHOOK_PREFIX
 
 FILES, LINES, KILLS = 24, 150, 8
@@ -71,7 +71,7 @@ def load(ctx, root: str, kill_after: float | None) -> int:
 def test_killed_loads_leave_every_record_in_bronze_exactly_once(lake: Lake) -> None:
     updates = land(lake)
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__, "lakehouse.defs.telegram.tables"])
+    ctx.set_forkserver_preload([__name__, "lakehouse.load.telegram"])
     rng = random.Random(7)
     killed = [load(ctx, lake.root, kill_after=rng.uniform(0.0, 1.5)) for _ in range(KILLS)]
     assert -signal.SIGKILL in killed  # at least some loads really died mid-way

@@ -12,7 +12,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export LAKEHOUSE_ROOT ?= $(CURDIR)/data/lake
 export LAKEHOUSE_DUCKDB_PATH ?= $(CURDIR)/data/gold.duckdb
 
-.PHONY: install demo test dev docs notebooks lint bench clean
+.PHONY: install demo test dev docs notebooks lint bench soak clean
 
 install: $(STAMP) $(MANIFEST)
 
@@ -31,11 +31,12 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check lakehouse lakehouse_tests bench
+	$(VENV)/bin/dg check defs
 	$(VENV)/bin/pytest -q lakehouse_tests
 
 dev: install
 	mkdir -p $(DAGSTER_HOME) && cp -n deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
-	$(VENV)/bin/dagster dev -w workspace.yaml --port $(or $(PORT),3000)
+	$(VENV)/bin/dg dev --port $(or $(PORT),3000)
 
 docs: install
 	$(VENV)/bin/lakehouse docs --port $(or $(PORT),8080)
@@ -54,6 +55,11 @@ bench: install
 	$(PY) bench/telegram_etl.py
 	$(PY) bench/tweets.py
 	$(PY) bench/movies.py
+
+# The production-like stack (PostgreSQL, moto's S3 server, webserver, daemon, webhook, stream)
+# fed by the sample backends; `make soak MINUTES=3` for a shorter one. Needs root (PostgreSQL).
+soak: install
+	$(PY) bench/soak.py --minutes $(or $(MINUTES),10)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

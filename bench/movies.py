@@ -7,7 +7,7 @@ Inputs are generated here, in the real formats, into a temporary folder:
   a few bad years to quarantine).
 
 Each case runs in its own process, so its peak RSS is its own:
-- ``lakehouse``: what the silver assets run (``lakehouse.defs.movies.silver``: transform, one
+- ``lakehouse``: what the silver assets run (``lakehouse.load.movies``: transform, one
   Delta commit, quarantine);
 - ``reference``: pandas doing the same work (read, clean, deduplicate, write Parquet);
 - ``floor_polars`` / ``floor_pyarrow`` / ``floor_duckdb``: read the same file and write it
@@ -133,7 +133,7 @@ def generate_titles(path: Path, rows: int, chunk: int = 2_000_000) -> None:
 
 # -- cases (each in its own process) ---------------------------------------------------------
 
-WARM = {"lakehouse": ["lakehouse.defs.movies.silver"], "reference": ["pandas", "pyarrow.parquet"],
+WARM = {"lakehouse": ["lakehouse.load.movies"], "reference": ["pandas", "pyarrow.parquet"],
         "floor_polars": ["polars"], "floor_pyarrow": ["pyarrow.csv", "pyarrow.parquet"],
         "floor_duckdb": ["duckdb"]}
 
@@ -152,9 +152,9 @@ def run_case(dataset: str, case: str, src: Path, work: Path) -> dict:
 
 def lakehouse_ratings(src: Path, work: Path) -> int:
 
-    from lakehouse.defs.movies.silver import load_movielens_member
-    from lakehouse.defs.movies.snapshots import write_quarantine
     from lakehouse.lake.location import Lake
+    from lakehouse.lake.snapshots import write_quarantine
+    from lakehouse.load.movies import load_movielens_member
     from lakehouse.transforms.movielens import MOVIELENS_TABLES
 
     # The silver step of silver.build_movielens_tables for ratings.csv, the zip already
@@ -196,9 +196,9 @@ def reference_ratings(src: Path, work: Path) -> int:
 
 def lakehouse_titles(src: Path, work: Path) -> int:
 
-    from lakehouse.defs.movies.silver import build_imdb_table
-    from lakehouse.defs.movies.snapshots import LandingState
     from lakehouse.lake.location import Lake
+    from lakehouse.lake.snapshots import LandingState
+    from lakehouse.load.movies import build_imdb_table
     from lakehouse.transforms.imdb import IMDB_TABLES
 
     # The silver asset's own function, on a raw version landed in a local lake.

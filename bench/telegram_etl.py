@@ -3,7 +3,8 @@
 Compares, each in its own process (so peak RSS is its own):
 - ``lakehouse``: our path, raw segments -> bronze Delta -> silver Delta, the very functions the
   bronze and silver assets call;
-- ``reference``: the seed's ETL, stdlib json, a dict per record, a pyarrow table, Parquet;
+- ``reference``: the replaced Telegram ETL's way (README, Origins): stdlib json, a dict per
+  record, a pyarrow table, Parquet;
 - ``floor_*``: Polars, pyarrow and DuckDB reading the same raw input and writing just the fields
   silver needs as Parquet, no cleaning, no dedup.
 
@@ -82,8 +83,8 @@ def generate(root: Path, updates: int, segments: int) -> list[str]:
 
 def run_lakehouse(root: Path, keys: list[str]) -> int:
     """What the bronze and silver assets run: raw -> bronze Delta -> silver Delta."""
-    from lakehouse.defs.telegram.tables import load_bronze, rebuild_silver_days
     from lakehouse.lake.location import Lake
+    from lakehouse.load.telegram import load_bronze, rebuild_silver_days
 
     lake = Lake.from_env(str(root))
     load = load_bronze(lake, keys)
@@ -184,7 +185,7 @@ def run_floor(engine: str, root: Path, keys: list[str], out: Path) -> int:
 def child(method: str, root: Path, keys: list[str], out: Path) -> None:
     # Library imports are not the work being measured (importing Dagster alone takes ~1 s).
     if method == "lakehouse":
-        import lakehouse.defs.telegram.tables  # noqa: F401
+        import lakehouse.load.telegram  # noqa: F401
     if method == "lakehouse":
         report_child(method, lambda: run_lakehouse(root, keys))
     elif method == "reference":

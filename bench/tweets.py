@@ -11,9 +11,10 @@ Compared, each in its own process (so its peak RSS is its own):
   bronze read back, silver tweets + tweet_sentiment (Polars: vectorised cleaning, lexicon join
   over distinct cleaned texts), upserted into Delta;
 - ``lakehouse_direct``: the same without the bronze write and read-back;
-- ``reference``: seeds/003's way: per row ``json.loads``, ``re`` cleaning and one TextBlob /
-  LeIA call per tweet, rows deduplicated by id, Parquet. It is run on the first
-  ``--reference-tweets`` tweets and its time scaled linearly to N (it is per-row work);
+- ``reference``: the streaming-sentiment pipeline's way (README, Origins): per row
+  ``json.loads``, ``re`` cleaning and one TextBlob / LeIA call per tweet, rows deduplicated by
+  id, Parquet. It is run on the first ``--reference-tweets`` tweets and its time scaled linearly
+  to N (it is per-row work);
 - ``floor_polars`` / ``floor_pyarrow`` / ``floor_duckdb``: read the same NDJSON and write the
   fields silver needs (id, text, lang, created_at, author_id) as Parquet; the fastest is the
   floor.

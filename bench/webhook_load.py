@@ -51,16 +51,21 @@ def request(update_id: int, port: int) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def read_response(reader: asyncio.StreamReader) -> int:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """(status, whether the server keeps the connection open)."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
+    keep_alive = head.startswith(b"HTTP/1.1")
     length = 0
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name = name.strip().lower()
+        if name == b"content-length":
             length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            keep_alive = False
     await reader.readexactly(length)
-    return status
+    return status, keep_alive
 
 
 async def client(port: int, first_id: int, stride: int, until: float,
@@ -72,12 +77,15 @@ async def client(port: int, first_id: int, stride: int, until: float,
             start = time.perf_counter()
             writer.write(request(update_id, port))
             try:
-                status = await read_response(reader)
+                status, keep_alive = await read_response(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
                 errors.append(update_id)
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 continue
+            if not keep_alive:  # an HTTP/1.0 server (the old receiver): a connection per update
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             if status == 200:
                 latencies.append(time.perf_counter() - start)
             else:
@@ -130,7 +138,7 @@ def wait_for(port: int, timeout: float = 30.0) -> None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                if s.recv(64).split(b" ")[1:2] == [b"200"]:
                     return
         except OSError:
             time.sleep(0.1)
@@ -177,6 +185,15 @@ def main() -> None:
                       f"{r['p99_ms']:>9.1f}{r['errors']:>8}", flush=True)
             driver.wait()
             rss = peak_rss_mib(server.pid)
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            health = json.loads(answer.partition(b"\r\n\r\n")[2])
+            if "fsyncs" in health:
+                print(f"group commit: {health['landed']:,} updates in {health['fsyncs']:,} "
+                      f"fsyncs ({health['landed'] / max(health['fsyncs'], 1):.1f} per fsync)")
             print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             print(f"receiver peak RSS: {rss:.0f} MiB")
         finally:

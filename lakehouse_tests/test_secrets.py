@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -180,7 +182,7 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
                     "-m", "lakehouse.definitions", "--select", "raw/telegram/getupdates"])
     assert dagster.returncode != 0
     outputs += [dagster.stdout.decode(), dagster.stderr.decode()]
-    assert "Telegram getUpdates failed" in outputs[-1] and REDACTED in outputs[-1]
+    dagster_err = outputs[-1]
 
     # ...the CLI's set-webhook on ok:false and on an error status...
     for status in (200, 400):
@@ -190,6 +192,25 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
         assert cli.returncode == 1
         outputs += [cli.stdout.decode(), cli.stderr.decode()]
         assert "Telegram setWebhook failed" in cli.stdout.decode()
+
+    # ...the stream consumer, refused on every reconnection until SIGTERM...
+    echo_api.status, seen = 401, echo_api.calls
+    stream = subprocess.Popen(
+        [sys.executable, "-m", "lakehouse.cli", "twitter", "stream", "--backoff-max", "0.2",
+         "--spool", str(tmp_path / "spool")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while echo_api.calls < seen + 3 and time.monotonic() < deadline and stream.poll() is None:
+            time.sleep(0.1)
+        assert echo_api.calls >= seen + 3, "the stream never reached the fake API"
+        stream.send_signal(signal.SIGTERM)
+        out, err = stream.communicate(timeout=60)
+    finally:
+        if stream.poll() is None:
+            stream.kill()
+            stream.wait()
+    outputs += [out.decode(), err.decode()]
 
     # ...and 5xx answers (retried, then failed) from the clients themselves.
     echo_api.status = 500
@@ -213,9 +234,11 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
     assert leaks("\n".join(outputs).encode()) == []  # ...like everything else, redacted
     assert leaks_in_tree(Path(lake.root)) == {}
     compute_logs = [p for p in secret_env.rglob("*") if p.suffix in (".out", ".err")]
-    assert compute_logs, "the runs wrote compute logs"
+    assert any(REDACTED.encode() in p.read_bytes() for p in compute_logs)  # errors were there
     assert leaks_in_tree(secret_env) == {}
     # The errors still say what failed, with the secret's place marked.
+    assert "Telegram getUpdates failed" in dagster_err and REDACTED in dagster_err
+    assert "Twitter stream failed" in err.decode() and REDACTED in err.decode()
     assert REDACTED.encode() in b"".join(p.read_bytes() for p in secret_env.rglob("*.db"))
 
 

@@ -33,12 +33,11 @@ from deltalake import DeltaTable
 from lakehouse import catalog as lake_catalog
 from lakehouse.lake.location import Lake
 from lakehouse.serving import serve_until_stopped
+from lakehouse.settings import DBT_PROJECT_DIR, duckdb_path
 
 log = logging.getLogger("lakehouse.docs")
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DEFAULT_TARGET = DBT_PROJECT_DIR / "target" / "docs"
-DEFAULT_DUCKDB_PATH = "data/gold.duckdb"
 # Only these files of the target folder are served (it also holds the DuckDB copy).
 SERVED = {"/": "static_index.html", "/index.html": "static_index.html",
           "/static_index.html": "static_index.html", "/manifest.json": "manifest.json",
@@ -90,7 +89,7 @@ def _fresh_duckdb_copy(target: Path) -> tuple[Path, bool]:
     copy = target / "docs.duckdb"
     for stale in (copy, copy.with_name(copy.name + ".wal")):
         stale.unlink(missing_ok=True)
-    gold = Path(os.environ.get("LAKEHOUSE_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)).resolve()
+    gold = duckdb_path()
     if not gold.exists():
         return copy, False
     shutil.copyfile(gold, copy)

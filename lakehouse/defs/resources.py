@@ -8,8 +8,10 @@ location again for every step, which on two cores was most of a small run's wall
 import dagster as dg
 
 from lakehouse.lake.resource import LakeResource
+from lakehouse.settings import env_fields
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"lake": LakeResource()}, executor=dg.in_process_executor)
+    return dg.Definitions(resources={"lake": LakeResource(**env_fields({"root": "LAKEHOUSE_ROOT"}))},
+                          executor=dg.in_process_executor)

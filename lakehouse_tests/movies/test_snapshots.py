@@ -13,10 +13,10 @@ from lakehouse.defs.movies.assets import (
     silver_csv_drop,
     silver_movielens,
 )
-from lakehouse.defs.movies.snapshots import read_state
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
+from lakehouse.lake.snapshots import read_state
 from lakehouse.sources.csv_drop import CsvDropResource, write_sample_drop
 from lakehouse.sources.imdb import ImdbResource
 from lakehouse.sources.movielens import MovieLensResource

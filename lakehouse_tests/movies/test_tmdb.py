@@ -10,10 +10,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from lakehouse.defs.movies.assets import raw_tmdb, silver_tmdb
-from lakehouse.defs.movies.tmdb import build_tmdb_silver, enrich
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
+from lakehouse.load.tmdb import build_tmdb_silver, enrich
 from lakehouse.sources.movies_sample import TITLES, SampleTmdbApi
 from lakehouse.sources.tmdb import (
     MAX_BYTES_PER_FILE,

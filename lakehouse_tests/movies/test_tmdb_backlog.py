@@ -15,15 +15,15 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from lakehouse.defs.movies.tmdb import (
+from lakehouse.lake.delta import overwrite_table, scan
+from lakehouse.lake.location import Lake, raw_key
+from lakehouse.load.tmdb import (
     REQUEST_LOG,
     build_tmdb_silver,
     enrich,
     full_tmdb_silver,
     land_records,
 )
-from lakehouse.lake.delta import overwrite_table, scan
-from lakehouse.lake.location import Lake, raw_key
 from lakehouse.sources.http import ApiError
 from lakehouse.sources.tmdb import (
     TmdbClient,

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -220,13 +221,16 @@ def test_shutdown_says_what_it_left_and_the_next_start_lands_it(
     said = log.read_text()
     assert f"2 acknowledged record(s) in 1 segment(s) still only in the spool folder {spool}" \
         in said
+    second = Receiver(s3_lake, spool).start()  # starts and serves with the lake still down
+    assert second.post(body_of({**UPDATE, "update_id": 32})).status_code == 200
+    _wait(lambda: health(second).status_code == 503)
+    assert health(second).json()["unsealed_records"] == 3
     s3.create_bucket(Bucket=bucket)
-    second = Receiver(s3_lake, spool).start()
-    _wait(lambda: s3_lake.list_keys(WEBHOOK_PREFIX) != [])
+    _wait(lambda: health(second).status_code == 200)
     second.stop()
     ids = sorted(json.loads(line)["update_id"] for key in s3_lake.list_keys(WEBHOOK_PREFIX)
                  for line in s3_lake.read_bytes(key).splitlines())
-    assert ids == [30, 31]
+    assert ids == [30, 31, 32]
 
 
 def test_two_writers_at_the_same_moment_never_write_the_same_raw_key(
@@ -283,3 +287,65 @@ def test_a_failed_write_never_tears_the_next_record(lake: Lake, tmp_path: Path) 
     assert 10 < len(acked) < 13  # some writes failed, the rest were acknowledged
     lines = [line for key in lake.list_keys("raw/t") for line in lake.read_bytes(key).splitlines()]
     assert sorted(json.loads(line)["update_id"] for line in lines) == acked
+
+
+class StallingProxy:
+    """A TCP proxy to the S3 server that holds every byte the client sends while ``stall``."""
+
+    def __init__(self, upstream: str):
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.stall = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, dest: socket.socket, held: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                while held and self.stall.is_set():
+                    time.sleep(0.05)
+                dest.sendall(data)
+        except OSError:
+            pass
+        finally:
+            source.close(), dest.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_stalled_upload_never_stalls_a_request(s3_lake: Lake, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = StallingProxy(s3_lake.storage_options["AWS_ENDPOINT_URL"])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    running = Receiver(s3_lake, tmp_path / "spool", extra_args=("--segment-seconds", "0.5")).start()
+    try:
+        proxy.stall.set()  # S3 stops answering: the next age seal hangs in its upload
+        assert running.post(body_of({**UPDATE, "update_id": 50})).status_code == 200
+        time.sleep(2)  # the segment is sealed by age now, its upload held by the proxy
+        slowest = 0.0
+        for n in range(51, 71):
+            start = time.monotonic()
+            assert running.post(body_of({**UPDATE, "update_id": n})).status_code == 200
+            slowest = max(slowest, time.monotonic() - start)
+        assert slowest < 3.0  # the old receiver held every request for the whole stall
+        assert health(running).json()["unsealed_records"] == 21
+        assert s3_lake.list_keys(WEBHOOK_PREFIX) == []  # (the upload is indeed held)
+        proxy.stall.clear()
+    finally:
+        running.stop()
+        proxy.close()
+    ids = sorted(json.loads(line)["update_id"] for key in s3_lake.list_keys(WEBHOOK_PREFIX)
+                 for line in s3_lake.read_bytes(key).splitlines())
+    assert ids == list(range(50, 71))

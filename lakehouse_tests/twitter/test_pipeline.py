@@ -213,7 +213,7 @@ def test_twitter_assets_automation_and_lineage_are_registered() -> None:
     assert dg.AssetKey(["gold", "fct_tweets"]) in \
         graph.get(dg.AssetKey(["gold", "tweets_by_language_per_day"])).parent_keys
     assert repo.get_schedule_def("twitter_search_schedule").cron_schedule == "*/5 * * * *"
-    assert {"twitter_raw_file_sensor", "twitter_gold_sensor"} <= \
+    assert {"twitter_raw_file_sensor", "gold_automation_sensor"} <= \
         {s.name for s in repo.sensor_defs}
 
 

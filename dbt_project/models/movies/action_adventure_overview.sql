@@ -1,4 +1,4 @@
--- The Action and Adventure theme of seeds/004: per release year, how many such movies, how they
+-- The Action and Adventure theme: per release year, how many such movies, how they
 -- are rated on each source, and what they cost and earned (TMDB budget and revenue).
 with themed as (
     select

@@ -1,6 +1,6 @@
--- Grain: one row per sentiment label (seeds/003's count per label). Every label is present,
--- with 0 when no tweet has it, so a dashboard always shows three numbers. Each post once:
--- the sentiment of the version fct_tweets counts.
+-- Grain: one row per sentiment label (the streaming-sentiment dashboard's count per label).
+-- Every label is present, with 0 when no tweet has it, so a dashboard always shows three
+-- numbers. Each post once: the sentiment of the version fct_tweets counts.
 with labels as (
     select * from (values ('Negative'), ('Neutral'), ('Positive')) as l(sentiment_label)
 ),

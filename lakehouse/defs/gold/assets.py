@@ -8,40 +8,82 @@ silver assets in the lineage graph.
 """
 
 
-import os
-import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import dagster as dg
 import duckdb
 import polars as pl
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from lakehouse.lake.delta import delta_metadata, overwrite_table
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
+from lakehouse.settings import DBT_PROJECT_DIR, duckdb_path
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
-DEFAULT_DUCKDB_PATH = "data/gold.duckdb"
-# The dbt of this interpreter's environment, so an un-activated venv works too.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-if Path(DBT_EXECUTABLE).exists() and str(Path(DBT_EXECUTABLE).parent) not in os.environ.get(
-        "PATH", "").split(os.pathsep):
-    # dagster-dbt's own preparer (dagster dev) looks for `dbt` on PATH.
-    os.environ["PATH"] = os.pathsep.join([str(Path(DBT_EXECUTABLE).parent), os.environ["PATH"]])
 DBT_POOL = "duckdb"  # one writer per DuckDB file: runs of dbt are serialised by this pool
 
+# Importing this module neither runs dbt nor changes the environment: the manifest is built
+# beforehand (`make install`, or `dbt parse` in dbt_project/; see CONTRIBUTING).
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
 if not dbt_project.manifest_path.exists():
-    # A fresh clone has no manifest; `make` builds it, this keeps a bare import working too.
-    dbt_project.preparer.prepare(dbt_project)
+    raise FileNotFoundError(
+        f"{dbt_project.manifest_path} is missing: run `make install` (or `cd dbt_project && "
+        "dbt parse --profiles-dir .`) before loading the code location")
+
+
+def _quoted(values: Any) -> str:
+    return ", ".join(str(v) for v in values) if isinstance(values, list) else str(values)
+
+
+def dbt_test_description(test: Mapping[str, Any]) -> str:
+    """What a dbt test asserts, in words, from its name and arguments (``test_metadata``)."""
+    if test.get("description"):
+        return str(test["description"])
+    meta = test.get("test_metadata") or {}
+    kwargs = meta.get("kwargs") or {}
+    column = kwargs.get("column_name") or test.get("column_name")
+    name = meta.get("name") or test.get("name", "")
+    if name == "not_null":
+        return f"`{column}` is never null."
+    if name == "unique":
+        return f"`{column}` is unique: no two rows share a value."
+    if name == "accepted_values":
+        return f"`{column}` is one of: {_quoted(kwargs.get('values', []))}."
+    if name == "relationships":
+        parent = str(kwargs.get("to", "")).removeprefix("ref('").removesuffix("')")
+        return f"Every `{column}` exists in `{parent}.{kwargs.get('field')}`."
+    if name == "unique_combination_of_columns":
+        return f"One row per ({_quoted(kwargs.get('columns', []))})."
+    target = f" on `{column}`" if column else ""
+    return f"dbt test `{name}`{target}."
+
+
+# Gold follows silver by itself (declarative automation, evaluated by gold_automation_sensor):
+# a model is requested once any table it reads has been updated, and waits while one of them
+# is being written. Unlike `eager()`, missing partitions upstream do not hold it back: silver's
+# daily partitions are only ever filled where data exists.
+GOLD_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after any upstream update")
 
 
 class LakehouseTranslator(DagsterDbtTranslator):
-    """Models are ``gold/<model>`` in the gold group; sources map to silver asset keys."""
+    """Models are ``gold/<model>`` in their domain's group (the folder under ``models/``, e.g.
+    ``models/telegram/`` -> ``telegram``); sources map to silver asset keys; dbt tests become
+    asset checks described in words; each model links to its SQL file."""
+
+    def __init__(self) -> None:
+        super().__init__(DagsterDbtTranslatorSettings(enable_code_references=True))
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str,
                        project: DbtProject | None) -> dg.AssetSpec:
@@ -51,13 +93,20 @@ class LakehouseTranslator(DagsterDbtTranslator):
             return spec
         return spec.replace_attributes(
             key=dg.AssetKey(["gold", props["name"]]),
-            group_name="gold",
+            group_name=props["fqn"][1],
             kinds={"dbt", "duckdb", "delta"},
+            automation_condition=GOLD_AUTOMATION,
         )
 
-
-def duckdb_path() -> Path:
-    return Path(os.environ.get("LAKEHOUSE_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)).resolve()
+    def get_asset_check_spec(self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any],
+                             unique_id: str, project: DbtProject | None) -> dg.AssetCheckSpec | None:
+        check = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if check is None or check.description:
+            return check
+        return dg.AssetCheckSpec(
+            name=check.name, asset=check.asset_key, additional_deps=check.additional_deps,
+            metadata=check.metadata, blocking=check.blocking,
+            description=dbt_test_description(self.get_resource_props(manifest, unique_id)))
 
 
 def dbt_env(lake: Lake) -> dict[str, str]:
@@ -94,10 +143,13 @@ def land_models_as_delta(lake: Lake, models: list[str]) -> dict[str, dict[str, A
 def gold_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                     lake: LakeResource) -> Iterator[Any]:
     the_lake = lake.lake()
-    os.environ.update(dbt_env(the_lake))
     duckdb_path().parent.mkdir(parents=True, exist_ok=True)
+    # DbtCliResource.cli (dagster-dbt 0.29) passes the process environment to dbt and takes
+    # no env of its own: the dbt settings are set only while the dbt process is started.
+    with mock.patch.dict("os.environ", dbt_env(the_lake)):
+        invocation = dbt.cli(["build"], context=context)
     # Collect first: the DuckDB file is only readable here once the dbt process has exited.
-    events = list(dbt.cli(["build"], context=context).stream())
+    events = list(invocation.stream())
     def model_of(output: dg.Output) -> str:
         return context.asset_key_for_output(output.output_name).path[-1]
 

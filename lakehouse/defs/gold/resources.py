@@ -3,7 +3,8 @@
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from lakehouse.defs.gold.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_project
+from lakehouse.defs.gold.assets import dbt_project
+from lakehouse.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
 
 @dg.definitions

@@ -1,25 +1,32 @@
 """Telegram assets: raw updates -> bronze updates (+ quarantine) -> silver messages by day."""
 
 
+import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 
-from lakehouse.defs.raw_files import RawFilesConfig, raw_keys_to_load
-from lakehouse.defs.telegram.tables import (
+from lakehouse.defs.raw_files import (
+    RawFilesConfig,
+    file_accounting,
+    file_accounting_spec,
+    raw_keys_to_load,
+)
+from lakehouse.lake.delta import delta_metadata, scan
+from lakehouse.lake.resource import LakeResource
+from lakehouse.load.telegram import (
     BRONZE,
+    DEFAULT_PARTITIONS_START,
     SILVER,
     bronze_ledger,
     load_bronze,
     rebuild_silver_days,
 )
-from lakehouse.defs.telegram.tables import (
+from lakehouse.load.telegram import (
     QUARANTINE as QUARANTINE_TABLE,
 )
-from lakehouse.lake.delta import delta_metadata, scan
-from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import GETUPDATES_PREFIX, RAW_PREFIXES, poll_updates
 from lakehouse.transforms.telegram import MESSAGE_TYPES
@@ -31,7 +38,14 @@ BRONZE_UPDATES = dg.AssetKey(["bronze", "telegram_updates"])
 QUARANTINE = dg.AssetKey(["quarantine", "telegram_quarantine"])
 SILVER_MESSAGES = dg.AssetKey(["silver", "telegram_messages"])
 
-message_days = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
+# Read when the code location loads: a partitions definition is fixed for the location's life.
+PARTITIONS_START = os.environ.get("TELEGRAM_PARTITIONS_START") or DEFAULT_PARTITIONS_START
+message_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+
+
+def partition_days() -> tuple[date, date]:
+    """(first, last) day of the silver partitions now (the last one is tomorrow, UTC)."""
+    return (message_days.start.date(), datetime.now(UTC).date() + timedelta(days=1))
 
 
 @dg.asset(
@@ -76,17 +90,20 @@ telegram_raw_webhook = dg.AssetSpec(
                      description="Raw Telegram records that could not be parsed, with the "
                                  "reason, the record as received and where it came from."),
     ],
+    check_specs=[file_accounting_spec(BRONZE_UPDATES)],
 )
-def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
-                    lake: LakeResource, telegram: TelegramResource) -> Iterator[dg.MaterializeResult]:
+def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, lake: LakeResource,
+                    telegram: TelegramResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
     keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, bronze_ledger(the_lake))
     if not keys:
         context.log.info("no raw Telegram files to load")
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
+        yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, [], 0)
         return
-    load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info)
+    load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info,
+                       days=partition_days())
     totals = {"files": load.files, "records": load.records, "bronze_rows": load.bronze_rows,
               "quarantined": load.quarantined,
               "dropped_by_chat_allow_list": load.dropped_by_chat_allow_list}
@@ -99,6 +116,8 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
         **delta_metadata(the_lake, the_lake.table_uri(*QUARANTINE_TABLE)),
         "quarantined_this_run": load.quarantined,
     })
+    yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, keys, load.records,
+                          set_aside=load.dropped_by_chat_allow_list)
 
 
 def _partition_days(context: dg.AssetExecutionContext) -> list[date]:

@@ -1,8 +1,8 @@
-"""Jobs of the Telegram pipeline: poll, load raw files, rebuild days of silver and their gold."""
+"""Jobs of the Telegram pipeline: poll, load raw files, rebuild days of silver (gold follows by
+itself: gold_automation_sensor)."""
 
 import dagster as dg
 
-from lakehouse.defs.gold.assets import gold_selection
 from lakehouse.defs.telegram.assets import (
     BRONZE_UPDATES,
     QUARANTINE,
@@ -21,7 +21,8 @@ telegram_bronze_job = dg.define_asset_job(
 )
 telegram_daily_etl_job = dg.define_asset_job(
     "telegram_daily_etl_job",
-    selection=dg.AssetSelection.assets(SILVER_MESSAGES) | gold_selection("telegram"),
+    selection=dg.AssetSelection.assets(SILVER_MESSAGES),
     partitions_def=message_days,
-    description="Rebuild days of silver messages, then the Telegram gold models (dbt).",
+    description="Rebuild days of silver messages (the Telegram gold models follow by "
+                "themselves: gold_automation_sensor).",
 )

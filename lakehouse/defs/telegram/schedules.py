@@ -1,4 +1,4 @@
-"""The daily ETL of seeds/000, as a schedule: rebuild yesterday's silver day and the gold."""
+"""The Telegram daily ETL as a schedule: rebuild yesterday's silver day and the gold."""
 
 from datetime import timedelta
 

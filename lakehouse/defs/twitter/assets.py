@@ -15,7 +15,12 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from lakehouse.defs.raw_files import RawFilesConfig, raw_keys_to_load
+from lakehouse.defs.raw_files import (
+    RawFilesConfig,
+    file_accounting,
+    file_accounting_spec,
+    raw_keys_to_load,
+)
 from lakehouse.lake.delta import (
     append_replacing_sources,
     delta_metadata,
@@ -122,9 +127,10 @@ twitter_raw_stream = dg.AssetSpec(
                                  "the record as received, its file, index and the tweet's "
                                  "JSON path. One bad tweet never quarantines its page."),
     ],
+    check_specs=[file_accounting_spec(BRONZE_TWEETS)],
 )
 def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
-                   lake: LakeResource) -> Iterator[dg.MaterializeResult]:
+                   lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
     ledger = Ledger(the_lake, *BRONZE_TABLE)
     keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, ledger)
@@ -147,6 +153,7 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
     if not keys:
         yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={"files": 0})
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
+        yield file_accounting(the_lake, BRONZE_TWEETS, QUARANTINE, [], 0)
         return
     yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={
         **delta_metadata(the_lake, bronze_uri), **totals, "files": len(keys)})
@@ -154,6 +161,7 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
                        if open_table(the_lake, quarantine_uri) else {})
     yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
         **quarantine_meta, "quarantined_this_run": totals["quarantined"]})
+    yield file_accounting(the_lake, BRONZE_TWEETS, QUARANTINE, keys, totals["records"])
 
 
 def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str]) -> list[date]:

@@ -1,8 +1,7 @@
-"""Jobs of the Twitter pipeline: search, process raw files, rebuild the Twitter gold models."""
+"""Jobs of the Twitter pipeline: search, process raw files (gold follows by itself)."""
 
 import dagster as dg
 
-from lakehouse.defs.gold.assets import gold_selection
 from lakehouse.defs.twitter.assets import (
     BRONZE_TWEETS,
     QUARANTINE,
@@ -18,8 +17,4 @@ twitter_files_job = dg.define_asset_job(
     "twitter_files_job",
     selection=dg.AssetSelection.assets(BRONZE_TWEETS, QUARANTINE, *SILVER_KEYS),
     description="Raw Twitter files (config: files) into bronze, quarantine and silver.",
-)
-twitter_gold_job = dg.define_asset_job(
-    "twitter_gold_job", selection=gold_selection("twitter"),
-    description="Rebuild the Twitter gold models (dbt) and land them as Delta.",
 )

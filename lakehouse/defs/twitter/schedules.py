@@ -1,4 +1,5 @@
-"""seeds/001's ECS task every 5 minutes, as a schedule of the recent-search asset."""
+"""Recent search every 5 minutes (the Twitter batch pipeline's ECS task), as a schedule of
+the recent-search asset."""
 
 import dagster as dg
 

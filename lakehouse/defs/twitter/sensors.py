@@ -1,16 +1,16 @@
-"""Twitter automation: each landed raw file processed exactly once, then gold rebuilt.
+"""Twitter automation: each landed raw file processed exactly once (gold follows by itself).
 
-Bronze's ledger of loaded files plays the part of the Glue bookmark and the Spark checkpoint
-of the seeds; the run_key of each request is the file's key, so a repeated tick never processes
-a file twice. Sensors decide, assets fetch: no sensor reads a payload.
+Bronze's ledger of loaded files plays the part of the Glue job bookmark and the Spark checkpoint
+of the pipelines this replaces (README, Origins); the run_key of each request is the file's key,
+so a repeated tick never processes a file twice. Sensors decide, assets fetch: no sensor reads a
+payload.
 """
 
-import dagster as dg
 
 from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
-from lakehouse.defs.twitter.assets import BRONZE_TABLE, SILVER_SENTIMENT
-from lakehouse.defs.twitter.jobs import twitter_files_job, twitter_gold_job
-from lakehouse.sources.twitter import RAW_PREFIXES
+from lakehouse.defs.twitter.assets import BRONZE_TABLE, RAW_STREAM
+from lakehouse.defs.twitter.jobs import twitter_files_job
+from lakehouse.sources.twitter import RAW_PREFIXES, STREAM_PREFIX
 
 MAX_RUNS_PER_TICK = 100
 
@@ -18,17 +18,8 @@ twitter_raw_file_sensor = raw_file_sensor(
     name="twitter_raw_file_sensor", job=twitter_files_job, ledger=BRONZE_TABLE,
     list_landed=raw_landed_keys(RAW_PREFIXES),
     request_for=files_request(["twitter_bronze", "twitter_silver"]),
-    files_per_run=1, max_runs_per_tick=MAX_RUNS_PER_TICK,
+    files_per_run=1, max_runs_per_tick=MAX_RUNS_PER_TICK, landed_outside={STREAM_PREFIX: RAW_STREAM},
     description="One run per landed raw Twitter file (search page or stream batch) that "
                 "bronze's ledger does not hold yet (late and out-of-order files too), into "
                 "bronze and silver, exactly once.",
 )
-
-
-@dg.asset_sensor(asset_key=SILVER_SENTIMENT, job=twitter_gold_job,
-                 default_status=dg.DefaultSensorStatus.RUNNING,
-                 description="After silver tweets change, rebuilds the Twitter gold models once "
-                             "(several batches landing between ticks share one rebuild).")
-def twitter_gold_sensor(context: dg.SensorEvaluationContext,
-                        asset_event: dg.EventLogEntry) -> dg.RunRequest:
-    return dg.RunRequest(run_key=f"twitter-gold:{asset_event.run_id}")

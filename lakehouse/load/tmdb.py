@@ -1,6 +1,7 @@
 """TMDB enrichment: which titles to ask for, the two fan-out stages, landing, and silver.
 
-Titles come from the CSV drops first (seeds/004 keys TMDB by the IMDB ids of its CSVs), then
+Titles come from the CSV drops first (TMDB is asked by the IMDB ids
+the dropped CSVs hold), then
 MovieLens links (which already carry TMDB ids), then the most-voted IMDB titles.
 
 What TMDB already answered is known from the lake, never from memory: every landed file's
@@ -30,7 +31,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from lakehouse.defs.movies.snapshots import write_snapshot_table
 from lakehouse.lake.delta import (
     append_replacing_sources,
     in_predicate,
@@ -41,6 +41,7 @@ from lakehouse.lake.delta import (
     scan,
 )
 from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.snapshots import write_snapshot_table
 from lakehouse.sources.tmdb import (
     TmdbApi,
     TmdbRecord,

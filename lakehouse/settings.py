@@ -1,0 +1,45 @@
+"""Paths and settings of the project, in one place.
+
+Every setting is an environment variable with a default. Resources get theirs through
+``env_fields``: a variable that is set when the code location loads becomes a ``dg.EnvVar``, so
+the Dagster UI shows which variable a value comes from (never the value of a secret); an unset
+one leaves the field at its default (``dg.EnvVar`` on an unset variable fails the run).
+"""
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
+# The dbt of this interpreter's environment, so an un-activated venv works too.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+
+DEFAULT_LAKE_ROOT = "data/lake"
+DEFAULT_DUCKDB_PATH = "data/gold.duckdb"
+
+# Where the UI's code references link to: unset, they open the local files.
+GIT_URL_ENV = "LAKEHOUSE_GIT_URL"  # e.g. https://github.com/<org>/lakehouse
+GIT_BRANCH_ENV = "LAKEHOUSE_GIT_BRANCH"
+
+
+def duckdb_path() -> Path:
+    """The DuckDB file dbt builds the gold models in (``LAKEHOUSE_DUCKDB_PATH``), absolute."""
+    return Path(os.environ.get("LAKEHOUSE_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH).resolve()
+
+
+def git_url() -> str | None:
+    return os.environ.get(GIT_URL_ENV) or None
+
+
+def git_branch() -> str:
+    return os.environ.get(GIT_BRANCH_ENV) or "main"
+
+
+def env_fields(variables: Mapping[str, str]) -> dict[str, Any]:
+    """``{field: variable}`` -> ``{field: dg.EnvVar(variable)}`` for the variables set now."""
+    import dagster as dg  # the command line imports this module: Dagster only when needed
+
+    return {name: dg.EnvVar(var) for name, var in variables.items() if os.environ.get(var)}

@@ -1,0 +1,43 @@
+"""Gold updates itself: silver changing is what requests the gold models that read it."""
+
+import dagster as dg
+
+from lakehouse.definitions import defs
+
+
+def _requested(result, definitions: dg.Definitions) -> set[str]:
+    keys = definitions.get_repository_def().asset_graph.get_all_asset_keys()
+    return {key.to_user_string() for key in keys if result.get_requested_partitions(key)}
+
+
+def test_a_silver_update_requests_exactly_the_gold_models_reading_it() -> None:
+    definitions = defs()
+    instance = dg.DagsterInstance.ephemeral()
+    quiet = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
+    assert quiet.total_requested == 0  # nothing changed: no run (after `make demo` too)
+
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["silver", "telegram_messages"]),
+                                partition="2026-11-12"))
+    after = dg.evaluate_automation_conditions(defs=definitions, instance=instance,
+                                              cursor=quiet.cursor)
+    requested = _requested(after, definitions)
+    assert requested == {"gold/telegram_messages_per_day",
+                         "gold/telegram_messages_per_user_per_day",
+                         "gold/telegram_avg_message_length_per_user_per_day",
+                         "gold/telegram_messages_per_hour_weekday_week"}
+
+    handled = dg.evaluate_automation_conditions(defs=definitions, instance=instance,
+                                                cursor=after.cursor)
+    assert handled.total_requested == 0  # requested once per update, not on every tick
+
+
+def test_gold_models_carry_the_condition_and_the_sensor_runs_by_default() -> None:
+    repo = defs().get_repository_def()
+    graph = repo.asset_graph
+    gold = [k for k in graph.get_all_asset_keys() if k.path[0] == "gold"]
+    assert gold and all(graph.get(k).automation_condition is not None for k in gold)
+    sensor = repo.get_sensor_def("gold_automation_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    jobs = {job.name for job in repo.get_all_jobs()}
+    assert "twitter_gold_job" not in jobs

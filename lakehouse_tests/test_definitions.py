@@ -32,7 +32,7 @@ def test_telegram_assets_and_their_lineage(repo) -> None:
 
 DOMAINS = {"telegram": "team:telegram", "twitter": "team:twitter", "movies": "team:movies"}
 # Each CSV drop becomes its own table with its file's columns: no fixed schema to show.
-WITHOUT_FIXED_COLUMNS = {dg.AssetKey(["silver", "csv_drop"])}
+WITHOUT_FIXED_COLUMNS = {dg.AssetKey(["silver", "csv_drops"])}
 
 
 def _gold_domain(key: dg.AssetKey) -> str:

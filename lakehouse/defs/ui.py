@@ -35,7 +35,7 @@ COLUMN_DESCRIPTIONS = {
     "record_index": "Line number of the record within its raw file.",
 }
 
-# Tables whose columns are fixed by a Polars schema. silver/csv_drop is absent: each CSV drop
+# Tables whose columns are fixed by a Polars schema. silver/csv_drops is absent: each CSV drop
 # becomes its own table (silver/csv_<spec>) with the columns of its file.
 TABLE_SCHEMAS: dict[dg.AssetKey, Mapping[str, pl.DataType]] = {
     dg.AssetKey(["bronze", "telegram_updates"]): telegram.BRONZE_SCHEMA,

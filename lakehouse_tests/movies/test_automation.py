@@ -50,9 +50,9 @@ def test_definitions_hold_the_movie_graph() -> None:
 
     definitions = defs()
     keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
-    expected = {"raw/imdb/title_basics", "raw/movielens/zip", "raw/tmdb/json", "raw/local/csv",
+    expected = {"raw/imdb/title_basics", "raw/movielens/release", "raw/tmdb/answers", "raw/csv_drop/file",
                 "silver/imdb_titles", "silver/movielens_ratings", "silver/tmdb_movies",
-                "silver/csv_drop", "gold/dim_title", "gold/action_adventure_overview"}
+                "silver/csv_drops", "gold/dim_title", "gold/action_adventure_overview"}
     assert expected <= keys
     imdb_job = definitions.resolve_job_def("movies_imdb_job")
     selected = {k.to_user_string() for k in imdb_job.asset_layer.selected_asset_keys}

@@ -12,7 +12,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export LAKEHOUSE_ROOT ?= $(CURDIR)/data/lake
 export LAKEHOUSE_DUCKDB_PATH ?= $(CURDIR)/data/gold.duckdb
 
-.PHONY: install demo test dev docs notebooks lint bench clean
+.PHONY: install demo test dev docs notebooks lint bench soak clean
 
 install: $(STAMP) $(MANIFEST)
 
@@ -55,6 +55,11 @@ bench: install
 	$(PY) bench/telegram_etl.py
 	$(PY) bench/tweets.py
 	$(PY) bench/movies.py
+
+# The production-like stack (PostgreSQL, moto's S3 server, webserver, daemon, webhook, stream)
+# fed by the sample backends; `make soak MINUTES=3` for a shorter one. Needs root (PostgreSQL).
+soak: install
+	$(PY) bench/soak.py --minutes $(or $(MINUTES),10)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -33,6 +33,9 @@ LOOKBACK_DAYS = 3
 # A request whose run the instance does not show yet (the daemon creates it after the tick)
 # keeps its files out of new requests for this long.
 REQUEST_TTL_SECONDS = 900
+# A batch whose run failed (storage down, the worker killed) is asked for again, with a new
+# run_key, this many times; then it waits for a person (the skip reason names it).
+RETRIES = 2
 _IN_FLIGHT = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
               dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
               dg.DagsterRunStatus.MANAGED, dg.DagsterRunStatus.CANCELING)
@@ -124,16 +127,27 @@ def landed_events(lake: Lake, files: Sequence[str],
     return events
 
 
-def _still_in_flight(instance: dg.DagsterInstance, sensor: str,
-                     requested: dict[str, dict], now: float) -> dict[str, dict]:
-    """The requests of earlier ticks whose run is queued or running, or not created yet."""
-    if not requested:
+def _attempt_keys(base: str) -> list[str]:
+    return [base, *(f"{base}#retry{n}" for n in range(1, RETRIES + 1))]
+
+
+def _latest_runs(instance: dg.DagsterInstance, sensor: str,
+                 run_keys: list[str]) -> dict[str, dg.DagsterRun]:
+    """The newest run of this sensor for each of ``run_keys`` (one query)."""
+    if not run_keys:
         return {}
     runs = instance.get_runs(filters=dg.RunsFilter(
-        tags={"dagster/sensor_name": sensor, "dagster/run_key": sorted(requested)}))
+        tags={"dagster/sensor_name": sensor, "dagster/run_key": sorted(set(run_keys))}))
     latest: dict[str, dg.DagsterRun] = {}
     for run in runs:  # newest first
         latest.setdefault(run.tags.get("dagster/run_key", ""), run)
+    return latest
+
+
+def _still_in_flight(instance: dg.DagsterInstance, sensor: str,
+                     requested: dict[str, dict], now: float) -> dict[str, dict]:
+    """The requests of earlier ticks whose run is queued or running, or not created yet."""
+    latest = _latest_runs(instance, sensor, list(requested))
     kept = {}
     for run_key, entry in requested.items():
         run = latest.get(run_key)
@@ -185,19 +199,32 @@ def raw_file_sensor(*, name: str, job: dg.JobDefinition | Any, ledger: tuple[str
         in_flight = _still_in_flight(context.instance, name, state.get("requested", {}), now)
         busy = {f for entry in in_flight.values() for f in entry["files"]}
         todo = [k for k in unloaded if k not in busy]
-        batches = [todo[i:i + files_per_run] for i in range(0, len(todo), files_per_run)]
-        requests = []
-        for files in batches[:max_runs_per_tick]:
-            run_key = files_run_key(files)
+        batches = [todo[i:i + files_per_run]
+                   for i in range(0, len(todo), files_per_run)][:max_runs_per_tick]
+        earlier = _latest_runs(context.instance, name, [
+            k for files in batches for k in _attempt_keys(files_run_key(files))])
+        requests, given_up = [], []
+        for files in batches:
+            keys = _attempt_keys(files_run_key(files))
+            if any(k in earlier and earlier[k].status in _IN_FLIGHT for k in keys):
+                continue
+            run_key = next((k for k in keys if k not in earlier), None)
+            if run_key is None:  # every attempt failed: a person looks (see the runs)
+                given_up.append(keys[-1])
+                continue
             requests.append(request_for(run_key, files))
             in_flight[run_key] = {"files": files, "at": now}
         cursor = json.dumps({
             "full_scan_at": now if full else state.get("full_scan_at", 0),
             "landed_keys": len(landed) if full else state.get("landed_keys", 0),
             "requested": in_flight}, sort_keys=True)
+        if given_up:
+            context.log.warning(f"{len(given_up)} batches of files failed {RETRIES + 1} runs and "
+                                f"are not asked for again: {', '.join(given_up[:5])}")
         if not requests:
             waiting = f"; {len(busy)} in runs not finished yet" if busy else ""
-            return dg.SensorResult(skip_reason=f"every landed file is loaded{waiting}",
+            failed = f"; {len(given_up)} batches failed every attempt" if given_up else ""
+            return dg.SensorResult(skip_reason=f"every landed file is loaded{waiting}{failed}",
                                    cursor=cursor)
         extra = extra_requests(context, requests) if extra_requests else {}
         found = [f for files in batches[:max_runs_per_tick] for f in files]

@@ -141,6 +141,9 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
     A value with no rows in ``df`` empties that partition, which is what a rebuild of a day
     whose messages all disappeared must do.
     """
+    values = list(values)
+    if not values:  # no partition named: nothing to replace (and "IN ()" is not SQL)
+        return
     predicate = in_predicate(column, values)
     _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate,
                                       partition_by=[column]))

@@ -26,24 +26,33 @@ def landed_at(key: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else EPOCH
 
 
+# Polars' CSV reader decompresses what starts like gzip, zlib or zstd: such bytes are not read
+# by it (a file starting with ``x\x01`` was taken for zlib and its lines lost).
+_COMPRESSION_MAGIC = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda",
+                      b"\x28\xb5\x2f\xfd")
+
+
 def ndjson_lines(data: bytes, column: str = "record") -> pl.DataFrame:
     """(``_record_index`` Int64, ``column`` String): the non-blank lines of an NDJSON file, each
-    numbered by its line (from 0), with a trailing ``\\r`` removed.
+    numbered by its line (from 0), with a trailing ``\r`` removed.
 
     Polars' CSV reader, with a separator that JSON text never holds unescaped (0x1F) and no
-    quoting, splits lines fastest. A file that is not UTF-8, or a line holding that byte, takes
-    the slow path, invalid bytes replaced: every line stays a record (a broken one is for the
-    quarantine), none is cut or lost.
+    quoting, splits lines fastest. Bytes it cannot take as they are (not UTF-8, a line holding
+    that byte, a start that looks compressed) are decoded with invalid bytes replaced and split
+    on ``\n``: every line stays a record (a broken one is for the quarantine), none is lost.
     """
-    try:
-        frame = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None,
-                            new_columns=[column], schema={column: pl.String},
-                            raise_if_empty=False, comment_prefix=None)
-    except pl.exceptions.PolarsError:
-        lines = data.decode("utf-8", errors="replace").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        frame = pl.DataFrame({column: lines}, schema={column: pl.String})
+    frame = None
+    if not data.startswith(_COMPRESSION_MAGIC):
+        try:
+            frame = pl.read_csv(data, has_header=False, separator="\x1f", quote_char=None,
+                                new_columns=[column], schema={column: pl.String},
+                                raise_if_empty=False)
+        except (pl.exceptions.PolarsError, OSError):
+            frame = None
+    if frame is None:
+        text = data.decode("utf-8", errors="replace")
+        frame = (pl.DataFrame({column: [text]}, schema={column: pl.String})
+                 .select(pl.col(column).str.split("\n")).explode(column))
     return (frame.with_row_index("_record_index")
             .with_columns(pl.col("_record_index").cast(pl.Int64),
                           pl.col(column).str.strip_chars_end("\r"))

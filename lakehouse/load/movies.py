@@ -11,7 +11,9 @@ import gzip
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from lakehouse.lake.snapshots import (
     SOURCE_PROPERTY,
     LandingState,
     built_from,
+    state_key,
     write_quarantine,
     write_snapshot_table,
 )
@@ -250,6 +253,30 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
         return write(repeated)
 
 
+class UnreadableRawFile(ValueError):
+    """A landed raw file that cannot be read as what it should be (a gzip that is not one or is
+    cut short, a truncated zip): only the tables built from that file fail, naming it."""
+
+    def __init__(self, key: str, what: str, error: BaseException, state_key: str):
+        self.key = key
+        super().__init__(
+            f"{key}: the landed {what} cannot be read ({type(error).__name__}: {error}). Nothing "
+            f"was committed from it; tables built from other files are not affected. Land a good "
+            f"copy (delete {state_key} so the next run downloads it again) and re-materialize.")
+
+
+# What reading a broken gzip, zip or TSV raises (gzip.BadGzipFile is an OSError).
+_FILE_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, pa.ArrowException)
+
+
+@contextmanager
+def _reading(key: str, what: str, state_key: str) -> Iterator[None]:
+    try:
+        yield
+    except _FILE_ERRORS as error:
+        raise UnreadableRawFile(key, what, error, state_key) from error
+
+
 def build_imdb_table(lake: Lake, spec: ImdbTable, state: LandingState,
                      log: Log = _noop) -> SilverOutcome:
     """One IMDB dataset version to its silver table in one streaming pass and one commit; a
@@ -261,9 +288,10 @@ def build_imdb_table(lake: Lake, spec: ImdbTable, state: LandingState,
     split = StreamSplit(spec.checks, spec.columns, spec.key, spec.raw_key)
     with lake.local_copy(state.key) as gz:
         log(f"{spec.table}: streaming {state.key} ({state.size / 2**20:.1f} MiB gzip)")
-        invalid = load_tsv_one_commit(
-            lake, uri, gz, split, lambda lf: lf.unique(subset=list(spec.key), keep="any"),
-            state.version_tag, log)
+        with _reading(state.key, "gzip TSV", state_key("imdb", "tsv", spec.spec)):
+            invalid = load_tsv_one_commit(
+                lake, uri, gz, split, lambda lf: lf.unique(subset=list(spec.key), keep="any"),
+                state.version_tag, log)
     bad = _quarantine_frame(split, invalid, source_file=state.key, source="imdb",
                             table=spec.table, separator="\t", null_text="\\N")
     quarantined = write_quarantine(lake, bad, state.key)
@@ -328,7 +356,9 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
         return outcomes
     with lake.local_copy(state.key) as zip_path, \
             tempfile.TemporaryDirectory(prefix="lakehouse-ml-") as tmp:
-        members = _extract(zip_path, Path(tmp))
+        with _reading(state.key, "zip", state_key("movielens", "zip",
+                                                  state.key.split("/")[3])):
+            members = _extract(zip_path, Path(tmp))
         for spec in MOVIELENS_TABLES:
             needs_tags = spec.table == "movielens_tags" and "movielens_tag_counts" in todo
             if spec.table not in todo and not needs_tags:

@@ -6,7 +6,7 @@ silver decodes a day's bronze rows batch by batch, keeping only the typed messag
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
@@ -26,6 +26,9 @@ from lakehouse.transforms.telegram import (
 
 BRONZE_COMMIT_BYTES = 64 * 1024 * 1024
 BRONZE_COMMIT_FILES = 2000
+# Telegram's launch: no message can be older, so by default every edit of an old message has
+# its day in silver. TELEGRAM_PARTITIONS_START moves it (fewer empty days in the UI).
+DEFAULT_PARTITIONS_START = "2013-08-14"
 SILVER_BATCH_ROWS = 200_000
 BRONZE, QUARANTINE, SILVER = ("bronze", "telegram_updates"), \
     ("quarantine", "telegram_quarantine"), ("silver", "telegram_messages")
@@ -47,23 +50,31 @@ def bronze_ledger(lake: Lake) -> Ledger:
 
 
 def load_bronze(lake: Lake, keys: list[str], allowed_chat_ids: Collection[int] = (),
-                log: Callable[[str], None] = lambda _m: None) -> BronzeLoad:
+                log: Callable[[str], None] = lambda _m: None,
+                days: tuple[date, date] | None = None) -> BronzeLoad:
     """Load raw files into bronze and quarantine, replacing any rows they had before, and
-    record them in bronze's ledger after each chunk's commits."""
+    record them in bronze's ledger after each chunk's commits.
+
+    ``days`` (first, last) are the days silver can hold (its partitions): a message sent
+    outside them goes to the quarantine with that reason instead of failing silver.
+    """
     stats = BronzeLoad(files=len(keys))
     ledger = bronze_ledger(lake)
+    days = days or (date.fromisoformat(DEFAULT_PARTITIONS_START),
+                    datetime.now(UTC).date() + timedelta(days=1))
     for chunk in chunks_by_size(lake, keys, BRONZE_COMMIT_BYTES, BRONZE_COMMIT_FILES):
-        _load_chunk(lake, chunk, allowed_chat_ids, stats, log)
+        _load_chunk(lake, chunk, allowed_chat_ids, stats, log, days)
         ledger.record(chunk)
     return stats
 
 
 def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: BronzeLoad,
-                log: Callable[[str], None]) -> None:
+                log: Callable[[str], None], days: tuple[date, date] | None) -> None:
     records, broken_files = read_raw_records(lake, keys)
-    every_chat = bronze_updates(records.lazy()).collect()
-    bronze = bronze_updates(records.lazy(), allowed).collect() if allowed else every_chat
-    quarantine = pl.concat([quarantine_records(records.lazy()).collect(), broken_files])
+    every_chat = bronze_updates(records.lazy(), days=days).collect()
+    bronze = (bronze_updates(records.lazy(), allowed, days).collect() if allowed
+              else every_chat)
+    quarantine = pl.concat([quarantine_records(records.lazy(), days).collect(), broken_files])
     del records
     append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, keys, partition_by=["date"])
     append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, keys)

@@ -176,7 +176,9 @@ def decode_records(records: pl.DataFrame) -> pl.DataFrame:
                    case when _json_valid and not list_has_any(_keys, [{kinds}]) then coalesce(
                        try_cast(json_extract(update_text, '$.*.date')[1] as bigint),
                        try_cast(json_extract(update_text, '$.*.message.date')[1] as bigint))
-                   end as _other_date
+                   end as _other_date,
+                   json_type(case when _json_valid then update_text end, '$.update_id')
+                       as _update_id_type
             from records""").pl()
     return pl.concat([records, decoded], how="horizontal").cast(DECODED_RECORD_SCHEMA)
 

@@ -12,6 +12,7 @@ is DuckDB's (``lakehouse.lake.jsondecode``), several times faster than Polars' h
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
@@ -77,7 +78,8 @@ _CHAT = pl.Struct({"id": pl.Int64, "type": pl.String, "title": pl.String})
 # What bronze needs decoded from a record: the message kinds' day and chat. Which update type a
 # record is comes from its top-level keys, and the chat of other update types (reactions,
 # membership, callback queries) from a JSON path: a narrow struct decodes much faster.
-_DATED = pl.Struct({"date": pl.Int64, "chat": pl.Struct({"id": pl.Int64})})
+_DATED = pl.Struct({"message_id": pl.Int64, "date": pl.Int64, "edit_date": pl.Int64,
+                    "chat": pl.Struct({"id": pl.Int64})})
 ENVELOPE_DTYPE = pl.Struct({"update_id": pl.Int64, **{t: _DATED for t in MESSAGE_UPDATE_TYPES}})
 DECODED_RECORD_SCHEMA = {
     **RAW_RECORD_SCHEMA,
@@ -86,6 +88,7 @@ DECODED_RECORD_SCHEMA = {
     "_keys": pl.List(pl.String),
     "_other_chat_id": pl.Int64,
     "_other_date": pl.Int64,
+    "_update_id_type": pl.String,
 }
 
 _USER = pl.Struct({"id": pl.Int64, "is_bot": pl.Boolean, "first_name": pl.String,
@@ -121,48 +124,114 @@ def _epoch_to_utc(expr: pl.Expr) -> pl.Expr:
     return pl.from_epoch(expr, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
 
 
-def _valid_update() -> pl.Expr:
-    return pl.col("_envelope").struct.field("update_id").is_not_null()
+_INTEGER_JSON_TYPES = ("BIGINT", "UBIGINT")
 
 
-def quarantine_records(records: pl.LazyFrame) -> pl.LazyFrame:
-    """Records that are not a JSON object with a numeric ``update_id``, with the reason."""
-    return (
-        records.filter(~_valid_update())
-        .select(
-            "_source_file",
-            "_record_index",
-            pl.when(pl.col("_json_valid"))
-            .then(pl.lit("JSON without a numeric update_id"))
-            .otherwise(pl.lit("not valid JSON"))
-            .alias("reason"),
-            pl.col("update_text").alias("record"),
-            "_ingested_at",
+def _epoch(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _update_type() -> pl.Expr:
+    keys = pl.col("_keys")
+    return pl.coalesce(
+        [pl.when(keys.list.contains(name)).then(pl.lit(name)) for name in UPDATE_TYPES]
+    ).fill_null("other")
+
+
+def _payload() -> pl.Expr:
+    """The message an update carries (by its update type), or null for other update types."""
+    kind = _update_type()
+    chain = pl.when(kind == MESSAGE_UPDATE_TYPES[0]).then(
+        pl.col("_envelope").struct.field(MESSAGE_UPDATE_TYPES[0]))
+    for name in MESSAGE_UPDATE_TYPES[1:]:
+        chain = chain.when(kind == name).then(pl.col("_envelope").struct.field(name))
+    return chain.otherwise(None)
+
+
+def record_problem(days: tuple[date, date] | None = None) -> pl.Expr:
+    """Why a record cannot become a bronze row (null when it can), in words for the quarantine.
+
+    A record must be a JSON object with an integer ``update_id``; an update carrying a message
+    needs its ``message_id``, ``chat.id`` and an integer ``date``, and with ``days`` (first, last)
+    that date's UTC day must lie in that range (the silver partitions), as its ``edit_date``.
+    """
+    message = _payload()
+    is_message = _update_type().is_in(MESSAGE_UPDATE_TYPES)
+    sent = message.struct.field("date")
+    edited = message.struct.field("edit_date")
+    update_id_type = pl.col("_update_id_type")
+    problem = (
+        pl.when(~pl.col("_json_valid")).then(pl.lit("not valid JSON"))
+        .when(update_id_type.is_null() | ~update_id_type.is_in(_INTEGER_JSON_TYPES + ("DOUBLE",)))
+        .then(pl.lit("JSON without a numeric update_id"))
+        .when(~update_id_type.is_in(_INTEGER_JSON_TYPES)
+              | pl.col("_envelope").struct.field("update_id").is_null())
+        .then(pl.lit("update_id is not a 64-bit integer"))
+        .when(is_message & message.is_null())
+        .then(pl.lit("message is not a JSON object"))
+        .when(is_message & message.struct.field("message_id").is_null())
+        .then(pl.lit("message without an integer message_id"))
+        .when(is_message & message.struct.field("chat").struct.field("id").is_null())
+        .then(pl.lit("message without an integer chat.id"))
+        .when(is_message & sent.is_null())
+        .then(pl.lit("message without an integer date"))
+    )
+    if days is not None:
+        first, last = days
+        start, end = _epoch(first), _epoch(last + timedelta(days=1))
+        problem = (
+            problem
+            .when(is_message & (sent < start))
+            .then(pl.format("message date {} is before the partitions' start {} "
+                            "(TELEGRAM_PARTITIONS_START)", sent, pl.lit(first.isoformat())))
+            .when(is_message & (sent >= end))
+            .then(pl.format("message date {} is after the partitions' end {}", sent,
+                            pl.lit(last.isoformat())))
+            .when(is_message & edited.is_not_null()
+                  & ((edited < start) | (edited >= end)))
+            .then(pl.format("edit_date {} is outside the partitions {}..{}", edited,
+                            pl.lit(first.isoformat()), pl.lit(last.isoformat())))
         )
+    return problem.otherwise(None)
+
+
+def quarantine_records(records: pl.LazyFrame,
+                       days: tuple[date, date] | None = None) -> pl.LazyFrame:
+    """Records that cannot become bronze rows (``record_problem``), with the reason."""
+    return (
+        records.with_columns(record_problem(days).alias("reason"))
+        .filter(pl.col("reason").is_not_null())
+        .select("_source_file", "_record_index", "reason", pl.col("update_text").alias("record"),
+                "_ingested_at")
     )
 
 
-def bronze_updates(records: pl.LazyFrame,
-                   allowed_chat_ids: Collection[int] = ()) -> pl.LazyFrame:
-    """One row per Update (key: ``_source_file``, ``_record_index``), ``BRONZE_SCHEMA``.
+def bronze_updates(records: pl.LazyFrame, allowed_chat_ids: Collection[int] = (),
+                   days: tuple[date, date] | None = None) -> pl.LazyFrame:
+    """One row per Update (key: ``_source_file``, ``_record_index``), ``BRONZE_SCHEMA``; the
+    records with a ``record_problem`` are left to ``quarantine_records``.
 
     ``date`` is the UTC day of the message the update is about (an edit keeps the day of the
     original message), else the day the record was landed. With an allow-list, updates of other
     chats are dropped (updates with no chat, like inline queries, are kept).
     """
-    present = [pl.col("_envelope").struct.field(t) for t in MESSAGE_UPDATE_TYPES]
-    keys = pl.col("_keys")
-    update_type = pl.coalesce(
-        [pl.when(keys.list.contains(name)).then(pl.lit(name)) for name in UPDATE_TYPES]
-    ).fill_null("other")
-    dated = pl.coalesce([f.struct.field("date") for f in present] + [pl.col("_other_date")])
-    chat_id = pl.coalesce([f.struct.field("chat").struct.field("id") for f in present]
-                          + [pl.col("_other_chat_id")])
+    message = _payload()
+    other_date = pl.col("_other_date")
+    if days is not None:  # a non-message update's own date is only a hint: keep it in range
+        other_date = (pl.when(other_date.is_between(_epoch(days[0]),
+                                                   _epoch(days[1] + timedelta(days=1)),
+                                                   closed="left"))
+                      .then(other_date))
+    else:
+        other_date = pl.when(other_date.is_between(0, _epoch(date(9999, 1, 1)))).then(other_date)
+    dated = pl.coalesce(message.struct.field("date"), other_date)
+    chat_id = pl.coalesce(message.struct.field("chat").struct.field("id"),
+                          pl.col("_other_chat_id"))
     frame = (
-        records.filter(_valid_update())
+        records.filter(record_problem(days).is_null())
         .select(
             pl.col("_envelope").struct.field("update_id").alias("update_id"),
-            update_type.alias("update_type"),
+            _update_type().alias("update_type"),
             chat_id.alias("chat_id"),
             pl.coalesce(_epoch_to_utc(dated).dt.date(),
                         pl.col("_ingested_at").dt.date()).alias("date"),

@@ -209,8 +209,9 @@ MENTIONS_SCHEMA = {**_ENTITY_KEY, "username": pl.String, "user_id": pl.String,
                    "_ingested_at": UTC_US}
 URLS_SCHEMA = {**_ENTITY_KEY, "url": pl.String, "expanded_url": pl.String,
                "display_url": pl.String, "domain": pl.String, "_ingested_at": UTC_US}
-# Tweet ids are unsigned 64-bit snowflakes that fit int64: anything else is not a tweet id.
-TWEET_ID_PATTERN = r"^[0-9]{1,19}$"
+# Tweet ids are positive 64-bit snowflakes that fit int64, written without leading zeros:
+# anything else is not a tweet id (and could not be compared or cast as one).
+TWEET_ID_PATTERN = r"^[1-9][0-9]{0,18}$"
 
 
 def _parse_ts(expr: pl.Expr) -> pl.Expr:
@@ -252,12 +253,21 @@ def tweet_problem(t: pl.Expr) -> pl.Expr:
         pl.when(tweet_id.is_null()).then(pl.lit("tweet without id"))
         .when(~tweet_id.str.contains(TWEET_ID_PATTERN)
               | tweet_id.cast(pl.Int64, strict=False).is_null())
-        .then(pl.lit("tweet id is not a 1-19 digit integer that fits int64: ")
+        .then(pl.lit("tweet id is not a 1-19 digit integer (no leading zero) that fits int64: ")
               + tweet_id.str.slice(0, 40))
         .when(t.struct.field("text").is_null()).then(pl.lit("tweet without text"))
         .when(_parse_ts(t.struct.field("created_at")).is_null())
         .then(pl.lit("tweet without a v2 created_at"))
     )
+
+
+def _tweet_ok(t: pl.Expr) -> pl.Expr:
+    """``tweet_problem(t).is_null()``, without building the reason strings."""
+    tweet_id = t.struct.field("id")
+    return (tweet_id.str.contains(TWEET_ID_PATTERN)
+            & tweet_id.cast(pl.Int64, strict=False).is_not_null()
+            & t.struct.field("text").is_not_null()
+            & _parse_ts(t.struct.field("created_at")).is_not_null()).fill_null(False)
 
 
 def _record_reason() -> pl.Expr:
@@ -272,7 +282,7 @@ def _record_reason() -> pl.Expr:
 
 
 def _valid_only(column: str) -> pl.Expr:
-    return pl.col(column).list.eval(pl.element().filter(tweet_problem(pl.element()).is_null()))
+    return pl.col(column).list.eval(pl.element().filter(_tweet_ok(pl.element())))
 
 
 def bronze_records(records: pl.LazyFrame) -> pl.LazyFrame:
@@ -306,7 +316,7 @@ def _tweet_rejects(records: pl.LazyFrame, column: str, path: str) -> pl.LazyFram
     return (
         records.select("_source_file", "_record_index", "record", "_ingested_at", "spec",
                        pl.col(column).alias("_t"))
-        .filter(pl.col("_t").list.eval(tweet_problem(pl.element()).is_not_null()).list.any())
+        .filter(~pl.col("_t").list.eval(_tweet_ok(pl.element())).list.all())
         .with_columns(pl.int_ranges(0, pl.col("_t").list.len()).alias("_i"))
         .explode("_t", "_i")
         .with_columns(tweet_problem(pl.col("_t")).alias("reason"))
@@ -359,18 +369,17 @@ def _latest_tweets(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """One row per tweet id of the batch (``TWEET_DTYPE`` fields unnested), from ``data`` and
     from ``includes.tweets`` alike: a direct sighting beats a reference, then the latest
     landing wins. Adds ``collected_via`` (the record's spec) and ``seen_via_reference``."""
-    def sightings(column: str, via_reference: bool) -> pl.LazyFrame:
+    def latest(column: str, via_reference: bool) -> pl.LazyFrame:
         return (bronze.select(pl.col(column).alias("t"), pl.col("spec").alias("collected_via"),
                               "_source_file", "_ingested_at")
-                .with_columns(pl.lit(via_reference).alias("seen_via_reference"))
-                .explode("t"))
+                .explode("t").filter(pl.col("t").is_not_null())
+                .with_columns(pl.col("t").struct.field("id").alias("_id"),
+                              pl.lit(via_reference).alias("seen_via_reference"))
+                .pipe(latest_per_key, ["_id"]))
+    direct = latest("tweets", False)
     return (
-        pl.concat([sightings("tweets", False), sightings("included_tweets", True)])
-        .filter(pl.col("t").is_not_null())
-        .with_columns(pl.col("t").struct.field("id").alias("_id"))
-        .sort(["seen_via_reference", "_ingested_at", "_source_file"],
-              descending=[True, False, False], nulls_last=False)
-        .unique(subset=["_id"], keep="last", maintain_order=True)
+        pl.concat([direct, latest("included_tweets", True).join(direct.select("_id"), on="_id",
+                                                                 how="anti")])
         .drop("_id")
         .unnest("t")
         .with_columns(_parse_ts(pl.col("created_at")).alias("created_at"))
@@ -384,11 +393,16 @@ def _chain() -> pl.Expr:
 
 
 def _latest_versions(tweets: pl.LazyFrame) -> pl.LazyFrame:
-    """(``_chain``, ``latest_version_id``): the newest version id each chain knows of, from
-    the rows present and every id their ``edit_history_tweet_ids`` name (a version's history
-    lists the versions before it, and the newer ones once it has been edited)."""
-    rows = tweets.select(_chain().alias("_chain"), pl.col("id").alias("v"))
-    named = (tweets.select(_chain().alias("_chain"), pl.col("edit_history_tweet_ids").alias("v"))
+    """(``_chain``, ``latest_version_id``) of the edited chains: the newest version id each
+    knows of, from the rows present and every id their ``edit_history_tweet_ids`` name (a
+    version's history lists the versions before it, and the newer ones once it has been
+    edited). A chain missing here was never edited: its latest version is the tweet itself.
+    """
+    # Only rows whose history names another version say anything about an edit; an original
+    # seen before its edit is covered by the edit's own history.
+    edited = tweets.filter(pl.col("edit_history_tweet_ids").list.len() > 1)
+    rows = edited.select(_chain().alias("_chain"), pl.col("id").alias("v"))
+    named = (edited.select(_chain().alias("_chain"), pl.col("edit_history_tweet_ids").alias("v"))
              .explode("v"))
     return (
         pl.concat([rows, named])
@@ -442,9 +456,13 @@ def silver_tweets(bronze: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("quoted_id").is_not_null().alias("is_quote"),
         )
     )
+    # A window over the chain, not a join to an aggregate: the plan above runs once.
+    newest_named = pl.max_horizontal(
+        pl.col("id").cast(pl.Int64, strict=False),
+        history.list.eval(pl.element().cast(pl.Int64, strict=False)).list.max())
     return (
-        tweets.with_columns(_chain().alias("_chain"))
-        .join(_latest_versions(tweets), on="_chain", how="left")
+        tweets.with_columns(newest_named.max().over(_chain()).cast(pl.String)
+                            .alias("latest_version_id"))
         .join(places, on="place_id", how="left")
         .select(list(TWEETS_SCHEMA))
         .cast(TWEETS_SCHEMA)  # type: ignore[arg-type]
@@ -475,6 +493,7 @@ def tweets_to_upsert(batch: pl.LazyFrame, existing: pl.LazyFrame) -> pl.LazyFram
     relinked = (
         upsert.with_columns(_chain().alias("_chain")).drop("latest_version_id")
         .join(versions, on="_chain", how="left")
+        .with_columns(pl.coalesce("latest_version_id", "id").alias("latest_version_id"))
     )
     changed = (
         existing.join(batch.select("id"), on="id", how="anti")

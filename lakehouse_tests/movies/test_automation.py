@@ -1,22 +1,21 @@
 """Schedules and the drop-folder sensor: cursors, run keys, dynamic partitions."""
 
-import json
-
 import dagster as dg
 
-from lakehouse.defs.movies.assets import csv_drop_partitions
+from lakehouse.defs.movies.assets import csv_drop_partitions, raw_csv_drop, silver_csv_drop
 from lakehouse.defs.movies.schedules import imdb_weekly, movielens_weekly, tmdb_daily
 from lakehouse.defs.movies.sensors import movies_csv_drop_sensor
+from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.csv_drop import CsvDropResource
 
 
 def tick(instance: dg.DagsterInstance, drop, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"csv_drop": CsvDropResource(drop_dir=str(drop))})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+        "csv_drop": CsvDropResource(drop_dir=str(drop)), "lake": LakeResource()})
     return movies_csv_drop_sensor(context)
 
 
-def test_drop_sensor_requests_each_new_or_changed_file_once(tmp_path) -> None:
+def test_drop_sensor_requests_each_new_or_changed_file_once(tmp_path, lake) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "Movies.csv").write_text("id|title\ntt0133093|The Matrix\n")
@@ -34,7 +33,21 @@ def test_drop_sensor_requests_each_new_or_changed_file_once(tmp_path) -> None:
     second = tick(instance, drop, first.cursor)
     assert sorted(r.partition_key for r in second.run_requests) == ["movies", "series"]
     assert second.dynamic_partitions_requests[0].partition_keys == ["series"]
-    assert set(json.loads(second.cursor)) == {"Movies.csv", "series.csv"}
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_a_loaded_drop_folder_asks_for_nothing_even_without_a_cursor(tmp_path, lake) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "movies.csv").write_text("id|title\ntt0133093|The Matrix\n")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(csv_drop_partitions.name, ["movies"])
+    resources = {"csv_drop": CsvDropResource(drop_dir=str(drop)), "lake": LakeResource()}
+    assert dg.materialize([raw_csv_drop, silver_csv_drop], partition_key="movies",
+                          instance=instance, resources=resources).success
+    assert not tick(instance, drop, None).run_requests
+    (drop / "movies.csv").write_text("id|title\ntt0133093|The Matrix\ntt0076759|Star Wars\n")
+    assert [r.partition_key for r in tick(instance, drop, None).run_requests] == ["movies"]
 
 
 def test_schedules_refresh_weekly_and_enrich_daily() -> None:

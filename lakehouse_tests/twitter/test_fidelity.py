@@ -25,6 +25,7 @@ from lakehouse.transforms.sentiment import clean_text_py, reference_sentiment
 from lakehouse.transforms.twitter import (
     TWEETS_SCHEMA,
     bronze_records,
+    quarantine_records,
     silver_tweets,
     tweets_to_upsert,
 )
@@ -210,3 +211,15 @@ def test_bad_tweet_ids_quarantine_their_line_alone_and_the_run_succeeds(lake: La
     assert quarantine["record"].to_list() == [lines[i] for i in (1, 3, 4, 5, 6, 7, 8, 9)]
     assert sorted(table(lake, "silver", "tweets").filter(~pl.col("seen_via_reference"))["id"]) \
         == sorted([T9, T10, T8])
+
+
+def test_tweet_ids_must_be_int64_integers_written_as_twitter_writes_them() -> None:
+    ids = ["9223372036854775807", "9223372036854775808", "0123", "-5", "1.5", "12 ", "1"]
+    lines = [json.dumps({"data": {"id": i, "text": "t", "created_at": "2026-11-17T08:00:00.000Z"}})
+             for i in ids]
+    records = decode_records(records_of_file(
+        stream_key("20261117T090000000000Z-1-0001.ndjson", LANDED), "\n".join(lines).encode()))
+    kept = bronze_records(records.lazy()).collect()["newest_id"].to_list()
+    assert sorted(kept) == ["1", "9223372036854775807"]
+    rejected = quarantine_records(records.lazy()).collect()
+    assert sorted(rejected["tweet_id"]) == sorted(ids[1:6])

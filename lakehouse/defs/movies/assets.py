@@ -15,6 +15,7 @@ import polars as pl
 
 from lakehouse.defs.movies.checks import SILVER_TABLES
 from lakehouse.lake.delta import delta_metadata, open_table, scan
+from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.lake.snapshots import (
@@ -29,12 +30,19 @@ from lakehouse.lake.snapshots import (
 from lakehouse.load.movies import (
     MOVIELENS_SILVER,
     SilverOutcome,
+    UnreadableRawFile,
     build_imdb_table,
     build_movielens_tables,
 )
 from lakehouse.load.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
 from lakehouse.secrets import redact_metadata
-from lakehouse.sources.csv_drop import CsvDropResource, DropClash, prepared_drop, sha256_file
+from lakehouse.sources.csv_drop import (
+    CsvDropResource,
+    DropClash,
+    DropFile,
+    prepared_drop,
+    sha256_file,
+)
 from lakehouse.sources.imdb import Download, ImdbResource, Previous
 from lakehouse.sources.movielens import MovieLensResource
 from lakehouse.sources.tmdb import TmdbResource
@@ -44,6 +52,7 @@ from lakehouse.transforms.imdb import IMDB_TABLES, ImdbTable
 GROUP = "movies"
 SILVER_KINDS = {"polars", "delta"}
 csv_drop_partitions = dg.DynamicPartitionsDefinition(name="movies_csv_drop")
+CSV_DROP_LEDGER = ("silver", "csv_drop")  # drop files whose content silver holds
 ENCODING_PROPERTY = "lakehouse.encoding"  # a CSV drop table's source encoding, per commit
 
 
@@ -107,7 +116,11 @@ def _imdb_silver_asset(table: ImdbTable) -> dg.AssetsDefinition:
         if state is None:
             raise dg.Failure(f"no {table.filename} landed yet: materialize "
                              f"{imdb_raw_key(table).to_user_string()} first")
-        outcome = build_imdb_table(the_lake, table, state, context.log.info)
+        try:
+            outcome = build_imdb_table(the_lake, table, state, context.log.info)
+        except UnreadableRawFile as unreadable:
+            raise dg.Failure(str(unreadable), metadata={"raw_file": unreadable.key},
+                             allow_retries=False) from None
         return dg.MaterializeResult(metadata=_outcome_facts(the_lake, outcome))
     return _silver
 
@@ -153,7 +166,12 @@ def movielens_silver(context: dg.AssetExecutionContext, lake: LakeResource,
     if state is None:
         raise dg.Failure(f"no {release}.zip landed yet: materialize raw/movielens/release first")
     wanted = {k.path[-1] for k in context.selected_asset_keys}
-    for outcome in build_movielens_tables(the_lake, state, wanted, context.log.info):
+    try:
+        outcomes = build_movielens_tables(the_lake, state, wanted, context.log.info)
+    except UnreadableRawFile as unreadable:
+        raise dg.Failure(str(unreadable), metadata={"raw_file": unreadable.key},
+                         allow_retries=False) from None
+    for outcome in outcomes:
         yield dg.MaterializeResult(asset_key=dg.AssetKey(["silver", outcome.table]),
                                    metadata=_outcome_facts(the_lake, outcome))
 
@@ -205,6 +223,7 @@ def csv_drop_silver(context: dg.AssetExecutionContext, lake: LakeResource,
     uri = the_lake.table_uri("silver", table)
     if built_from(the_lake, uri) == state.version_tag:
         context.log.info(f"{table}: already built from {state.key}; nothing to do")
+        _record_drop_loaded(the_lake, csv_drop, spec, state.sha256)
         return dg.MaterializeResult(metadata=_table_facts(
             the_lake, uri, changed=False, raw_file=state.key,
             encoding=commit_property(the_lake, uri, ENCODING_PROPERTY) or ""))
@@ -223,11 +242,28 @@ def csv_drop_silver(context: dg.AssetExecutionContext, lake: LakeResource,
                           infer_schema_length=None, raise_if_empty=False)
         write_snapshot_table(the_lake, uri, csv_drop_table(raw), state.version_tag,
                              {ENCODING_PROPERTY: drop.encoding.name})
+    _record_drop_loaded(the_lake, csv_drop, spec, state.sha256)
     return dg.MaterializeResult(metadata=_table_facts(
         the_lake, uri, changed=True, raw_file=state.key, delimiter=dialect.delimiter,
         has_header=dialect.has_header, table=table, encoding=drop.encoding.name,
         encoding_detected_by=drop.encoding.how, records_loaded=drop.records,
         quarantined_rows=quarantined))
+
+
+def drop_identity(dropped: DropFile) -> str:
+    """What the CSV drop ledger holds for a dropped file: its name and cheap fingerprint."""
+    return f"{dropped.name}:{dropped.fingerprint}"
+
+
+def _record_drop_loaded(lake: Lake, csv_drop: CsvDropResource, spec: str, sha256: str) -> None:
+    """Record the dropped file in the ledger once its content is the one silver holds (a file
+    rewritten since it was landed stays unrecorded, so the sensor asks for it again)."""
+    try:
+        dropped = csv_drop.find(spec)
+    except DropClash:
+        return
+    if dropped is not None and sha256_file(dropped.path) == sha256:
+        Ledger(lake, *CSV_DROP_LEDGER).record([drop_identity(dropped)])
 
 
 QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])

@@ -1,34 +1,41 @@
-"""A sensor on the CSV drop folder: each new or changed file becomes one run of its partition."""
+"""A sensor on the CSV drop folder: each dropped file whose content silver does not hold yet
+becomes one run of its partition (the raw-file sensor factory, over the drop folder)."""
 
-from __future__ import annotations
-
-import json
+from datetime import date
 
 import dagster as dg
 
-from lakehouse.defs.movies.assets import csv_drop_partitions
+from lakehouse.defs.movies.assets import CSV_DROP_LEDGER, csv_drop_partitions, drop_identity
 from lakehouse.defs.movies.jobs import csv_drop_job
-from lakehouse.sources.csv_drop import CsvDropResource
+from lakehouse.defs.raw_files import raw_file_sensor
+from lakehouse.lake.location import Lake
+from lakehouse.transforms.csv_drop import spec_of
 
 
-@dg.sensor(job=csv_drop_job, minimum_interval_seconds=30,
-           default_status=dg.DefaultSensorStatus.RUNNING)
-def movies_csv_drop_sensor(context: dg.SensorEvaluationContext,
-                           csv_drop: CsvDropResource) -> dg.SensorResult:
-    """Lists the drop folder (cheap: names, sizes, mtimes); the assets read the files.
+def _dropped(context: dg.SensorEvaluationContext, lake: Lake, since: date | None) -> list[str]:
+    """The drop folder's files as ``name:size-mtime`` (cheap: no file is read)."""
+    return [drop_identity(f) for f in context.resources.csv_drop.files()]
 
-    The cursor maps file name to size-mtime; the run key carries the same identity, so a
-    repeated tick never starts the same load twice, and a rewritten file loads again.
-    """
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    files = csv_drop.files()
-    fresh = [f for f in files if seen.get(f.name) != f.fingerprint]
+
+def _run_for(run_key: str, identities: list[str]) -> dg.RunRequest:
+    name = identities[0].rsplit(":", 1)[0]
+    return dg.RunRequest(run_key=run_key, partition_key=spec_of(name),
+                         tags={"movies/drop_file": name})
+
+
+def _new_partitions(context: dg.SensorEvaluationContext,
+                    requests: list[dg.RunRequest]) -> dict:
     known = set(context.instance.get_dynamic_partitions(csv_drop_partitions.name))
-    new_specs = sorted({f.spec for f in fresh} - known)
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"{f.name}:{f.fingerprint}", partition_key=f.spec,
-                                    tags={"movies/drop_file": f.name}) for f in fresh],
-        dynamic_partitions_requests=[csv_drop_partitions.build_add_request(new_specs)]
-        if new_specs else [],
-        cursor=json.dumps({f.name: f.fingerprint for f in files}, sort_keys=True),
-    )
+    new_specs = sorted({r.partition_key for r in requests} - known)
+    return {"dynamic_partitions_requests":
+            [csv_drop_partitions.build_add_request(new_specs)] if new_specs else []}
+
+
+movies_csv_drop_sensor = raw_file_sensor(
+    name="movies_csv_drop_sensor", job=csv_drop_job, ledger=CSV_DROP_LEDGER,
+    list_landed=_dropped, request_for=_run_for, files_per_run=1,
+    required_resource_keys=frozenset({"lake", "csv_drop"}), extra_requests=_new_partitions,
+    description="Each file of the drop folder (name, size and mtime) that the CSV drop ledger "
+                "does not hold becomes one run of its partition: new and rewritten files load "
+                "once, and a folder already loaded (after make demo) asks for nothing.",
+)

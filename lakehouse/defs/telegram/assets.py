@@ -1,8 +1,9 @@
 """Telegram assets: raw updates -> bronze updates (+ quarantine) -> silver messages by day."""
 
 
+import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -17,6 +18,7 @@ from lakehouse.lake.delta import delta_metadata, scan
 from lakehouse.lake.resource import LakeResource
 from lakehouse.load.telegram import (
     BRONZE,
+    DEFAULT_PARTITIONS_START,
     SILVER,
     bronze_ledger,
     load_bronze,
@@ -36,7 +38,14 @@ BRONZE_UPDATES = dg.AssetKey(["bronze", "telegram_updates"])
 QUARANTINE = dg.AssetKey(["quarantine", "telegram_quarantine"])
 SILVER_MESSAGES = dg.AssetKey(["silver", "telegram_messages"])
 
-message_days = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
+# Read when the code location loads: a partitions definition is fixed for the location's life.
+PARTITIONS_START = os.environ.get("TELEGRAM_PARTITIONS_START") or DEFAULT_PARTITIONS_START
+message_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+
+
+def partition_days() -> tuple[date, date]:
+    """(first, last) day of the silver partitions now (the last one is tomorrow, UTC)."""
+    return (message_days.start.date(), datetime.now(UTC).date() + timedelta(days=1))
 
 
 @dg.asset(
@@ -93,7 +102,8 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
         yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, [], 0)
         return
-    load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info)
+    load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info,
+                       days=partition_days())
     totals = {"files": load.files, "records": load.records, "bronze_rows": load.bronze_rows,
               "quarantined": load.quarantined,
               "dropped_by_chat_allow_list": load.dropped_by_chat_allow_list}

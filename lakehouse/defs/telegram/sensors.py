@@ -6,11 +6,12 @@ update, asked with the landed offset, so it confirms nothing new).
 
 import os
 import time
+from datetime import date
 
 import dagster as dg
 
 from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
-from lakehouse.defs.telegram.assets import BRONZE_UPDATES, RAW_WEBHOOK
+from lakehouse.defs.telegram.assets import BRONZE_UPDATES, RAW_WEBHOOK, partition_days
 from lakehouse.defs.telegram.jobs import (
     telegram_bronze_job,
     telegram_daily_etl_job,
@@ -24,6 +25,7 @@ from lakehouse.sources.telegram_landing import RAW_PREFIXES, WEBHOOK_PREFIX, pee
 POLL_INTERVAL_SECONDS = 60
 RETRY_WINDOW_SECONDS = 600
 MAX_FILES_PER_RUN = 500
+MAX_GAP_DAYS = 7  # touched days closer than this are rebuilt in one run
 
 
 @dg.sensor(job=telegram_poll_job, minimum_interval_seconds=POLL_INTERVAL_SECONDS,
@@ -67,17 +69,34 @@ telegram_raw_file_sensor = raw_file_sensor(
 @dg.asset_sensor(asset_key=BRONZE_UPDATES, job=telegram_daily_etl_job,
                  default_status=dg.DefaultSensorStatus.RUNNING,
                  description="After bronze changes, rebuilds the silver days it touched and the "
-                             "Telegram gold models, in one run.")
+                             "Telegram gold models: one run per block of nearby days.")
 def telegram_silver_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
     materialization = asset_event.asset_materialization
     dates_value = materialization.metadata.get("dates") if materialization else None
-    dates = sorted(dates_value.value) if dates_value is not None else []
+    first, last = (d.isoformat() for d in partition_days())
+    # Days outside the partitions (bronze loaded under an earlier TELEGRAM_PARTITIONS_START)
+    # cannot be asked for: a range reaching past them would fail the whole run.
+    dates = sorted(d for d in (dates_value.value if dates_value is not None else [])
+                   if first <= d <= last)
     if not dates:
         yield dg.SkipReason("the bronze load touched no day")
         return
-    # One run over the touched range (silver has a single-run backfill policy).
-    yield dg.RunRequest(
-        run_key=f"telegram-silver:{asset_event.run_id}:{dates[0]}..{dates[-1]}",
-        tags={"dagster/asset_partition_range_start": dates[0],
-              "dagster/asset_partition_range_end": dates[-1]},
-    )
+    # One run per block of nearby touched days (silver has a single-run backfill policy): an
+    # edit of a years-old message rebuilds its day, not every day since.
+    for start, end in day_blocks(dates, MAX_GAP_DAYS):
+        yield dg.RunRequest(
+            run_key=f"telegram-silver:{asset_event.run_id}:{start}..{end}",
+            tags={"dagster/asset_partition_range_start": start,
+                  "dagster/asset_partition_range_end": end},
+        )
+
+
+def day_blocks(days: list[str], max_gap: int) -> list[tuple[str, str]]:
+    """Sorted ISO days as (first, last) ranges, days at most ``max_gap`` apart sharing one."""
+    blocks: list[tuple[str, str]] = []
+    for day in days:
+        if blocks and (date.fromisoformat(day) - date.fromisoformat(blocks[-1][1])).days <= max_gap:
+            blocks[-1] = (blocks[-1][0], day)
+        else:
+            blocks.append((day, day))
+    return blocks

@@ -1,0 +1,217 @@
+"""Benchmark: does a 5-minute Twitter batch cost the same after a year of them? (steady state)
+
+N batches (default 1,000, about 3.5 days of 5-minute batches) of the filtered stream's raw
+NDJSON, in the real v2 format (``lakehouse.sources.twitter_sample``: retweets, edits, media,
+places, matching rules), on a moving clock so days roll over. Each batch is landed as one raw
+file and loaded the way ``twitter_files_job`` loads it when the sensor asks for that file:
+the ``twitter_bronze`` and ``twitter_silver`` assets materialised in process (a fresh ephemeral
+instance per batch, so Dagster's own storage does not grow) on a local lake. Every
+``--upkeep-every`` batches (288: one simulated day) the nightly upkeep runs
+(``lakehouse.lake.maintenance.maintain_table`` on every table, as ``lake_maintenance_job``
+does) with a short retention (``--retention-hours``, default 0: the bench has no readers).
+
+It prints, at the report batches (10, 100, 500, 1,000 and the last): the batch's wall time,
+the mean over the 5 batches ending there (one batch is noisy on a shared machine), the time of
+the bronze and silver steps (from the run's event log), and each table's active files and
+bytes; at the end, the ratio late/early (the means of the last and the 10th batch's windows,
+target <= 1.2) and the largest active file count of any table (target <= 200).
+
+Usage: python bench/steady_state.py [--batches 1000] [--tweets-per-batch 300]
+                                    [--upkeep-every 288] [--retention-hours 0] [--root DIR]
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+BATCH_SECONDS = 300
+BATCHES_PER_DAY = 86_400 // BATCH_SECONDS
+WINDOW = 5
+TARGET_RATIO = 1.2
+TARGET_FILES = 200
+
+
+def day_batches(day: date, per_batch: int, seed: int) -> list[list[bytes]]:
+    """The stream lines of one day, cut into its 288 five-minute batches (by created_at)."""
+    from lakehouse.sources.twitter_sample import SAMPLE_RULES, SampleTweets, envelope
+
+    start_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    batches: list[list[bytes]] = [[] for _ in range(BATCHES_PER_DAY)]
+    tweets = SampleTweets(days=1, end_date=day, per_day=per_batch * BATCHES_PER_DAY, seed=seed)
+    for item in tweets.generate():
+        moment = int(datetime.fromisoformat(item.tweet["created_at"]).timestamp() * 1000)
+        index = min((moment - start_ms) // (BATCH_SECONDS * 1000), BATCHES_PER_DAY - 1)
+        # A stream line as the filtered stream sends it (see SampleTwitterApi.stream_lines).
+        line = envelope([item]) | {"data": item.tweet}
+        rules = SAMPLE_RULES[:2] if item.tweet["lang"] == "pt" else SAMPLE_RULES[:1]
+        line["matching_rules"] = [{"id": r["id"], "tag": r["tag"]} for r in rules]
+        batches[index].append(json.dumps(line, ensure_ascii=False,
+                                         separators=(",", ":")).encode())
+    return batches
+
+
+def raw_batches(first_day: date, count: int, per_batch: int) -> Iterator[tuple[datetime, bytes]]:
+    """(the batch's closing moment, its NDJSON bytes), day after day, generated a day at a time."""
+    n, day_index = 0, 0
+    while n < count:
+        day = first_day + timedelta(days=day_index)
+        for index, lines in enumerate(day_batches(day, per_batch, seed=1000 + day_index)):
+            if n == count:
+                return
+            closed = (datetime(day.year, day.month, day.day, tzinfo=UTC)
+                      + timedelta(seconds=(index + 1) * BATCH_SECONDS))
+            yield closed, b"\n".join(lines) + b"\n"
+            n += 1
+        day_index += 1
+
+
+def load_file(root: str, key: str) -> dict[str, float]:
+    """One ``twitter_files_job`` run for one raw file: bronze then silver, in process."""
+    import dagster as dg
+
+    from lakehouse.defs.twitter.assets import twitter_bronze, twitter_silver
+    from lakehouse.lake.resource import LakeResource
+
+    config = {"config": {"files": [key]}}
+    result = dg.materialize([twitter_bronze, twitter_silver],
+                            resources={"lake": LakeResource(root=root)},
+                            run_config={"ops": {"twitter_bronze": config,
+                                                "twitter_silver": config},
+                                        "loggers": {"console": {"config": {
+                                            "log_level": "WARNING"}}}})
+    if not result.success:
+        raise RuntimeError(f"the run for {key} failed")
+    steps = {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_SUCCESS":
+            steps[event.step_key] = event.event_specific_data.duration_ms / 1000
+    return steps
+
+
+def table_files(root: str) -> dict[str, tuple[int, int]]:
+    """Active files and bytes of every Delta table (the ledgers too), by ``layer/table``."""
+    from deltalake import DeltaTable
+
+    from lakehouse.lake.location import LAYERS, Lake
+    from lakehouse.lake.maintenance import active_files
+
+    lake = Lake.from_env(root)
+    found: dict[str, tuple[int, int]] = {}
+    for layer in [*(x for x in LAYERS if x != "raw"), "_ledger/bronze"]:
+        for table in lake.delta_tables(layer):
+            files = active_files(DeltaTable(lake.uri(f"{layer}/{table}")))
+            found[f"{layer}/{table}"] = (files.files, files.bytes)
+    return found
+
+
+def upkeep(root: str, retention_hours: int) -> tuple[float, dict[str, int], dict[str, int]]:
+    """The nightly upkeep on every table: (seconds, files before and after by table)."""
+    from lakehouse.defs.maintenance.jobs import TABLE_LAYERS
+    from lakehouse.lake.location import Lake
+    from lakehouse.lake.maintenance import maintain_table
+
+    lake = Lake.from_env(root)
+    start, before, after = time.perf_counter(), {}, {}
+    for layer in TABLE_LAYERS:
+        for table in lake.delta_tables(layer):
+            report = maintain_table(lake, lake.table_uri(layer, table),
+                                    retention_hours=retention_hours)
+            before[f"{layer}/{table}"] = report.before.files
+            after[f"{layer}/{table}"] = report.after.files
+    return time.perf_counter() - start, before, after
+
+
+def print_tables(tables: dict[str, tuple[int, int]]) -> None:
+    for name, (files, size) in sorted(tables.items()):
+        print(f"    {name:<34}{files:>7} files{size / 2**20:>10.2f} MiB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, default=1000)
+    parser.add_argument("--tweets-per-batch", type=int, default=300)
+    parser.add_argument("--upkeep-every", type=int, default=BATCHES_PER_DAY,
+                        help="Run the table upkeep every this many batches (0: never).")
+    parser.add_argument("--retention-hours", type=int, default=0,
+                        help="The upkeep's vacuum retention (default 0: no readers here).")
+    parser.add_argument("--first-day", type=date.fromisoformat, default=date(2026, 11, 2))
+    parser.add_argument("--report-at", default="10,100,500,1000",
+                        help="Batches to print figures at (the last batch always is).")
+    parser.add_argument("--root", default=None,
+                        help="Lake folder (default: a temporary one, deleted at the end).")
+    args = parser.parse_args()
+    if args.batches < WINDOW:
+        parser.error(f"--batches must be at least {WINDOW}")
+
+    from lakehouse.lake.location import Lake
+    from lakehouse.sources.twitter import stream_key
+
+    temp = None if args.root else tempfile.mkdtemp(prefix="steady-state-")
+    root = args.root or str(Path(temp) / "lake")
+    lake = Lake.from_env(root)
+    report_at = {int(b) for b in args.report_at.split(",") if b} | {args.batches}
+    walls: list[float] = []
+    max_files: dict[str, int] = {}
+    print(f"steady state: {args.batches} batches of ~{args.tweets_per_batch} tweets, upkeep "
+          f"every {args.upkeep_every} (retention {args.retention_hours} h), lake {root}",
+          flush=True)
+    try:
+        for n, (closed, data) in enumerate(
+                raw_batches(args.first_day, args.batches, args.tweets_per_batch), start=1):
+            opened = closed - timedelta(seconds=BATCH_SECONDS)
+            key = stream_key(f"{opened:%Y%m%dT%H%M%S}000000Z-steady-{n:06d}.ndjson", opened)
+            lake.write_bytes(key, data)
+            start = time.perf_counter()
+            steps = load_file(root, key)
+            walls.append(time.perf_counter() - start)
+            if n in report_at or n % 50 == 0:
+                tweets = data.count(b'{"data"')
+                tables = table_files(root)
+                for name, (files, _) in tables.items():
+                    max_files[name] = max(max_files.get(name, 0), files)
+                window = statistics.mean(walls[-WINDOW:])
+                print(f"batch {n:>5} ({closed:%Y-%m-%d %H:%M}Z, {tweets} tweets): "
+                      f"{walls[-1]:.2f} s (mean of last {WINDOW}: {window:.2f} s); "
+                      f"bronze step {steps.get('twitter_bronze', 0):.2f} s, silver step "
+                      f"{steps.get('twitter_silver', 0):.2f} s", flush=True)
+                if n in report_at:
+                    print_tables(tables)
+            if args.upkeep_every and n % args.upkeep_every == 0:
+                seconds, before, after = upkeep(root, args.retention_hours)
+                for name, files in before.items():  # the day's peak, just before the upkeep
+                    max_files[name] = max(max_files.get(name, 0), files)
+                fullest = max(before, key=before.get)
+                print(f"upkeep after batch {n}: {seconds:.1f} s, active files "
+                      f"{sum(before.values())} -> {sum(after.values())} over all tables "
+                      f"(fullest before: {fullest} {before[fullest]} -> {after[fullest]})",
+                      flush=True)
+        tables = table_files(root)
+        for name, (files, _) in tables.items():
+            max_files[name] = max(max_files.get(name, 0), files)
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+    early = statistics.mean(walls[max(0, 10 - WINDOW):10])
+    late = statistics.mean(walls[-WINDOW:])
+    ratio = late / early
+    worst = max(max_files.items(), key=lambda kv: kv[1])
+    print(f"ratio batch {len(walls)} / batch 10 (means of {WINDOW}-batch windows): "
+          f"{late:.2f} s / {early:.2f} s = {ratio:.2f} (target <= {TARGET_RATIO}: "
+          f"{'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+    print(f"max active files of any table (at the report points and before each upkeep): "
+          f"{worst[1]} "
+          f"({worst[0]}; target <= {TARGET_FILES}: "
+          f"{'met' if worst[1] <= TARGET_FILES else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

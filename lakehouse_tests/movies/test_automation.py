@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lakehouse.defs.movies.assets import csv_drop_partitions, raw_csv_drop, silver_csv_drop
+from lakehouse.defs.movies.assets import csv_drop_partitions, csv_drop_raw, csv_drop_silver
 from lakehouse.defs.movies.schedules import imdb_weekly, movielens_weekly, tmdb_daily
 from lakehouse.defs.movies.sensors import movies_csv_drop_sensor
 from lakehouse.lake.resource import LakeResource
@@ -43,7 +43,7 @@ def test_a_loaded_drop_folder_asks_for_nothing_even_without_a_cursor(tmp_path, l
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(csv_drop_partitions.name, ["movies"])
     resources = {"csv_drop": CsvDropResource(drop_dir=str(drop)), "lake": LakeResource()}
-    assert dg.materialize([raw_csv_drop, silver_csv_drop], partition_key="movies",
+    assert dg.materialize([csv_drop_raw, csv_drop_silver], partition_key="movies",
                           instance=instance, resources=resources).success
     assert not tick(instance, drop, None).run_requests
     (drop / "movies.csv").write_text("id|title\ntt0133093|The Matrix\ntt0076759|Star Wars\n")

@@ -273,7 +273,7 @@ def unloaded_raw_files() -> dict[str, int]:
     return {
         "telegram": len(Ledger(lake, "bronze", "telegram_updates").unloaded(
             list_raw_keys(lake, telegram_landing.RAW_PREFIXES))),
-        "twitter": len(Ledger(lake, "bronze", "tweets_raw").unloaded(
+        "twitter": len(Ledger(lake, "bronze", "twitter_records").unloaded(
             list_raw_keys(lake, twitter.RAW_PREFIXES))),
     }
 

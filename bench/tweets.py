@@ -119,9 +119,9 @@ def generate(root: Path, tweets: int, batches: int, retweet_share: float = 0.5) 
 def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
     import polars as pl
 
-    from lakehouse.defs.twitter.assets import SILVER_INPUT_COLUMNS, merge_days, upsert_tweets
     from lakehouse.lake.delta import append_replacing_sources, scan
     from lakehouse.lake.location import Lake
+    from lakehouse.load.twitter import BRONZE, SILVER_INPUT_COLUMNS, merge_days, upsert_tweets
     from lakehouse.sources.twitter import decode_records, records_of_file
     from lakehouse.transforms.sentiment import tweet_sentiment
     from lakehouse.transforms.twitter import bronze_records, sentiment_input, silver_tweets
@@ -132,7 +132,7 @@ def run_lakehouse(root: Path, keys: list[str], out: Path, direct: bool) -> int:
         bronze = bronze_records(decode_records(
             records_of_file(key, lake.read_bytes(key))).lazy()).collect()
         if not direct:
-            uri = lake.table_uri("bronze", "tweets_raw")
+            uri = lake.table_uri(*BRONZE)
             append_replacing_sources(lake, uri, bronze, [key])
             bronze = (scan(lake, uri).select(SILVER_INPUT_COLUMNS)
                       .filter(pl.col("_source_file") == key).collect())

@@ -32,7 +32,7 @@ def test_telegram_assets_and_their_lineage(repo) -> None:
 
 DOMAINS = {"telegram": "team:telegram", "twitter": "team:twitter", "movies": "team:movies"}
 # Each CSV drop becomes its own table with its file's columns: no fixed schema to show.
-WITHOUT_FIXED_COLUMNS = {dg.AssetKey(["silver", "csv_drop"])}
+WITHOUT_FIXED_COLUMNS = {dg.AssetKey(["silver", "csv_drops"])}
 
 
 def _gold_domain(key: dg.AssetKey) -> str:
@@ -114,7 +114,7 @@ def test_every_check_says_what_it_checks(repo) -> None:
 
 def test_bronze_and_movies_silver_have_checks(repo) -> None:
     checks = {(c.asset_key.to_user_string(), c.name) for c in repo.asset_graph.asset_check_keys}
-    for bronze in ("bronze/telegram_updates", "bronze/tweets_raw"):
+    for bronze in ("bronze/telegram_updates", "bronze/twitter_records"):
         assert (bronze, "file_accounting") in checks
     movies_silver = [k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()
                      if k.path[0] == "silver" and repo.asset_graph.get(k).group_name == "movies"

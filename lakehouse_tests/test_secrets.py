@@ -27,7 +27,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from lakehouse.defs.movies.assets import raw_tmdb
+from lakehouse.defs.movies.assets import tmdb_raw
 from lakehouse.defs.telegram.assets import telegram_raw_getupdates
 from lakehouse.defs.twitter.assets import twitter_raw_search
 from lakehouse.lake.location import Lake
@@ -166,7 +166,7 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
     # Dagster runs on a real instance, each failing on an echoing answer.
     with dg.DagsterInstance.get() as instance:
         for status, assets in ((401, [telegram_raw_getupdates]), (403, [twitter_raw_search]),
-                               (401, [raw_tmdb]), (404, [raw_tmdb])):
+                               (401, [tmdb_raw]), (404, [tmdb_raw])):
             echo_api.status = status
             result = dg.materialize(assets, instance=instance, resources=resources,
                                     raise_on_error=False)

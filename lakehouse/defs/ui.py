@@ -17,6 +17,8 @@ from lakehouse import settings
 from lakehouse.defs.movies.checks import SILVER_TABLES as MOVIES_SILVER
 from lakehouse.lake import table_docs
 from lakehouse.lake.snapshots import write_quarantine
+from lakehouse.load import telegram as telegram_tables
+from lakehouse.load import twitter as twitter_tables
 from lakehouse.sources.telegram_webhook import WebhookReceiver
 from lakehouse.sources.twitter import stream_writer
 from lakehouse.transforms import imdb, sentiment, telegram, tmdb, twitter
@@ -36,22 +38,22 @@ COLUMN_DESCRIPTIONS = {
     "record_index": "Line number of the record within its raw file.",
 }
 
-# Tables whose columns are fixed by a Polars schema. silver/csv_drop is absent: each CSV drop
+# Tables whose columns are fixed by a Polars schema. silver/csv_drops is absent: each CSV drop
 # becomes its own table (silver/csv_<spec>) with the columns of its file.
 TABLE_SCHEMAS: dict[dg.AssetKey, Mapping[str, pl.DataType]] = {
-    dg.AssetKey(["bronze", "telegram_updates"]): telegram.BRONZE_SCHEMA,
-    dg.AssetKey(["quarantine", "telegram_quarantine"]): telegram.QUARANTINE_SCHEMA,
-    dg.AssetKey(["silver", "telegram_messages"]): telegram.SILVER_SCHEMA,
-    dg.AssetKey(["bronze", "tweets_raw"]): twitter.BRONZE_SCHEMA,
-    dg.AssetKey(["quarantine", "twitter_quarantine"]): twitter.QUARANTINE_SCHEMA,
-    dg.AssetKey(["silver", "tweets"]): twitter.TWEETS_SCHEMA,
-    dg.AssetKey(["silver", "twitter_users"]): twitter.USERS_SCHEMA,
-    dg.AssetKey(["silver", "tweet_hashtags"]): twitter.HASHTAGS_SCHEMA,
-    dg.AssetKey(["silver", "tweet_mentions"]): twitter.MENTIONS_SCHEMA,
-    dg.AssetKey(["silver", "tweet_urls"]): twitter.URLS_SCHEMA,
-    dg.AssetKey(["silver", "tweet_sentiment"]): sentiment.SENTIMENT_SCHEMA,
-    dg.AssetKey(["silver", "twitter_media"]): twitter.MEDIA_SCHEMA,
-    dg.AssetKey(["silver", "tweet_matching_rules"]): twitter.MATCHING_RULES_SCHEMA,
+    dg.AssetKey(telegram_tables.BRONZE): telegram.BRONZE_SCHEMA,
+    dg.AssetKey(telegram_tables.QUARANTINE): telegram.QUARANTINE_SCHEMA,
+    dg.AssetKey(telegram_tables.SILVER): telegram.SILVER_SCHEMA,
+    dg.AssetKey(twitter_tables.BRONZE): twitter.BRONZE_SCHEMA,
+    dg.AssetKey(twitter_tables.QUARANTINE): twitter.QUARANTINE_SCHEMA,
+    dg.AssetKey(twitter_tables.TWEETS): twitter.TWEETS_SCHEMA,
+    dg.AssetKey(twitter_tables.USERS): twitter.USERS_SCHEMA,
+    dg.AssetKey(twitter_tables.HASHTAGS): twitter.HASHTAGS_SCHEMA,
+    dg.AssetKey(twitter_tables.MENTIONS): twitter.MENTIONS_SCHEMA,
+    dg.AssetKey(twitter_tables.URLS): twitter.URLS_SCHEMA,
+    dg.AssetKey(twitter_tables.SENTIMENT): sentiment.SENTIMENT_SCHEMA,
+    dg.AssetKey(twitter_tables.MEDIA): twitter.MEDIA_SCHEMA,
+    dg.AssetKey(twitter_tables.MATCHING_RULES): twitter.MATCHING_RULES_SCHEMA,
     dg.AssetKey(["bronze", "tmdb_requests"]): tmdb.TMDB_REQUEST_LOG_SCHEMA,
     dg.AssetKey(["quarantine", "movies_quarantine"]): imdb.QUARANTINE_SCHEMA,
     **{dg.AssetKey(["silver", t.name]): t.schema for t in MOVIES_SILVER.values()},

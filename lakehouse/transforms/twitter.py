@@ -7,7 +7,7 @@ with ``lakehouse.lake.jsondecode``) and normalises it with ``envelope_columns``;
 after that works on typed columns.
 
 Grains and keys:
-- bronze ``tweets_raw``: one row per raw record; key (``_source_file``, ``_record_index``).
+- bronze ``twitter_records``: one row per raw record; key (``_source_file``, ``_record_index``).
 - silver ``tweets``: one row per tweet ``id`` across search, stream and ``includes.tweets`` (a
   direct sighting beats a reference, then the latest landing wins); every version of an edited
   post is a row, linked by ``edit_of`` / ``latest_version_id``.

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lakehouse.defs.movies.assets import csv_drop_partitions, raw_csv_drop, silver_csv_drop
+from lakehouse.defs.movies.assets import csv_drop_partitions, csv_drop_raw, csv_drop_silver
 from lakehouse.defs.movies.schedules import imdb_weekly, movielens_weekly, tmdb_daily
 from lakehouse.defs.movies.sensors import movies_csv_drop_sensor
 from lakehouse.lake.resource import LakeResource
@@ -43,7 +43,7 @@ def test_a_loaded_drop_folder_asks_for_nothing_even_without_a_cursor(tmp_path, l
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(csv_drop_partitions.name, ["movies"])
     resources = {"csv_drop": CsvDropResource(drop_dir=str(drop)), "lake": LakeResource()}
-    assert dg.materialize([raw_csv_drop, silver_csv_drop], partition_key="movies",
+    assert dg.materialize([csv_drop_raw, csv_drop_silver], partition_key="movies",
                           instance=instance, resources=resources).success
     assert not tick(instance, drop, None).run_requests
     (drop / "movies.csv").write_text("id|title\ntt0133093|The Matrix\ntt0076759|Star Wars\n")
@@ -63,9 +63,9 @@ def test_definitions_hold_the_movie_graph() -> None:
 
     definitions = defs()
     keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
-    expected = {"raw/imdb/title_basics", "raw/movielens/zip", "raw/tmdb/json", "raw/local/csv",
+    expected = {"raw/imdb/title_basics", "raw/movielens/release", "raw/tmdb/answers", "raw/csv_drop/file",
                 "silver/imdb_titles", "silver/movielens_ratings", "silver/tmdb_movies",
-                "silver/csv_drop", "gold/dim_title", "gold/action_adventure_overview"}
+                "silver/csv_drops", "gold/dim_title", "gold/action_adventure_overview"}
     assert expected <= keys
     imdb_job = definitions.resolve_job_def("movies_imdb_job")
     selected = {k.to_user_string() for k in imdb_job.asset_layer.selected_asset_keys}

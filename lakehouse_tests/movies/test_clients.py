@@ -11,8 +11,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from lakehouse.defs.movies.assets import imdb_raw, movielens_raw, movielens_silver
 from lakehouse.defs.movies.assets import imdb_silver_assets as silver
-from lakehouse.defs.movies.assets import raw_imdb, raw_movielens, silver_movielens
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
@@ -63,7 +63,7 @@ def test_imdb_over_http_to_silver_keeps_quotes_and_quarantines(
     selection = [dg.AssetKey(["raw", "imdb", "title_basics"]), dg.AssetKey(["silver", "imdb_titles"])]
     instance = dg.DagsterInstance.ephemeral()
     for _ in range(2):
-        assert dg.materialize([raw_imdb, *silver], instance=instance, resources=resources,
+        assert dg.materialize([imdb_raw, *silver], instance=instance, resources=resources,
                               selection=selection).success
     assert len(calls) == 2 and len(lake.list_keys("raw/imdb")) == 1
     titles = scan(lake, lake.table_uri("silver", "imdb_titles")).sort("tconst").collect()
@@ -85,7 +85,7 @@ def test_movielens_zip_checked_against_published_md5(httpserver: HTTPServer, lak
         f"{hashlib.md5(body).hexdigest()}  ml-latest-small.zip\n")
     url = httpserver.url_for("/ml-latest-small.zip")
     resources = {"lake": LakeResource(), "movielens": MovieLensResource(url=url)}
-    assert dg.materialize([raw_movielens, silver_movielens], instance=dg.DagsterInstance.ephemeral(),
+    assert dg.materialize([movielens_raw, movielens_silver], instance=dg.DagsterInstance.ephemeral(),
                           resources=resources).success
     [landed] = lake.list_keys("raw/movielens/zip/ml-latest-small")
     assert landed.endswith("/ml-latest-small.zip") and lake.read_bytes(landed) == body

@@ -12,8 +12,8 @@ from deltalake import DeltaTable
 from lakehouse.defs.movies.assets import (
     ENCODING_PROPERTY,
     csv_drop_partitions,
-    raw_csv_drop,
-    silver_csv_drop,
+    csv_drop_raw,
+    csv_drop_silver,
 )
 from lakehouse.defs.movies.sensors import movies_csv_drop_sensor
 from lakehouse.lake.location import Lake
@@ -34,19 +34,19 @@ def _load(instance: dg.DagsterInstance, drop: Path, spec: str,
     if spec not in known:
         instance.add_dynamic_partitions(csv_drop_partitions.name, [spec])
     res = {"lake": LakeResource(), "csv_drop": CsvDropResource(drop_dir=str(drop), **resource)}
-    return dg.materialize([raw_csv_drop, silver_csv_drop], instance=instance, resources=res,
+    return dg.materialize([csv_drop_raw, csv_drop_silver], instance=instance, resources=res,
                           partition_key=spec, raise_on_error=False)
 
 
 def _tick(instance: dg.DagsterInstance, drop: Path, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"csv_drop": CsvDropResource(drop_dir=str(drop))})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+        "csv_drop": CsvDropResource(drop_dir=str(drop)), "lake": LakeResource()})
     return movies_csv_drop_sensor(context)
 
 
 def _silver_metadata(result: dg.ExecuteInProcessResult) -> dict:
     [event] = [e for e in result.get_asset_materialization_events()
-               if e.asset_key == dg.AssetKey(["silver", "csv_drop"])]
+               if e.asset_key == dg.AssetKey(["silver", "csv_drops"])]
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 

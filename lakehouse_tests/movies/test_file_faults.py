@@ -8,7 +8,7 @@ import json
 import dagster as dg
 import pytest
 
-from lakehouse.defs.movies.assets import imdb_silver_assets, silver_movielens
+from lakehouse.defs.movies.assets import imdb_silver_assets, movielens_silver
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
@@ -53,7 +53,7 @@ def test_a_truncated_movielens_zip_fails_with_a_message_naming_it(lake: Lake) ->
     whole = movielens_zip()
     key = land(lake, "movielens", "zip", "ml-latest-small", "ml-latest-small.zip",
                whole[: len(whole) * 2 // 3])
-    result = dg.materialize([silver_movielens], raise_on_error=False, resources={
+    result = dg.materialize([movielens_silver], raise_on_error=False, resources={
         "lake": LakeResource(), "movielens": MovieLensResource()})
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)

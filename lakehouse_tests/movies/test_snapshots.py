@@ -6,12 +6,12 @@ from deltalake import DeltaTable
 
 from lakehouse.defs.movies.assets import (
     csv_drop_partitions,
+    csv_drop_raw,
+    csv_drop_silver,
+    imdb_raw,
     imdb_silver_assets,
-    raw_csv_drop,
-    raw_imdb,
-    raw_movielens,
-    silver_csv_drop,
-    silver_movielens,
+    movielens_raw,
+    movielens_silver,
 )
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
@@ -21,7 +21,7 @@ from lakehouse.sources.csv_drop import CsvDropResource, write_sample_drop
 from lakehouse.sources.imdb import ImdbResource
 from lakehouse.sources.movielens import MovieLensResource
 
-SNAPSHOT_ASSETS = [raw_imdb, *imdb_silver_assets, raw_movielens, silver_movielens]
+SNAPSHOT_ASSETS = [imdb_raw, *imdb_silver_assets, movielens_raw, movielens_silver]
 IMDB_TABLES = ["imdb_titles", "imdb_ratings", "imdb_akas", "imdb_crew", "imdb_principals",
                "imdb_names", "imdb_episodes"]
 ML_TABLES = ["movielens_movies", "movielens_ratings", "movielens_tags", "movielens_tag_counts",
@@ -114,7 +114,7 @@ def test_dropped_csv_is_landed_unmodified_and_loaded(lake: Lake, tmp_path) -> No
     instance.add_dynamic_partitions(csv_drop_partitions.name, ["movies", "series"])
     res = {"lake": LakeResource(), "csv_drop": CsvDropResource(drop_dir=str(drop))}
     for spec in ("movies", "series"):
-        assert dg.materialize([raw_csv_drop, silver_csv_drop], instance=instance, resources=res,
+        assert dg.materialize([csv_drop_raw, csv_drop_silver], instance=instance, resources=res,
                               partition_key=spec).success
     [landed] = lake.list_keys("raw/local/csv/movies")
     assert landed.startswith("raw/local/csv/movies/") and landed.endswith("/movies.csv")
@@ -124,11 +124,11 @@ def test_dropped_csv_is_landed_unmodified_and_loaded(lake: Lake, tmp_path) -> No
     assert movies.schema["nota_media"] == pl.Float64
     assert sorted(read(lake, "csv_series")["ano_termino"].to_list()) == [2013, 2019]
     # Same file again: nothing new; a changed file: a new raw version and a new table version.
-    dg.materialize([raw_csv_drop, silver_csv_drop], instance=instance, resources=res,
+    dg.materialize([csv_drop_raw, csv_drop_silver], instance=instance, resources=res,
                    partition_key="movies")
     assert DeltaTable(lake.table_uri("silver", "csv_movies")).version() == 0
     movies_csv.write_bytes(movies_csv.read_bytes().replace(b"\n", b"\r\n").replace(b"|", b";"))
-    dg.materialize([raw_csv_drop, silver_csv_drop], instance=instance, resources=res,
+    dg.materialize([csv_drop_raw, csv_drop_silver], instance=instance, resources=res,
                    partition_key="movies")
     assert len(lake.list_keys("raw/local/csv/movies")) == 2
     assert DeltaTable(lake.table_uri("silver", "csv_movies")).version() == 1
@@ -137,7 +137,7 @@ def test_dropped_csv_is_landed_unmodified_and_loaded(lake: Lake, tmp_path) -> No
 
 def test_snapshots_on_s3_land_and_replace_the_same_way(s3_lake: Lake) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    assets = [raw_imdb, *imdb_silver_assets]
+    assets = [imdb_raw, *imdb_silver_assets]
     selection = [dg.AssetKey(["raw", "imdb", "title_ratings"]),
                  dg.AssetKey(["silver", "imdb_ratings"])]
     for version in (1, 1, 2):

@@ -9,7 +9,7 @@ import polars as pl
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from lakehouse.defs.movies.assets import raw_tmdb, silver_tmdb
+from lakehouse.defs.movies.assets import tmdb_raw, tmdb_silver
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
@@ -97,7 +97,7 @@ def test_enrichment_over_http_lands_one_structure_per_file_and_joins(
     server = TmdbServer(httpserver)
     res = {"lake": LakeResource(), "tmdb": TmdbResource(api_key=V3_KEY, workers=4,
                                                         api_base_url=httpserver.url_for("/3"))}
-    assert dg.materialize([raw_tmdb, silver_tmdb], instance=instance, resources=res).success
+    assert dg.materialize([tmdb_raw, tmdb_silver], instance=instance, resources=res).success
     keys = lake.list_keys("raw/tmdb/json")
     for key in keys:
         records = json.loads(lake.read_bytes(key))

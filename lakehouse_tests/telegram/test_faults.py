@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from lakehouse.definitions import defs
-from lakehouse.defs.telegram.assets import telegram_messages
+from lakehouse.defs.telegram.assets import telegram_silver
 from lakehouse.defs.telegram.sensors import telegram_silver_sensor
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
@@ -88,7 +88,7 @@ def test_untypeable_records_are_quarantined_and_the_run_succeeds(lake: Lake,
     # Silver, asked for by the sensor, runs on the good records.
     context = dg.build_sensor_context(instance=instance, definitions=definitions)
     request = next(iter(telegram_silver_sensor(context)))
-    silver = dg.materialize([telegram_messages], instance=instance, tags=request.tags,
+    silver = dg.materialize([telegram_silver], instance=instance, tags=request.tags,
                             resources={"lake": LakeResource()})
     assert silver.success
     assert sorted(table(lake, "silver", "telegram_messages")["message_id"]) == [1, 11]
@@ -110,7 +110,7 @@ def test_an_edit_of_a_message_sent_long_ago_lands_in_its_day(lake: Lake, definit
              r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
         ("2019-03-04", "2019-03-04"), (NOW.date().isoformat(), NOW.date().isoformat())]
     request = requests[0]
-    result = dg.materialize([telegram_messages], instance=instance, tags=request.tags,
+    result = dg.materialize([telegram_silver], instance=instance, tags=request.tags,
                             resources={"lake": LakeResource()})
     assert result.success
     silver = table(lake, "silver", "telegram_messages")

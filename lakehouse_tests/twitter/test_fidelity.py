@@ -76,7 +76,7 @@ def test_search_page_with_expansions_keeps_what_the_api_says(lake: Lake) -> None
     assert all("1-19 digit integer" in r for r in quarantine["reason"])
     assert set(quarantine["record"]) == {lake.read_bytes(key).decode()}  # the page as landed
     assert metadata(result, "quarantine", "twitter_quarantine")["quarantined_this_run"] == 2
-    assert table(lake, "bronze", "tweets_raw")["tweet_count"].to_list() == [6]
+    assert table(lake, "bronze", "twitter_records")["tweet_count"].to_list() == [6]
 
     tweets = rows_by_id(table(lake, "silver", "tweets"))
     assert set(tweets) == {T8, T1, T2, T3, T4, T5, T0["id"]}
@@ -201,7 +201,7 @@ def test_bad_tweet_ids_quarantine_their_line_alone_and_the_run_succeeds(lake: La
     for _ in range(2):  # a retry of the same file gives the same answer
         result = run_files(instance, request)
         assert metadata(result, "quarantine", "twitter_quarantine")["quarantined_this_run"] == 8
-        assert metadata(result, "bronze", "tweets_raw")["tweets"] == 3
+        assert metadata(result, "bronze", "twitter_records")["tweets"] == 3
     quarantine = table(lake, "quarantine", "twitter_quarantine").sort("_record_index")
     assert quarantine["_record_index"].to_list() == [1, 3, 4, 5, 6, 7, 8, 9]
     reasons = quarantine["reason"].to_list()

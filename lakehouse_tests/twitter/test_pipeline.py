@@ -109,12 +109,12 @@ def test_one_row_per_tweet_across_search_and_stream_and_reruns_change_nothing(
     assert in_both and set(tweets.filter(pl.col("id").is_in(in_both))["collected_via"]) == {"stream"}
 
     before = {name: table(lake, layer, name).height for layer, name in (
-        ("bronze", "tweets_raw"), ("silver", "tweets"), ("silver", "tweet_hashtags"),
+        ("bronze", "twitter_records"), ("silver", "tweets"), ("silver", "tweet_hashtags"),
         ("silver", "tweet_sentiment"), ("silver", "twitter_users"))}
     for request in requests:  # a re-run of every file, as after a lost cursor
         run(instance, request)
     after = {name: table(lake, layer, name).height for layer, name in (
-        ("bronze", "tweets_raw"), ("silver", "tweets"), ("silver", "tweet_hashtags"),
+        ("bronze", "twitter_records"), ("silver", "tweets"), ("silver", "tweet_hashtags"),
         ("silver", "tweet_sentiment"), ("silver", "twitter_users"))}
     assert after == before
 
@@ -151,7 +151,7 @@ def test_malformed_lines_go_to_quarantine_and_the_rest_to_bronze(lake: Lake) -> 
     assert "created_at" in reasons[2]
     assert quarantine["record"][0] == '{"data": {"id": "1", "text": "cut'
     assert set(quarantine["_source_file"]) == {key}
-    bronze = table(lake, "bronze", "tweets_raw")
+    bronze = table(lake, "bronze", "twitter_records")
     assert sorted(bronze["_record_index"]) == [0, 3, 6]
     assert table(lake, "silver", "tweets").height == 3
 
@@ -200,7 +200,7 @@ def test_twitter_assets_automation_and_lineage_are_registered() -> None:
     repo = defs().get_repository_def()
     graph = repo.asset_graph
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"raw/twitter/search", "raw/twitter/stream", "bronze/tweets_raw",
+    assert {"raw/twitter/search", "raw/twitter/stream", "bronze/twitter_records",
             "quarantine/twitter_quarantine", "silver/tweets", "silver/twitter_users",
             "silver/tweet_hashtags", "silver/tweet_mentions", "silver/tweet_urls",
             "silver/tweet_sentiment", "silver/twitter_media", "silver/tweet_matching_rules",

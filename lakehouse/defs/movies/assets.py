@@ -85,13 +85,13 @@ def imdb_raw_key(table: ImdbTable) -> dg.AssetKey:
 
 
 @dg.multi_asset(
-    name="raw_imdb",
+    name="imdb_raw",
     specs=[dg.AssetSpec(imdb_raw_key(t), group_name=GROUP, kinds={"http", "file"},
                         description=f"IMDB {t.filename} as downloaded (gzip TSV), one landed "
                         "file per changed release.") for t in IMDB_TABLES],
     can_subset=True,
 )
-def raw_imdb(context: dg.AssetExecutionContext, lake: LakeResource,
+def imdb_raw(context: dg.AssetExecutionContext, lake: LakeResource,
              imdb: ImdbResource) -> Any:
     """Conditional download of each selected IMDB dataset; unchanged files land nothing."""
     the_lake, source = lake.lake(), imdb.source()
@@ -130,11 +130,11 @@ imdb_silver_assets = [_imdb_silver_asset(t) for t in IMDB_TABLES]
 
 # -- MovieLens -------------------------------------------------------------------------------
 
-MOVIELENS_RAW = dg.AssetKey(["raw", "movielens", "zip"])
+MOVIELENS_RAW = dg.AssetKey(["raw", "movielens", "release"])
 
 
 @dg.asset(key=MOVIELENS_RAW, group_name=GROUP, kinds={"http", "file"})
-def raw_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
+def movielens_raw(context: dg.AssetExecutionContext, lake: LakeResource,
                   movielens: MovieLensResource) -> dg.MaterializeResult:
     """The MovieLens release zip as downloaded, checked against its published md5."""
     the_lake, release = lake.lake(), movielens.release()
@@ -150,7 +150,7 @@ def raw_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
 
 
 @dg.multi_asset(
-    name="silver_movielens",
+    name="movielens_silver",
     specs=[dg.AssetSpec(["silver", name], group_name=GROUP, kinds=SILVER_KINDS,
                         deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
                         else [MOVIELENS_RAW], tags={"movies/source": "movielens"},
@@ -158,13 +158,13 @@ def raw_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
            for name in MOVIELENS_SILVER],
     can_subset=True,
 )
-def silver_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
+def movielens_silver(context: dg.AssetExecutionContext, lake: LakeResource,
                      movielens: MovieLensResource) -> Any:
     """The landed release zip to movies, ratings, tags, tag counts and links."""
     the_lake, release = lake.lake(), movielens.release()
     state = read_state(the_lake, "movielens", "zip", release)
     if state is None:
-        raise dg.Failure(f"no {release}.zip landed yet: materialize raw/movielens/zip first")
+        raise dg.Failure(f"no {release}.zip landed yet: materialize raw/movielens/release first")
     wanted = {k.path[-1] for k in context.selected_asset_keys}
     try:
         outcomes = build_movielens_tables(the_lake, state, wanted, context.log.info)
@@ -176,11 +176,15 @@ def silver_movielens(context: dg.AssetExecutionContext, lake: LakeResource,
                                    metadata=_outcome_facts(the_lake, outcome))
 
 
+CSV_DROP_RAW = dg.AssetKey(["raw", "csv_drop", "file"])
+CSV_DROP_SILVER = dg.AssetKey(["silver", "csv_drops"])
+
+
 # -- CSV drop ----------------------------------------------------------------------------------
 
-@dg.asset(key=["raw", "local", "csv"], partitions_def=csv_drop_partitions, group_name=GROUP,
+@dg.asset(key=CSV_DROP_RAW, partitions_def=csv_drop_partitions, group_name=GROUP,
           kinds={"file", "csv"})
-def raw_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
+def csv_drop_raw(context: dg.AssetExecutionContext, lake: LakeResource,
                  csv_drop: CsvDropResource) -> dg.MaterializeResult:
     """A file of the drop folder landed unmodified at raw/local/csv/<spec>/YYYY/MM/DD/<file>
     (partition: the spec, the file's snake-cased stem). An unchanged file lands nothing; two
@@ -203,9 +207,9 @@ def raw_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
     return dg.MaterializeResult(metadata=_landing_facts(state, changed))
 
 
-@dg.asset(key=["silver", "csv_drop"], deps=[["raw", "local", "csv"]],
+@dg.asset(key=CSV_DROP_SILVER, deps=[CSV_DROP_RAW],
           partitions_def=csv_drop_partitions, group_name=GROUP, kinds=SILVER_KINDS)
-def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
+def csv_drop_silver(context: dg.AssetExecutionContext, lake: LakeResource,
                     csv_drop: CsvDropResource) -> dg.MaterializeResult:
     """The landed CSV of a partition to its own table ``silver/csv_<spec>``: encoding, delimiter
     and header detected, columns snake-cased, text trimmed, duplicate lines dropped. Records
@@ -214,7 +218,7 @@ def silver_csv_drop(context: dg.AssetExecutionContext, lake: LakeResource,
     the_lake, spec = lake.lake(), context.partition_key
     state = read_state(the_lake, "local", "csv", spec)
     if state is None:
-        raise dg.Failure(f"nothing landed for {spec!r}: materialize raw/local/csv first")
+        raise dg.Failure(f"nothing landed for {spec!r}: materialize raw/csv_drop/file first")
     table = f"csv_{spec}"
     uri = the_lake.table_uri("silver", table)
     if built_from(the_lake, uri) == state.version_tag:
@@ -267,7 +271,7 @@ QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])
 
 # -- TMDB ------------------------------------------------------------------------------------
 
-TMDB_RAW = dg.AssetKey(["raw", "tmdb", "json"])
+TMDB_RAW = dg.AssetKey(["raw", "tmdb", "answers"])
 TMDB_REQUEST_LOG = dg.AssetKey(["bronze", REQUEST_LOG])
 
 
@@ -279,11 +283,11 @@ class TmdbRunConfig(dg.Config):
 
 
 @dg.multi_asset(
-    name="raw_tmdb",
+    name="tmdb_raw",
     specs=[
         dg.AssetSpec(TMDB_RAW, group_name=GROUP, kinds={"http", "json"},
                      deps=[["silver", "movielens_links"], ["silver", "imdb_titles"],
-                           ["silver", "imdb_ratings"], ["silver", "csv_drop"]],
+                           ["silver", "imdb_ratings"], CSV_DROP_SILVER],
                      description="TMDB answers for titles not yet enriched (CSV drops, MovieLens "
                      "links, top IMDB titles), plus genre lists and Action/Adventure discover "
                      "pages, landed as JSON files of at most 100 records and 10 MB, one "
@@ -295,7 +299,7 @@ class TmdbRunConfig(dg.Config):
                      "each file lands: what TMDB already answered, so a run resumes there."),
     ],
 )
-def raw_tmdb(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: LakeResource,
+def tmdb_raw(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: LakeResource,
              tmdb: TmdbResource) -> Any:
     """Ask TMDB for the titles not yet enriched (a per-run budget, or the whole backlog in
     chunks), behind a shared rate limit; not-found ids are asked again after some days."""
@@ -320,13 +324,13 @@ def raw_tmdb(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: Lak
 
 
 @dg.multi_asset(
-    name="silver_tmdb",
+    name="tmdb_silver",
     specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS,
                         deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"},
                         description=SILVER_TABLES[t].description)
            for t in TMDB_SILVER],
 )
-def silver_tmdb(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
+def tmdb_silver(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
     """The TMDB answers landed since the last run merged into movies, series, credits and the
     request log (newest answer per key wins); silver/tmdb_loaded_files lists what is merged."""
     the_lake = lake.lake()
@@ -340,7 +344,7 @@ movies_quarantine = dg.AssetSpec(
     QUARANTINE_KEY,
     group_name=GROUP,
     kinds={"polars", "delta"},
-    deps=[*(imdb_raw_key(t) for t in IMDB_TABLES), MOVIELENS_RAW, ["raw", "local", "csv"], TMDB_RAW],
+    deps=[*(imdb_raw_key(t) for t in IMDB_TABLES), MOVIELENS_RAW, CSV_DROP_RAW, TMDB_RAW],
     description="Rows of the movie sources that failed parsing or validation, with the reason, "
                 "the original line and its source file. Written by the silver loads (each "
                 "reports quarantined_rows in its metadata); query it as quarantine.movies_quarantine.",

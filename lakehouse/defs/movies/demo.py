@@ -7,14 +7,14 @@ import polars as pl
 
 from lakehouse.defs.movies.assets import (
     csv_drop_partitions,
+    csv_drop_raw,
+    csv_drop_silver,
+    imdb_raw,
     imdb_silver_assets,
-    raw_csv_drop,
-    raw_imdb,
-    raw_movielens,
-    raw_tmdb,
-    silver_csv_drop,
-    silver_movielens,
-    silver_tmdb,
+    movielens_raw,
+    movielens_silver,
+    tmdb_raw,
+    tmdb_silver,
 )
 from lakehouse.lake.delta import open_table, scan
 from lakehouse.lake.location import Lake
@@ -38,12 +38,12 @@ def materialize_sample(instance: dg.DagsterInstance, drop_dir: Path | None = Non
     specs = [f.stem for f in write_sample_drop(folder)]
     known = set(instance.get_dynamic_partitions(csv_drop_partitions.name))
     instance.add_dynamic_partitions(csv_drop_partitions.name, [s for s in specs if s not in known])
-    dg.materialize([raw_imdb, *imdb_silver_assets, raw_movielens, silver_movielens],
+    dg.materialize([imdb_raw, *imdb_silver_assets, movielens_raw, movielens_silver],
                    instance=instance, resources=res)
     for spec in specs:
-        dg.materialize([raw_csv_drop, silver_csv_drop], instance=instance, resources=res,
+        dg.materialize([csv_drop_raw, csv_drop_silver], instance=instance, resources=res,
                        partition_key=spec)
-    dg.materialize([raw_tmdb, silver_tmdb], instance=instance, resources=res)
+    dg.materialize([tmdb_raw, tmdb_silver], instance=instance, resources=res)
 
 
 def summary(lake: Lake) -> str:

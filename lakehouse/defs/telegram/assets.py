@@ -34,9 +34,10 @@ from lakehouse.transforms.telegram import MESSAGE_TYPES
 GROUP = "telegram"
 RAW_GETUPDATES = dg.AssetKey(["raw", "telegram", "getupdates"])
 RAW_WEBHOOK = dg.AssetKey(["raw", "telegram", "webhook"])
-BRONZE_UPDATES = dg.AssetKey(["bronze", "telegram_updates"])
-QUARANTINE = dg.AssetKey(["quarantine", "telegram_quarantine"])
-SILVER_MESSAGES = dg.AssetKey(["silver", "telegram_messages"])
+# The asset key is the table's only name: each is the load module's (layer, table).
+BRONZE_UPDATES = dg.AssetKey(BRONZE)
+QUARANTINE = dg.AssetKey(QUARANTINE_TABLE)
+SILVER_MESSAGES = dg.AssetKey(SILVER)
 
 # Read when the code location loads: a partitions definition is fixed for the location's life.
 PARTITIONS_START = os.environ.get("TELEGRAM_PARTITIONS_START") or DEFAULT_PARTITIONS_START
@@ -148,7 +149,7 @@ def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
                 "edited_message, channel_post and edited_channel_post. Partitioned by the UTC "
                 "day the message was sent; a run replaces exactly its days.",
 )
-def telegram_messages(context: dg.AssetExecutionContext,
+def telegram_silver(context: dg.AssetExecutionContext,
                       lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
     days = _partition_days(context)

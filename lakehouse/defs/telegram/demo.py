@@ -5,8 +5,8 @@ import polars as pl
 
 from lakehouse.defs.telegram.assets import (
     telegram_bronze,
-    telegram_messages,
     telegram_raw_getupdates,
+    telegram_silver,
 )
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
@@ -20,7 +20,7 @@ def materialize_sample(instance: dg.DagsterInstance) -> None:
     dg.materialize([telegram_raw_getupdates], instance=instance, resources=resources)
     dg.materialize([telegram_bronze], instance=instance, resources=resources)
     first = SAMPLE_END_DATE.toordinal() - SAMPLE_DAYS + 1
-    dg.materialize([telegram_messages], instance=instance, resources=resources, tags={
+    dg.materialize([telegram_silver], instance=instance, resources=resources, tags={
         "dagster/asset_partition_range_start": type(SAMPLE_END_DATE).fromordinal(first).isoformat(),
         "dagster/asset_partition_range_end": SAMPLE_END_DATE.isoformat(),
     })

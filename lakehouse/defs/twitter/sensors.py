@@ -8,14 +8,15 @@ payload.
 
 
 from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
-from lakehouse.defs.twitter.assets import BRONZE_TABLE, RAW_STREAM
+from lakehouse.defs.twitter.assets import RAW_STREAM
 from lakehouse.defs.twitter.jobs import twitter_files_job
+from lakehouse.load.twitter import BRONZE
 from lakehouse.sources.twitter import RAW_PREFIXES, STREAM_PREFIX
 
 MAX_RUNS_PER_TICK = 100
 
 twitter_raw_file_sensor = raw_file_sensor(
-    name="twitter_raw_file_sensor", job=twitter_files_job, ledger=BRONZE_TABLE,
+    name="twitter_raw_file_sensor", job=twitter_files_job, ledger=BRONZE,
     list_landed=raw_landed_keys(RAW_PREFIXES),
     request_for=files_request(["twitter_bronze", "twitter_silver"]),
     files_per_run=1, max_runs_per_tick=MAX_RUNS_PER_TICK, landed_outside={STREAM_PREFIX: RAW_STREAM},

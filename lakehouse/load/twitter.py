@@ -1,0 +1,165 @@
+"""Loading Twitter tables, without Dagster: what the assets (and the benchmark) call.
+
+Bronze commits every ``FILES_PER_CHUNK`` raw files and records them in its ledger; silver
+upserts the tweets of the given bronze files into Delta tables partitioned by the tweet's UTC
+``date`` (one row per tweet id across search and stream; the last processed landing wins),
+touching only the files whose days and id ranges the batch overlaps.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import polars as pl
+
+from lakehouse.lake.delta import append_replacing_sources, merge_on_keys, open_table, scan
+from lakehouse.lake.ledger import Ledger
+from lakehouse.lake.location import Lake
+from lakehouse.sources.twitter import read_raw_records
+from lakehouse.transforms.sentiment import tweet_sentiment
+from lakehouse.transforms.twitter import (
+    TWEETS_SCHEMA,
+    bronze_records,
+    chain_filter,
+    edit_chains,
+    quarantine_records,
+    sentiment_input,
+    silver_hashtags,
+    silver_matching_rules,
+    silver_media,
+    silver_mentions,
+    silver_tweets,
+    silver_urls,
+    silver_users,
+    tweets_to_upsert,
+)
+
+FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
+BRONZE, QUARANTINE = ("bronze", "twitter_records"), ("quarantine", "twitter_quarantine")
+TWEETS, USERS, HASHTAGS, MENTIONS, URLS, SENTIMENT, MEDIA, MATCHING_RULES = (
+    ("silver", name) for name in ("tweets", "twitter_users", "tweet_hashtags", "tweet_mentions",
+                                  "tweet_urls", "tweet_sentiment", "twitter_media",
+                                  "tweet_matching_rules"))
+SILVER_INPUT_COLUMNS = ["spec", "tweets", "included_tweets", "users", "places", "media",
+                        "matching_rules", "_source_file", "_ingested_at"]
+ENTITY_KEYS = ["tweet_id", "position"]
+
+
+@dataclass
+class BronzeLoad:
+    files: int = 0
+    records: int = 0
+    tweets: int = 0
+    quarantined: int = 0
+
+
+def bronze_ledger(lake: Lake) -> Ledger:
+    return Ledger(lake, *BRONZE)
+
+
+def load_bronze(lake: Lake, keys: list[str],
+                log: Callable[[str], None] = lambda _m: None) -> BronzeLoad:
+    """Load raw files into bronze and quarantine, replacing any rows they had before, and
+    record them in bronze's ledger after each chunk's commits."""
+    stats = BronzeLoad(files=len(keys))
+    ledger = bronze_ledger(lake)
+    for start in range(0, len(keys), FILES_PER_CHUNK):
+        chunk = keys[start:start + FILES_PER_CHUNK]
+        records = read_raw_records(lake, chunk)
+        bronze = bronze_records(records.lazy()).collect()
+        quarantine = quarantine_records(records.lazy()).collect()
+        append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, chunk)
+        append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, chunk)
+        ledger.record(chunk)
+        stats.records += records.height
+        stats.tweets += int(bronze.get_column("tweet_count").sum() or 0)
+        stats.quarantined += quarantine.height
+        log(f"{len(chunk)} raw files: {bronze.height} records, {quarantine.height} quarantined")
+    return stats
+
+
+def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str]) -> list[date]:
+    """Upsert ``new`` on ``date`` + ``keys`` (one commit) and return the days it touched.
+
+    ``date`` is the partition column and tweet ids grow with time, so delta-rs prunes the
+    target to the files of those days whose id range overlaps the batch (``streamed_exec``
+    off lets it derive that pruning predicate from the batch): a batch costs in proportion
+    to itself, not to the table.
+    """
+    if new.is_empty():
+        return []
+    merge_on_keys(lake, uri, new, ["date", *keys], partition_by=["date"])
+    return sorted(new.get_column("date").unique().to_list())
+
+
+def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> pl.DataFrame:
+    """Upsert a batch of silver tweets and return the rows written.
+
+    The rows already in silver of the batch's edit chains are read first (edits come within
+    an hour of the post, so from the batch's days and the days around them), so that versions
+    landed in different runs are linked and a reference never replaces a direct sighting
+    (``tweets_to_upsert``).
+    """
+    if batch.is_empty():
+        return batch
+    existing = pl.LazyFrame(schema=TWEETS_SCHEMA)
+    if open_table(lake, uri) is not None:
+        days = {d + timedelta(days=k) for d in batch.get_column("date").unique().drop_nulls()
+                for k in (-1, 0, 1)}
+        chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
+        table = scan(lake, uri)
+        existing = (table.filter(pl.col("date").is_in(sorted(days)))
+                    .filter(chain_filter(chains, table.collect_schema().names())))
+    rows = tweets_to_upsert(batch.lazy(), existing).collect(engine="in-memory")
+    merge_days(lake, uri, rows, ["id"])
+    return rows
+
+
+def bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
+    """Bronze rows of ``files`` (all when empty), without the raw text silver never reads."""
+    bronze = scan(lake, lake.table_uri(*BRONZE)).select(SILVER_INPUT_COLUMNS)
+    return bronze.filter(pl.col("_source_file").is_in(files)) if files else bronze
+
+
+@dataclass
+class SilverLoad:
+    """The rows each silver table received (by ``(layer, table)``) and the days rewritten."""
+
+    rows: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
+    days: list[date] = field(default_factory=list)
+
+    @property
+    def tweets(self) -> pl.DataFrame:
+        return self.rows[TWEETS]
+
+    @property
+    def sentiment(self) -> pl.DataFrame:
+        return self.rows[SENTIMENT]
+
+
+def load_silver(lake: Lake, files: list[str]) -> SilverLoad:
+    """Upsert the silver tables from the bronze rows of ``files`` (every file when empty)."""
+    bronze = bronze_of(lake, sorted(files)).collect().lazy()
+    # The in-memory engine runs this explode/unnest plan several times faster than streaming.
+    batch = silver_tweets(bronze).collect(engine="in-memory")
+    sentiment = tweet_sentiment(sentiment_input(batch.lazy())).collect()
+    load = SilverLoad()
+    load.rows[TWEETS] = upsert_tweets(lake, lake.table_uri(*TWEETS), batch)
+    days = set(load.tweets.get_column("date").drop_nulls().unique())
+    by_day = {
+        HASHTAGS: (silver_hashtags(bronze).collect(), ENTITY_KEYS),
+        MENTIONS: (silver_mentions(bronze).collect(), ENTITY_KEYS),
+        URLS: (silver_urls(bronze).collect(), ENTITY_KEYS),
+        SENTIMENT: (sentiment, ["id"]),
+        MATCHING_RULES: (silver_matching_rules(bronze).collect(), ["tweet_id", "rule_id"]),
+    }
+    for table, (frame, keys) in by_day.items():
+        days |= set(merge_days(lake, lake.table_uri(*table), frame, keys))
+        load.rows[table] = frame
+    for table, frame, keys in ((USERS, silver_users(bronze).collect(), ["id"]),
+                               (MEDIA, silver_media(bronze).collect(), ["media_key"])):
+        if not frame.is_empty():
+            merge_on_keys(lake, lake.table_uri(*table), frame, keys)
+        load.rows[table] = frame
+    load.days = sorted(days)
+    return load

@@ -11,7 +11,8 @@ instance per batch, so Dagster's own storage does not grow) on a local lake. Eve
 does) with a short retention (``--retention-hours``, default 0: the bench has no readers).
 
 It prints, at the report batches (10, 100, 500, 1,000 and the last): the batch's wall time,
-the mean over the 5 batches ending there (one batch is noisy on a shared machine), the time of
+the mean over the 5 batches ending there (one batch is noisy on a shared machine) in wall and
+CPU seconds (CPU time moves less with the machine's load), the time of
 the bronze and silver steps (from the run's event log), and each table's active files and
 bytes; at the end, the ratio late/early (the means of the last and the 10th batch's windows,
 target <= 1.2) and the largest active file count of any table (target <= 200).
@@ -158,6 +159,7 @@ def main() -> int:
     lake = Lake.from_env(root)
     report_at = {int(b) for b in args.report_at.split(",") if b} | {args.batches}
     walls: list[float] = []
+    cpus: list[float] = []  # CPU seconds of all threads: less swayed by a loaded machine
     max_files: dict[str, int] = {}
     print(f"steady state: {args.batches} batches of ~{args.tweets_per_batch} tweets, upkeep "
           f"every {args.upkeep_every} (retention {args.retention_hours} h), lake {root}",
@@ -168,9 +170,10 @@ def main() -> int:
             opened = closed - timedelta(seconds=BATCH_SECONDS)
             key = stream_key(f"{opened:%Y%m%dT%H%M%S}000000Z-steady-{n:06d}.ndjson", opened)
             lake.write_bytes(key, data)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             steps = load_file(root, key)
             walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu_start)
             if n in report_at or n % 50 == 0:
                 tweets = data.count(b'{"data"')
                 tables = table_files(root)
@@ -178,7 +181,8 @@ def main() -> int:
                     max_files[name] = max(max_files.get(name, 0), files)
                 window = statistics.mean(walls[-WINDOW:])
                 print(f"batch {n:>5} ({closed:%Y-%m-%d %H:%M}Z, {tweets} tweets): "
-                      f"{walls[-1]:.2f} s (mean of last {WINDOW}: {window:.2f} s); "
+                      f"{walls[-1]:.2f} s (mean of last {WINDOW}: {window:.2f} s, CPU "
+                      f"{statistics.mean(cpus[-WINDOW:]):.2f} s); "
                       f"bronze step {steps.get('twitter_bronze', 0):.2f} s, silver step "
                       f"{steps.get('twitter_silver', 0):.2f} s", flush=True)
                 if n in report_at:
@@ -202,10 +206,12 @@ def main() -> int:
     early = statistics.mean(walls[max(0, 10 - WINDOW):10])
     late = statistics.mean(walls[-WINDOW:])
     ratio = late / early
+    cpu_ratio = statistics.mean(cpus[-WINDOW:]) / statistics.mean(cpus[max(0, 10 - WINDOW):10])
     worst = max(max_files.items(), key=lambda kv: kv[1])
     print(f"ratio batch {len(walls)} / batch 10 (means of {WINDOW}-batch windows): "
           f"{late:.2f} s / {early:.2f} s = {ratio:.2f} (target <= {TARGET_RATIO}: "
-          f"{'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+          f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}); the same in CPU seconds: "
+          f"{cpu_ratio:.2f}")
     print(f"max active files of any table (at the report points and before each upkeep): "
           f"{worst[1]} "
           f"({worst[0]}; target <= {TARGET_FILES}: "

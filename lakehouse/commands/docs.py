@@ -72,15 +72,11 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def _missing_sources(manifest_path: Path, lake: Lake) -> list[str]:
-    """The Delta sources some model reads that have no Delta table yet (sources declared only for
-    the catalogue are never loaded, so they do not matter)."""
+    """The Delta sources of the manifest (those with a ``delta_table_path``: dbt-duckdb's delta
+    plugin loads every one of them, read by a model or not) that have no Delta table yet."""
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    read = {parent for node in manifest.get("nodes", {}).values() if node.get("resource_type") == "model"
-            for parent in node.get("depends_on", {}).get("nodes", [])}
     missing = []
-    for unique_id, source in manifest.get("sources", {}).items():
-        if unique_id not in read:
-            continue
+    for source in manifest.get("sources", {}).values():
         meta = source.get("meta") or source.get("config", {}).get("meta") or {}
         path = meta.get("delta_table_path")
         if path and not DeltaTable.is_deltatable(path, storage_options=lake.storage_options or None):

@@ -15,6 +15,7 @@ import polars as pl
 
 from lakehouse import settings
 from lakehouse.defs.movies.checks import SILVER_TABLES as MOVIES_SILVER
+from lakehouse.lake import table_docs
 from lakehouse.lake.snapshots import write_quarantine
 from lakehouse.load import telegram as telegram_tables
 from lakehouse.load import twitter as twitter_tables
@@ -140,7 +141,10 @@ def with_ui_metadata(loaded: dg.Definitions) -> dg.Definitions:
         if spec.key in references:
             metadata["dagster/code_references"] = references[spec.key]
         if spec.key in TABLE_SCHEMAS and "dagster/column_schema" not in spec.metadata:
-            metadata["dagster/column_schema"] = table_schema(TABLE_SCHEMAS[spec.key])
+            # Each column described as the dbt docs and the Delta table itself describe it.
+            doc = table_docs.catalogue().get(".".join(spec.key.path))
+            metadata["dagster/column_schema"] = table_schema(
+                TABLE_SCHEMAS[spec.key], {**COLUMN_DESCRIPTIONS, **(doc.columns if doc else {})})
         owner = OWNERS.get(spec.group_name or "")
         owners = [owner] if owner and owner not in spec.owners else []
         return spec.merge_attributes(metadata=metadata, owners=owners)

@@ -159,3 +159,16 @@ def test_tables_command_lists_every_table_with_its_description(lake: Lake) -> No
     assert csv[1].startswith("quarantine,telegram_quarantine,1,")
     empty = subprocess.run([str(script), "tables", "--layer", "bronze"], capture_output=True, text=True)
     assert empty.returncode == 1 and "no Delta tables under" in empty.stderr
+
+
+def test_dagster_shows_every_bronze_and_silver_column_with_the_catalogue_description() -> None:
+    import dagster as dg
+
+    from lakehouse.definitions import defs
+
+    specs = {spec.key: spec for spec in defs().resolve_all_asset_specs()}
+    docs = table_docs.catalogue()
+    for layer, table in [("silver", "tweets"), ("bronze", "tweets_raw"), ("silver", "telegram_messages"),
+                         ("quarantine", "telegram_quarantine"), ("silver", "imdb_titles")]:
+        columns = specs[dg.AssetKey([layer, table])].metadata["dagster/column_schema"].columns
+        assert {c.name: c.description for c in columns} == docs[f"{layer}.{table}"].columns

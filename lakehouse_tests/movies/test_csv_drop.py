@@ -39,8 +39,8 @@ def _load(instance: dg.DagsterInstance, drop: Path, spec: str,
 
 
 def _tick(instance: dg.DagsterInstance, drop: Path, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"csv_drop": CsvDropResource(drop_dir=str(drop))})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+        "csv_drop": CsvDropResource(drop_dir=str(drop)), "lake": LakeResource()})
     return movies_csv_drop_sensor(context)
 
 

@@ -55,7 +55,7 @@ def load(ctx, root: str, kill_after: float | None) -> int:
     proc = ctx.Process(target=_load_unloaded, args=(root, ready))
     proc.start()
     try:
-        assert ready.wait(60), "the load did not start"
+        assert ready.wait(300), "the load did not start"
         if kill_after is not None:
             time.sleep(kill_after)
             if proc.is_alive():

@@ -11,7 +11,6 @@ import duckdb
 import polars as pl
 import pytest
 import requests
-import yaml
 
 from lakehouse.commands.docs import DBT_PROJECT_DIR, generate_docs
 from lakehouse.lake.delta import overwrite_table
@@ -43,14 +42,10 @@ return [...menu.querySelectorAll("a")].filter(a => a.offsetParent !== null && a.
 
 
 def silver_source_tables() -> list[str]:
-    names = []
-    for sources in MODELS.glob("*/_*__sources.yml"):
-        for source in yaml.safe_load(sources.read_text())["sources"]:
-            for table in source["tables"]:
-                path = table.get("config", {}).get("meta", {}).get("delta_table_path")
-                if path:
-                    names.append(path.rsplit("/silver/", 1)[1])
-    return sorted(set(names))
+    """The Delta sources (a ``delta_table_path``): the delta plugin loads each when compiling."""
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    return sorted({source["name"] for source in manifest["sources"].values()
+                   if (source.get("meta") or {}).get("delta_table_path")})
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ def test_every_table_shows_the_columns_it_is_written_with(repo) -> None:
     columns = {c.name: c for c in messages.columns}
     assert columns["sent_at"].type == "timestamp[us, UTC]"
     assert columns["chat_id"].type == "int64"
-    assert columns["_source_file"].description.startswith("Landing-zone key")
+    assert columns["_source_file"].description  # the dbt catalogue's words, else ui.py's
     assert TABLE_SCHEMAS[dg.AssetKey(["silver", "telegram_messages"])] == telegram.SILVER_SCHEMA
 
 

@@ -6,9 +6,9 @@ from lakehouse import catalog
 catalog.tables()                                   # layer, table, rows, version, last update, description
 catalog.columns("silver.tweets")                   # column, type, comment
 catalog.read("silver.tweets")                      # a Polars DataFrame (lazy=True: a LazyFrame)
-catalog.read("gold.tweets_by_sentiment", version=0)  # time travel to an earlier Delta version
+catalog.read("gold.twitter_tweets_by_sentiment", version=0)  # time travel to an earlier Delta version
 catalog.history("silver.tweets")                   # the table's versions, newest first
-catalog.duckdb().sql("select * from gold.tweets_by_sentiment").pl()   # DuckDB over every table
+catalog.duckdb().sql("select * from gold.twitter_tweets_by_sentiment").pl()   # DuckDB over every table
 ```
 
 The lake is ``LAKEHOUSE_ROOT`` (a local folder or ``s3://bucket/prefix``) or, when unset, this

@@ -294,15 +294,16 @@ async function refresh() {
     renderActionAdventure(data.action_adventure);
     const v = data.versions;
     document.body.dataset.version = data.lang ? String(v.tweet_sentiment)
-      : [v.tweets_by_sentiment, v.tweets_per_hour_by_sentiment].join("/");
+      : [v.twitter_tweets_by_sentiment, v.twitter_tweets_per_hour_by_sentiment].join("/");
     document.body.dataset.lang = data.lang;
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded) + 1);
     const source = data.lang ? "silver version " + v.tweet_sentiment + " (" + data.lang + ")"
-      : "gold version " + v.tweets_by_sentiment;
+      : "gold version " + v.twitter_tweets_by_sentiment;
     status.textContent = data.ready
       ? "updated " + data.read_at.slice(11, 19) + " UTC \\u00b7 " + source
         + " \\u00b7 refreshes every " + REFRESH_MS / 1000 + " s"
-      : data.lang ? "no scored tweets in " + data.lang : "waiting for gold/tweets_by_sentiment\\u2026";
+      : data.lang ? "no scored tweets in " + data.lang
+        : "waiting for gold/twitter_tweets_by_sentiment\\u2026";
   } catch (err) {
     status.textContent = "cannot read the lake: " + err.message;
   }

@@ -2,8 +2,8 @@
 
 Tweet sentiment (all languages, from gold):
 
-- ``gold/tweets_by_sentiment`` (sentiment_label, tweet_count): the total and the count per label.
-- ``gold/tweets_per_hour_by_sentiment`` (hour, sentiment_label, tweet_count): the counts over time.
+- ``gold/twitter_tweets_by_sentiment`` (sentiment_label, tweet_count): the total and the count per label.
+- ``gold/twitter_tweets_per_hour_by_sentiment`` (hour, sentiment_label, tweet_count): the counts over time.
 
 With a language chosen, the same numbers come from ``silver/tweet_sentiment`` (one row per scored
 tweet, partitioned by day) for that language: the hourly series over the newest week of data only,
@@ -29,8 +29,8 @@ from deltalake.exceptions import TableNotFoundError
 
 from lakehouse.lake.location import Lake
 
-BY_SENTIMENT = "tweets_by_sentiment"
-PER_HOUR = "tweets_per_hour_by_sentiment"
+BY_SENTIMENT = "twitter_tweets_by_sentiment"
+PER_HOUR = "twitter_tweets_per_hour_by_sentiment"
 SCORED = "tweet_sentiment"  # silver
 TELEGRAM_PER_DAY = "telegram_messages_per_day"
 TELEGRAM_PER_HOUR = "telegram_messages_per_hour_weekday_week"

@@ -19,7 +19,7 @@ SENTIMENT_V0 = pl.DataFrame({"sentiment_label": ["Negative", "Neutral", "Positiv
 SENTIMENT_V1 = pl.DataFrame({"sentiment_label": ["Negative", "Neutral", "Positive"],
                              "tweet_count": [40, 700, 1260]})
 # The model's description in dbt_project/models/twitter/_twitter__models.yml, as the manifest has it.
-SENTIMENT_DESCRIPTION = table_docs.catalogue()["gold.tweets_by_sentiment"].description
+SENTIMENT_DESCRIPTION = table_docs.catalogue()["gold.twitter_tweets_by_sentiment"].description
 QUARANTINED = pl.DataFrame({"_source_file": ["raw/telegram/json/webhook/2026/11/23/a.ndjson"],
                             "_record_index": [3], "reason": ["not a JSON object"], "record": ["[1]"],
                             "_ingested_at": [None]},
@@ -32,7 +32,7 @@ def messages(day: date, n: int) -> pl.DataFrame:
 
 
 def test_every_write_mode_leaves_the_table_self_describing(lake: Lake) -> None:
-    gold = lake.table_uri("gold", "tweets_by_sentiment")
+    gold = lake.table_uri("gold", "twitter_tweets_by_sentiment")
     overwrite_table(lake, gold, SENTIMENT_V0)
     quarantine = lake.table_uri("quarantine", "telegram_quarantine")
     append_replacing_sources(lake, quarantine, QUARANTINED, QUARANTINED["_source_file"])
@@ -40,7 +40,8 @@ def test_every_write_mode_leaves_the_table_self_describing(lake: Lake) -> None:
     replace_partitions(lake, silver, messages(date(2026, 11, 23), 3), "date", [date(2026, 11, 23)])
 
     docs = table_docs.catalogue()
-    for name, uri in [("gold.tweets_by_sentiment", gold), ("quarantine.telegram_quarantine", quarantine),
+    for name, uri in [("gold.twitter_tweets_by_sentiment", gold),
+                      ("quarantine.telegram_quarantine", quarantine),
                       ("silver.telegram_messages", silver)]:
         created = DeltaTable(uri, version=0)  # described in the commit that created it
         assert created.metadata().name == name and len(table_docs.column_comments(created)) > 0
@@ -53,7 +54,7 @@ def test_every_write_mode_leaves_the_table_self_describing(lake: Lake) -> None:
         assert set(comments) == set(table.schema().to_arrow().names), name
         assert comments == {c: docs[name].columns[c] for c in comments}
     assert table_docs.column_comments(DeltaTable(gold))["tweet_count"] == (
-        docs["gold.tweets_by_sentiment"].columns["tweet_count"])
+        docs["gold.twitter_tweets_by_sentiment"].columns["tweet_count"])
 
     # Once described, a write commits only its data: no docs commit, comments kept.
     for uri, write in [(gold, lambda: overwrite_table(lake, gold, SENTIMENT_V1)),
@@ -82,7 +83,7 @@ def test_a_table_written_before_it_had_docs_is_described_by_its_next_write(lake:
 
 
 def test_catalog_lists_reads_time_travels_and_queries(lake: Lake) -> None:
-    uri = lake.table_uri("gold", "tweets_by_sentiment")
+    uri = lake.table_uri("gold", "twitter_tweets_by_sentiment")
     overwrite_table(lake, uri, SENTIMENT_V0)
     first = DeltaTable(uri).version()
     overwrite_table(lake, uri, SENTIMENT_V1)
@@ -92,29 +93,30 @@ def test_catalog_lists_reads_time_travels_and_queries(lake: Lake) -> None:
     listed = catalog.tables()
     assert listed.columns == ["layer", "table", "rows", "version", "last_update", "description"]
     assert listed.select("layer", "table", "rows").rows() == [
-        ("gold", "tweets_by_sentiment", 3), ("silver", "telegram_messages", 3)]
+        ("gold", "twitter_tweets_by_sentiment", 3), ("silver", "telegram_messages", 3)]
     gold = listed.row(0, named=True)
     assert gold["version"] == DeltaTable(uri).version() and gold["last_update"] is not None
     assert gold["description"] == SENTIMENT_DESCRIPTION
     assert catalog.tables("silver")["table"].to_list() == ["telegram_messages"]
 
-    assert catalog.read("gold.tweets_by_sentiment")["tweet_count"].sum() == 2000
-    assert catalog.read("gold.tweets_by_sentiment", version=first)["tweet_count"].sum() == 23
+    assert catalog.read("gold.twitter_tweets_by_sentiment")["tweet_count"].sum() == 2000
+    assert catalog.read("gold.twitter_tweets_by_sentiment", version=first)["tweet_count"].sum() == 23
     lazy = catalog.read("silver.telegram_messages", lazy=True)
     assert isinstance(lazy, pl.LazyFrame)
     assert lazy.filter(pl.col("date") == date(2026, 11, 23)).select(pl.len()).collect().item() == 3
-    assert catalog.history("gold.tweets_by_sentiment")["version"][0] == gold["version"]
-    assert catalog.columns("gold.tweets_by_sentiment").row(1) == (
-        "tweet_count", "int64", table_docs.catalogue()["gold.tweets_by_sentiment"].columns["tweet_count"])
+    assert catalog.history("gold.twitter_tweets_by_sentiment")["version"][0] == gold["version"]
+    assert catalog.columns("gold.twitter_tweets_by_sentiment").row(1) == (
+        "tweet_count", "int64",
+        table_docs.catalogue()["gold.twitter_tweets_by_sentiment"].columns["tweet_count"])
 
     con = catalog.duckdb()
-    assert con.execute("select sum(tweet_count) from gold.tweets_by_sentiment").fetchone() == (2000,)
+    assert con.execute("select sum(tweet_count) from gold.twitter_tweets_by_sentiment").fetchone() == (2000,)
     assert con.execute("select count(*) from silver.telegram_messages").fetchone() == (3,)
 
-    with pytest.raises(KeyError, match="did you mean gold.tweets_by_sentiment"):
-        catalog.read("gold.tweets_by_sentimen")
+    with pytest.raises(KeyError, match="did you mean gold.twitter_tweets_by_sentiment"):
+        catalog.read("gold.twitter_tweets_by_sentimen")
     with pytest.raises(ValueError, match="<layer>.<table>"):
-        catalog.read("tweets_by_sentiment")
+        catalog.read("twitter_tweets_by_sentiment")
 
 
 def test_catalog_finds_the_project_lake_from_any_folder(tmp_path: Path,
@@ -125,29 +127,29 @@ def test_catalog_finds_the_project_lake_from_any_folder(tmp_path: Path,
 
 
 def test_catalog_reads_an_s3_lake_with_credentials_from_the_environment(s3_lake: Lake) -> None:
-    uri = s3_lake.table_uri("gold", "tweets_by_sentiment")
+    uri = s3_lake.table_uri("gold", "twitter_tweets_by_sentiment")
     overwrite_table(s3_lake, uri, SENTIMENT_V0)
     first = DeltaTable(uri, storage_options=s3_lake.storage_options).version()
     overwrite_table(s3_lake, uri, SENTIMENT_V1)
     assert catalog.lake().root.startswith("s3://")
     assert catalog.tables().select("table", "rows", "version").row(0) == (
-        "tweets_by_sentiment", 3, first + 1)
-    assert catalog.read("gold.tweets_by_sentiment", version=first)["tweet_count"].sum() == 23
-    query = "select sum(tweet_count) from gold.tweets_by_sentiment"
+        "twitter_tweets_by_sentiment", 3, first + 1)
+    assert catalog.read("gold.twitter_tweets_by_sentiment", version=first)["tweet_count"].sum() == 23
+    query = "select sum(tweet_count) from gold.twitter_tweets_by_sentiment"
     assert catalog.duckdb().execute(query).fetchone() == (2000,)
     table = DeltaTable(uri, storage_options=s3_lake.storage_options)
-    assert table.metadata().name == "gold.tweets_by_sentiment"
+    assert table.metadata().name == "gold.twitter_tweets_by_sentiment"
 
 
 def test_tables_command_lists_every_table_with_its_description(lake: Lake) -> None:
-    overwrite_table(lake, lake.table_uri("gold", "tweets_by_sentiment"), SENTIMENT_V0)
+    overwrite_table(lake, lake.table_uri("gold", "twitter_tweets_by_sentiment"), SENTIMENT_V0)
     append_replacing_sources(lake, lake.table_uri("quarantine", "telegram_quarantine"), QUARANTINED,
                              QUARANTINED["_source_file"])
     script = Path(sys.executable).parent / "lakehouse"
     out = subprocess.run([str(script), "tables"], capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
     assert lines[0].split(" | ")[0].strip() == "layer" and "description" in lines[0]
-    gold = next(line for line in lines if "tweets_by_sentiment" in line)
+    gold = next(line for line in lines if "twitter_tweets_by_sentiment" in line)
     assert "| 3 |" in gold.replace("  ", " ") or " 3 | " in gold
     assert SENTIMENT_DESCRIPTION[:60] in gold
     assert "Raw Telegram records that could not be parsed" in out

@@ -151,11 +151,11 @@ def test_stream_rules_edits_and_references_across_runs_and_gold_counts_once(lake
     fct = table(lake, "gold", "fct_tweets")
     assert sorted(fct["id"]) == sorted(counted)
     assert fct.filter(pl.col("id") == T9)["version_count"].to_list() == [3]
-    languages = table(lake, "gold", "tweets_by_language_per_day")
+    languages = table(lake, "gold", "twitter_tweets_by_language_per_day")
     assert dict(languages.select("lang", "tweet_count").iter_rows()) == {"en": 3, "pt": 3}
-    assert table(lake, "gold", "most_active_authors")["tweet_count"].sum() == 6
-    assert table(lake, "gold", "tweets_by_sentiment")["tweet_count"].sum() == 6
-    hashtags = table(lake, "gold", "top_hashtags_per_day")
+    assert table(lake, "gold", "twitter_most_active_authors")["tweet_count"].sum() == 6
+    assert table(lake, "gold", "twitter_tweets_by_sentiment")["tweet_count"].sum() == 6
+    hashtags = table(lake, "gold", "twitter_top_hashtags_per_day")
     assert hashtags.select("hashtag", "tweet_count").rows() == [("cinema", 1)]  # T5's, not T0's
 
 

@@ -181,19 +181,19 @@ def test_gold_matches_an_independent_computation(lake: Lake) -> None:
             per_hour[(created.replace(minute=0, second=0, microsecond=0, tzinfo=None),
                       label)] += 1
 
-    by_sentiment = table(lake, "gold", "tweets_by_sentiment")
+    by_sentiment = table(lake, "gold", "twitter_tweets_by_sentiment")
     assert dict(by_sentiment.iter_rows()) == {k: labels.get(k, 0)
                                               for k in ("Negative", "Neutral", "Positive")}
     assert by_sentiment.schema["tweet_count"] == pl.Int64
-    hourly = table(lake, "gold", "tweets_per_hour_by_sentiment")
+    hourly = table(lake, "gold", "twitter_tweets_per_hour_by_sentiment")
     assert hourly.schema["hour"] == pl.Datetime("us")
     assert {(h, s): c for h, s, c in hourly.iter_rows()} == dict(per_hour)
-    languages = table(lake, "gold", "tweets_by_language_per_day")
+    languages = table(lake, "gold", "twitter_tweets_by_language_per_day")
     assert {(d.isoformat(), lang): c for d, lang, c in
             languages.select("date", "lang", "tweet_count").iter_rows()} == dict(per_lang)
-    authors = table(lake, "gold", "most_active_authors")
+    authors = table(lake, "gold", "twitter_most_active_authors")
     assert authors["tweet_count"].sum() == len(tweets)
-    assert table(lake, "gold", "top_hashtags_per_day").height >= 1
+    assert table(lake, "gold", "twitter_top_hashtags_per_day").height >= 1
 
 
 def test_twitter_assets_automation_and_lineage_are_registered() -> None:
@@ -204,14 +204,14 @@ def test_twitter_assets_automation_and_lineage_are_registered() -> None:
             "quarantine/twitter_quarantine", "silver/tweets", "silver/twitter_users",
             "silver/tweet_hashtags", "silver/tweet_mentions", "silver/tweet_urls",
             "silver/tweet_sentiment", "silver/twitter_media", "silver/tweet_matching_rules",
-            "gold/fct_tweets", "gold/tweets_by_sentiment",
-            "gold/tweets_per_hour_by_sentiment", "gold/top_hashtags_per_day",
-            "gold/tweets_by_language_per_day", "gold/tweets_by_country_per_day",
-            "gold/most_active_authors"} <= keys
+            "gold/fct_tweets", "gold/twitter_tweets_by_sentiment",
+            "gold/twitter_tweets_per_hour_by_sentiment", "gold/twitter_top_hashtags_per_day",
+            "gold/twitter_tweets_by_language_per_day", "gold/twitter_tweets_by_country_per_day",
+            "gold/twitter_most_active_authors"} <= keys
     assert dg.AssetKey(["silver", "tweet_sentiment"]) in \
-        graph.get(dg.AssetKey(["gold", "tweets_by_sentiment"])).parent_keys
+        graph.get(dg.AssetKey(["gold", "twitter_tweets_by_sentiment"])).parent_keys
     assert dg.AssetKey(["gold", "fct_tweets"]) in \
-        graph.get(dg.AssetKey(["gold", "tweets_by_language_per_day"])).parent_keys
+        graph.get(dg.AssetKey(["gold", "twitter_tweets_by_language_per_day"])).parent_keys
     assert repo.get_schedule_def("twitter_search_schedule").cron_schedule == "*/5 * * * *"
     assert {"twitter_raw_file_sensor", "gold_automation_sensor"} <= \
         {s.name for s in repo.sensor_defs}

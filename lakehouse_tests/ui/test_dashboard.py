@@ -31,10 +31,10 @@ return {loaded: Number(document.body.dataset.loaded), version: document.body.dat
 
 
 def write_gold(lake: Lake, counts: dict[str, int], hourly: list[tuple[str, str, int]]) -> None:
-    overwrite_table(lake, lake.table_uri("gold", "tweets_by_sentiment"), pl.DataFrame(
+    overwrite_table(lake, lake.table_uri("gold", "twitter_tweets_by_sentiment"), pl.DataFrame(
         {"sentiment_label": list(counts), "tweet_count": list(counts.values())},
         schema={"sentiment_label": pl.String, "tweet_count": pl.Int64}))
-    overwrite_table(lake, lake.table_uri("gold", "tweets_per_hour_by_sentiment"), pl.DataFrame(
+    overwrite_table(lake, lake.table_uri("gold", "twitter_tweets_per_hour_by_sentiment"), pl.DataFrame(
         {"hour": [datetime.fromisoformat(h) for h, _, _ in hourly],
          "sentiment_label": [label for _, label, _ in hourly], "tweet_count": [n for _, _, n in hourly]},
         schema={"hour": pl.Datetime("us"), "sentiment_label": pl.String, "tweet_count": pl.Int64}))
@@ -44,7 +44,7 @@ def gold_versions(lake: Lake) -> dict[str, int]:
     """The Delta versions the page should report (a new table's first rows are its second commit:
     it is created empty first, see ensure_table)."""
     return {t: DeltaTable(lake.table_uri("gold", t)).version()
-            for t in ("tweets_by_sentiment", "tweets_per_hour_by_sentiment")}
+            for t in ("twitter_tweets_by_sentiment", "twitter_tweets_per_hour_by_sentiment")}
 
 
 def shown_version(lake: Lake) -> str:
@@ -117,7 +117,7 @@ def test_page_shows_gold_numbers_and_follows_a_new_gold_version(
     assert first["lines"] == ["Negative", "Neutral", "Positive"]
     assert first["points"] == 3 * 3  # three hours (10:00 filled with zeros) per label
     assert first["version"] == shown_version(lake)
-    assert f"gold version {gold_versions(lake)['tweets_by_sentiment']}" in first["status"]
+    assert f"gold version {gold_versions(lake)['twitter_tweets_by_sentiment']}" in first["status"]
 
     # A new batch lands: the open page picks it up by itself, no reload.
     write_gold(lake, SECOND, SECOND_HOURLY)
@@ -133,7 +133,7 @@ def test_page_shows_gold_numbers_and_follows_a_new_gold_version(
 def test_page_waits_for_gold_then_shows_it(lake: Lake, dashboard: DashboardServer, browser: Browser) -> None:
     browser.get(dashboard.url)
     empty = browser.wait_for(READ_NUMBERS, lambda v: v["loaded"] >= 1)
-    assert empty["total"] == "0" and "waiting for gold/tweets_by_sentiment" in empty["status"]
+    assert empty["total"] == "0" and "waiting for gold/twitter_tweets_by_sentiment" in empty["status"]
     write_gold(lake, FIRST, FIRST_HOURLY)
     shown = browser.wait_for(READ_NUMBERS, lambda v: v["total_value"] == "23")
     assert shown["positive"] == "12"
@@ -177,7 +177,8 @@ def test_open_page_shows_what_the_twitter_pipeline_lands(
     monkeypatch.delenv("TWITTER_BEARER_TOKEN", raising=False)
     # The two models the page reads (with their dbt tests), not all Twitter gold: half the dbt time.
     dashboard_models = build_dbt_asset_selection(
-        [gold_dbt_models], dbt_select="fct_tweets tweets_by_sentiment tweets_per_hour_by_sentiment")
+        [gold_dbt_models],
+        dbt_select="fct_tweets twitter_tweets_by_sentiment twitter_tweets_per_hour_by_sentiment")
     instance = dg.DagsterInstance.ephemeral()
     landed = datetime.fromisoformat("2026-11-17T09:00:00+00:00")
 
@@ -203,7 +204,7 @@ def test_open_page_shows_what_the_twitter_pipeline_lands(
                               resources=defs().resources).success
 
     def gold_counts() -> dict[str, str]:
-        frame = scan(lake, lake.table_uri("gold", "tweets_by_sentiment")).collect()
+        frame = scan(lake, lake.table_uri("gold", "twitter_tweets_by_sentiment")).collect()
         return {label: str(n) for label, n in frame.select("sentiment_label", "tweet_count").iter_rows()}
 
     # The page is open before anything lands (one dbt build keeps this test short; the test above

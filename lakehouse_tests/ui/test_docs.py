@@ -71,7 +71,7 @@ def docs_url(lake: Lake, tmp_path: Path) -> Iterator[str]:
 
 def test_docs_list_every_gold_model_without_silver_tables(browser: Browser, docs_url: str,
                                                           tmp_path: Path) -> None:
-    assert {"telegram_messages_per_day", "tweets_by_sentiment", "dim_title"} <= set(GOLD_MODELS)
+    assert {"telegram_messages_per_day", "twitter_tweets_by_sentiment", "dim_title"} <= set(GOLD_MODELS)
     browser.get(docs_url)
     browser.wait_for("return document.querySelectorAll('a.menu-tree').length")
     # The landing page is the project's overview: layers, domains, how to read the tables.
@@ -105,7 +105,7 @@ def test_docs_list_every_gold_model_without_silver_tables(browser: Browser, docs
     assert "latest edit winning" in text and "Exposures" in text
     browser.execute("window.location.hash = '#!/exposure/exposure.lakehouse.live_dashboard'")
     text = browser.wait_for("return document.body.innerText", lambda t: "lakehouse dashboard" in t)
-    assert "tweets_per_hour_by_sentiment" in text
+    assert "twitter_tweets_per_hour_by_sentiment" in text
 
 
 def test_docs_compile_the_models_when_the_silver_tables_exist(lake: Lake, tmp_path: Path) -> None:
@@ -117,5 +117,5 @@ def test_docs_compile_the_models_when_the_silver_tables_exist(lake: Lake, tmp_pa
     html = build.page.read_text()
     assert "telegram_messages_per_day" in html
     manifest = json.loads((tmp_path / "docs" / "manifest.json").read_text())
-    compiled = manifest["nodes"]["model.lakehouse.tweets_by_sentiment"]["compiled_code"]
+    compiled = manifest["nodes"]["model.lakehouse.twitter_tweets_by_sentiment"]["compiled_code"]
     assert "tweet_sentiment" in compiled and "{{" not in compiled

@@ -30,7 +30,7 @@ BY_SENTIMENT = pl.DataFrame({"sentiment_label": ["Negative", "Neutral", "Positiv
 
 def fill(lake: Lake) -> None:
     overwrite_table(lake, lake.table_uri("silver", "tweets"), TWEETS)
-    overwrite_table(lake, lake.table_uri("gold", "tweets_by_sentiment"), BY_SENTIMENT)
+    overwrite_table(lake, lake.table_uri("gold", "twitter_tweets_by_sentiment"), BY_SENTIMENT)
     overwrite_table(lake, lake.table_uri("quarantine", "twitter_quarantine"),
                     pl.DataFrame({"_source_file": ["raw/x.json"], "reason": ["bad json"]}))
 
@@ -44,14 +44,14 @@ def sql(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_tables_are_discovered_per_layer_from_their_delta_logs(lake: Lake) -> None:
     fill(lake)
     (Path(lake.root) / "silver" / "not_a_table").mkdir(parents=True)  # no _delta_log: skipped
-    assert list(discover_tables(lake)) == ["gold.tweets_by_sentiment", "quarantine.twitter_quarantine",
-                                           "silver.tweets"]
+    assert list(discover_tables(lake)) == [
+        "gold.twitter_tweets_by_sentiment", "quarantine.twitter_quarantine", "silver.tweets"]
 
 
 def test_query_joins_layers_and_prints_json(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     fill(lake)
     code, out, err = sql(capsys, "SELECT t.lang, count(*) AS n, max(g.tweet_count) AS positives "
-                                 "FROM silver.tweets t, gold.tweets_by_sentiment g "
+                                 "FROM silver.tweets t, gold.twitter_tweets_by_sentiment g "
                                  "WHERE g.sentiment_label = 'Positive' GROUP BY 1 ORDER BY 1",
                          "--format", "json")
     assert (code, err) == (0, "")
@@ -75,7 +75,7 @@ def test_timestamps_are_shown_in_utc_and_csv_round_trips(lake: Lake,
 def test_text_output_is_an_aligned_table_with_a_row_count(lake: Lake,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     fill(lake)
-    code, out, _ = sql(capsys, "select * from gold.tweets_by_sentiment order by tweet_count desc")
+    code, out, _ = sql(capsys, "select * from gold.twitter_tweets_by_sentiment order by tweet_count desc")
     assert code == 0
     assert out.splitlines() == [
         "sentiment_label | tweet_count",
@@ -96,7 +96,7 @@ def test_unknown_table_prints_one_line_naming_it_and_fails(lake: Lake,
     assert err == "error: unknown table silver.tweetz (did you mean silver.tweets?)\n"
     code, _, err = sql(capsys, "select * from gold.nothing_like_it")
     assert (code, err) == (1, "error: unknown table gold.nothing_like_it "
-                              "(gold has: gold.tweets_by_sentiment)\n")
+                              "(gold has: gold.twitter_tweets_by_sentiment)\n")
     code, _, err = sql(capsys, "select * from tweets")
     assert code == 1
     assert err == ("error: Catalog Error: Table with name tweets does not exist! "
@@ -105,10 +105,10 @@ def test_unknown_table_prints_one_line_naming_it_and_fails(lake: Lake,
 
 def test_bad_query_prints_one_line_and_fails(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     fill(lake)
-    code, out, err = sql(capsys, "selec * from gold.tweets_by_sentiment")
+    code, out, err = sql(capsys, "selec * from gold.twitter_tweets_by_sentiment")
     assert code == 1 and out == ""
     assert err == 'error: Parser Error: syntax error at or near "selec"\n'
-    code, _, err = sql(capsys, "select nope from gold.tweets_by_sentiment")
+    code, _, err = sql(capsys, "select nope from gold.twitter_tweets_by_sentiment")
     assert code == 1 and err.count("\n") == 1 and "nope" in err
 
 
@@ -117,7 +117,7 @@ def test_only_the_tables_a_query_names_are_opened(lake: Lake, capsys: pytest.Cap
     broken = Path(lake.root) / "silver" / "broken" / "_delta_log"
     broken.mkdir(parents=True)
     (broken / "00000000000000000000.json").write_text("not a delta log\n")
-    code, out, _ = sql(capsys, "select sum(tweet_count) as total from gold.tweets_by_sentiment",
+    code, out, _ = sql(capsys, "select sum(tweet_count) as total from gold.twitter_tweets_by_sentiment",
                        "--format", "json")
     assert (code, json.loads(out)) == (0, [{"total": 23}])
     code, _, err = sql(capsys, "select * from silver.broken")
@@ -129,8 +129,8 @@ def test_show_all_tables_lists_every_layer(lake: Lake, capsys: pytest.CaptureFix
     code, out, _ = sql(capsys, "select schema_name || '.' || view_name as t from duckdb_views() "
                                "where not internal and schema_name <> 'main' order by 1", "--format", "json")
     assert code == 0
-    assert [r["t"] for r in json.loads(out)] == ["gold.tweets_by_sentiment", "quarantine.twitter_quarantine",
-                                                 "silver.tweets"]
+    assert [r["t"] for r in json.loads(out)] == [
+        "gold.twitter_tweets_by_sentiment", "quarantine.twitter_quarantine", "silver.tweets"]
 
 
 def test_console_script_exit_code_and_stderr(lake: Lake) -> None:

@@ -38,7 +38,7 @@ def materialize_sample(instance: dg.DagsterInstance) -> None:
 
 def summary(lake: Lake) -> str:
     lines = []
-    gold_uri = lake.table_uri("gold", "tweets_by_sentiment")
+    gold_uri = lake.table_uri("gold", "twitter_tweets_by_sentiment")
     if open_table(lake, gold_uri) is not None:
         by_label = scan(lake, gold_uri).sort("sentiment_label").collect()
     else:
@@ -66,6 +66,6 @@ def summary(lake: Lake) -> str:
                   f"edits of earlier versions, {tweets['long']} long posts), {media} media",
                   "Twitter: filtered-stream rule matches: "
                   + (", ".join(f"{tag} {n}" for tag, n in matches) or "none"),
-                  "Twitter: gold.tweets_by_sentiment", str(by_label),
+                  "Twitter: gold.twitter_tweets_by_sentiment", str(by_label),
                   "Twitter: sentiment by language", str(by_lang)]
     return "\n".join(lines)

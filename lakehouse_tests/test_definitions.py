@@ -155,7 +155,7 @@ def test_runs_execute_in_process(repo) -> None:
         {job.name: "in_process" for job in repo.get_all_jobs()}
 
 
-def test_table_upkeep_is_scheduled_nightly(repo) -> None:
+def test_table_upkeep_is_scheduled(repo) -> None:
     schedule = repo.get_schedule_def("lake_maintenance_schedule")
     assert schedule.job_name == "lake_maintenance_job"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

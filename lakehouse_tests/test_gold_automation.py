@@ -41,3 +41,22 @@ def test_gold_models_carry_the_condition_and_the_sensor_runs_by_default() -> Non
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     jobs = {job.name for job in repo.get_all_jobs()}
     assert "twitter_gold_job" not in jobs
+
+
+def test_a_gold_model_waits_for_the_gold_model_it_reads() -> None:
+    definitions = defs()
+    instance = dg.DagsterInstance.ephemeral()
+    quiet = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
+    # Only tweet_sentiment changed: twitter_tweets_by_sentiment also reads gold/fct_tweets,
+    # which was never built and is not asked for now, so dbt would fail on it.
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["silver", "tweet_sentiment"])))
+    first = dg.evaluate_automation_conditions(defs=definitions, instance=instance,
+                                              cursor=quiet.cursor)
+    assert "gold/twitter_tweets_by_sentiment" not in _requested(first, definitions)
+
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["gold", "fct_tweets"])))
+    second = dg.evaluate_automation_conditions(defs=definitions, instance=instance,
+                                               cursor=first.cursor)
+    assert "gold/twitter_tweets_by_sentiment" in _requested(second, definitions)

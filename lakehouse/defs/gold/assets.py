@@ -74,6 +74,11 @@ GOLD_AUTOMATION = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
+    # A gold model that reads another (fct_tweets) waits until that one exists or is built in
+    # the same run: dbt would otherwise fail on a fresh DuckDB file.
+    & ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.missing() & ~dg.AutomationCondition.will_be_requested()
+    ).allow(dg.AssetSelection.key_prefixes(["gold"])).with_label("any gold dep missing")
 ).with_label("after any upstream update")
 
 

@@ -23,7 +23,7 @@ FILES, LINES, KILLS = 24, 150, 8
 def _load_unloaded(root: str, ready) -> None:
     """What the sensor's run does: load the landed files the ledger does not hold. Chunks of
     two files make many commits (bronze, quarantine, ledger), so kills land among them."""
-    from lakehouse.defs.telegram import tables
+    from lakehouse.load import telegram as tables
 
     tables.BRONZE_COMMIT_FILES = 2
     the_lake = Lake.from_env(root)

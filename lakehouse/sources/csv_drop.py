@@ -23,6 +23,7 @@ import codecs
 import csv
 import hashlib
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -139,12 +140,34 @@ def _decodes(path: Path, codec: str) -> bool:
     return True
 
 
+# Western text keeps its accented letters apart (Ação, Amélie, Größe); the same bytes read as
+# Windows-1252 from Cyrillic, Greek or CJK text come out as runs of accented letters (Ðàäóãà).
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{3,}")
+
+
+def _reads_as_western(path: Path) -> bool:
+    """Whether the file is Western text in Windows-1252, Excel's CSV on Western systems.
+
+    charset-normalizer judges short texts poorly: a one-row export holding "Ação" reads best
+    to it as GBK ("A誽o"). So Windows-1252 is taken first when it decodes every byte and its
+    text never runs three non-ASCII characters together.
+    """
+    if not _decodes(path, "cp1252"):
+        return False
+    with open(path, encoding="cp1252", newline="") as src:
+        while chunk := src.read(CHUNK):
+            if _NON_ASCII_RUN.search(chunk):
+                return False
+    return True
+
+
 def detect_encoding(path: Path, declared: str | None = None) -> Encoding:
     """The encoding of a dropped file.
 
     A declared encoding wins. Otherwise: a byte order mark (UTF-8, UTF-16, UTF-32, as Excel's
     "Unicode text" export writes); else strict UTF-8 when the whole file is valid UTF-8; else
-    the candidates of charset-normalizer (the detector requests ships with): Windows-1252
+    Windows-1252 when the file reads as Western text in it (``_reads_as_western``); else the
+    candidates of charset-normalizer (the detector requests ships with): Windows-1252
     (what Excel writes as CSV on Western systems, a superset of Latin-1's letters) when it
     reads about as cleanly as the best candidate, else the best candidate (cp1251, Shift-JIS,
     ...); Latin-1 when no candidate decodes the whole file (it decodes any byte, so nothing
@@ -164,6 +187,8 @@ def detect_encoding(path: Path, declared: str | None = None) -> Encoding:
             return Encoding(codec, "byte order mark")
     if _decodes(path, "utf-8"):
         return Encoding("utf-8", "valid UTF-8")
+    if _reads_as_western(path):
+        return Encoding("cp1252", "detected (not UTF-8; Western text in Windows-1252)")
     from charset_normalizer import from_path
 
     matches = list(from_path(path))

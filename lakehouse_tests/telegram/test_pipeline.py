@@ -207,3 +207,19 @@ def test_the_same_pipeline_runs_on_s3(s3_lake: Lake, definitions) -> None:
     per_day = read(s3_lake, "gold", "telegram_messages_per_day")
     assert per_day["date"].min() == date(2026, 11, 10)
     assert per_day["message_count"].sum() == _independent_messages().height
+
+
+def test_silver_sensor_asks_nothing_for_days_already_rebuilt(lake: Lake, definitions) -> None:
+    # `make demo` then `make dev`: the demo's bronze load is the newest event the sensor sees,
+    # and silver already holds every day it touched.
+    instance = dg.DagsterInstance.ephemeral()
+    run_pipeline(definitions, instance)
+    context = dg.build_sensor_context(instance=instance, definitions=definitions)
+    results = list(telegram_silver_sensor(context) or [])
+    assert not [r for r in results if isinstance(r, dg.RunRequest)]
+    # A later bronze load of the same days asks for them again.
+    run(definitions, "telegram_bronze_job", instance,
+        run_config={"ops": {"telegram_bronze": {"config": {"reload_all": True}}}})
+    again = [r for r in telegram_silver_sensor(dg.build_sensor_context(
+        instance=instance, definitions=definitions)) or [] if isinstance(r, dg.RunRequest)]
+    assert again and again[0].tags["dagster/asset_partition_range_end"] == LAST_DAY

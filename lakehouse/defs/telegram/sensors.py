@@ -11,7 +11,12 @@ from datetime import date
 import dagster as dg
 
 from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
-from lakehouse.defs.telegram.assets import BRONZE_UPDATES, RAW_WEBHOOK, partition_days
+from lakehouse.defs.telegram.assets import (
+    BRONZE_UPDATES,
+    RAW_WEBHOOK,
+    SILVER_MESSAGES,
+    partition_days,
+)
 from lakehouse.defs.telegram.jobs import (
     telegram_bronze_job,
     telegram_daily_etl_job,
@@ -81,6 +86,11 @@ def telegram_silver_sensor(context: dg.SensorEvaluationContext, asset_event: dg.
     if not dates:
         yield dg.SkipReason("the bronze load touched no day")
         return
+    dates = _not_rebuilt_since(context.instance, dates, asset_event.timestamp)
+    if not dates:
+        # The days were rebuilt after this load already (`make demo`, a backfill): no run.
+        yield dg.SkipReason("silver already holds every day this bronze load touched")
+        return
     # One run per block of nearby touched days (silver has a single-run backfill policy): an
     # edit of a years-old message rebuilds its day, not every day since.
     for start, end in day_blocks(dates, MAX_GAP_DAYS):
@@ -89,6 +99,16 @@ def telegram_silver_sensor(context: dg.SensorEvaluationContext, asset_event: dg.
             tags={"dagster/asset_partition_range_start": start,
                   "dagster/asset_partition_range_end": end},
         )
+
+
+def _not_rebuilt_since(instance: dg.DagsterInstance, days: list[str],
+                       since: float) -> list[str]:
+    """The ``days`` whose silver partition has not been materialized after ``since``."""
+    rebuilt = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=SILVER_MESSAGES, asset_partitions=days,
+                              after_timestamp=since), limit=len(days) * 4).records
+    done = {record.partition_key for record in rebuilt}
+    return [day for day in days if day not in done]
 
 
 def day_blocks(days: list[str], max_gap: int) -> list[tuple[str, str]]:

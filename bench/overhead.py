@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def _timings(instance, run) -> dict[str, float]:  # noqa: ANN001  (Dagster types, imported late)
+def _timings(instance, run) -> dict[str, float]:  # Dagster types: imported late
     stamps: dict[str, list[float]] = {}
     for event in instance.all_logs(run.run_id):
         if event.dagster_event is not None:

@@ -171,12 +171,14 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
     ``streamed_exec=False`` lets delta-rs derive a pruning predicate from the source batch
     (the partitions and key ranges it touches), so a merge costs in proportion to the batch.
     """
+    data = df.to_arrow()  # once, not once per call and per commit attempt
+    condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
+
     def merge() -> None:
-        ensure_table(lake, uri, df.to_arrow().schema, partition_by)
-        condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
+        ensure_table(lake, uri, data.schema, partition_by)
         (
             DeltaTable(uri, storage_options=lake.storage_options or None)
-            .merge(df.to_arrow(), predicate=condition, source_alias="s", target_alias="t",
+            .merge(data, predicate=condition, source_alias="s", target_alias="t",
                    streamed_exec=False, merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()

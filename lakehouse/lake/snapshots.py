@@ -149,9 +149,10 @@ def write_snapshot_table(lake: Lake, uri: str, frame: pl.LazyFrame, version_tag:
                          delta_write_options={"schema_mode": "overwrite",
                                               "commit_properties": commit,
                                               **table_docs.creation_options(uri)})
-        # Polars' sink cannot carry column comments, and a docs commit per rebuild would hide
-        # the source version from built_from: here the table has its name and description only.
-        table_docs.document(uri, lake.storage_options, commit_properties=commit, comments=False)
+        # Polars' sink writes no column comments and its overwrite resets the schema: one
+        # metadata-only commit puts them back, carrying the same properties so that
+        # built_from still reads this rebuild's source version from the newest commit.
+        table_docs.document(uri, lake.storage_options, commit_properties=commit)
         return
     folder = Path(uri)
     folder.mkdir(parents=True, exist_ok=True)

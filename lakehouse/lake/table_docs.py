@@ -129,9 +129,8 @@ def creation_options(uri: str) -> dict[str, str]:
 
 
 def document(uri: str, storage_options: dict[str, str] | None = None,
-             doc: TableDoc | None = None, commit_properties: CommitProperties | None = None,
-             comments: bool = True) -> bool:
-    """Bring the table's name, description and (unless ``comments=False``) column comments in line
+             doc: TableDoc | None = None, commit_properties: CommitProperties | None = None) -> bool:
+    """Bring the table's name, description and column comments in line
     with ``doc`` (default: the catalogue's entry for ``uri``). Returns whether anything was committed.
 
     ``commit_properties`` go on each docs commit, for writers that read their own facts back from
@@ -144,7 +143,7 @@ def document(uri: str, storage_options: dict[str, str] | None = None,
     changed = False
     schema = pa.schema(table.schema().to_arrow())
     wanted = _with_comments(schema, doc)
-    if comments and not wanted.equals(schema, check_metadata=True):
+    if not wanted.equals(schema, check_metadata=True):
         # A metadata-only commit: an overwrite matching no row, with the same types, whose schema
         # carries the comments (delta-rs' set_column_metadata would take one commit per column).
         write_deltalake(table, wanted.empty_table(), mode="overwrite", predicate="1 = 0",

@@ -234,8 +234,9 @@ class TelegramTraffic(threading.Thread):
 
 def instance_config(template: Path, max_runs: int) -> dict:
     config = yaml.safe_load(template.read_text())
-    # No ECS here: the default run launcher starts each run as a process on this machine.
-    config.pop("run_launcher", None)
+    # No ECS here: runs start on this machine, as `make dev` starts them (forks of a warm run
+    # worker, checked by run monitoring).
+    config["run_launcher"] = {"module": "lakehouse.run_launcher", "class": "LocalRunLauncher"}
     config["concurrency"]["runs"]["max_concurrent_runs"] = max_runs
     return config
 
@@ -448,8 +449,9 @@ def main() -> int:
         print(f"SOAK REPORT: {args.minutes:g} min of traffic, "
               f"{(time.monotonic() - started) / 60:.1f} min in all; load average now "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-        print("instance: deploy/dagster-production.yaml on PostgreSQL 15, with the default run "
-              f"launcher (no ECS here) and max_concurrent_runs {args.max_concurrent_runs}")
+        print("instance: deploy/dagster-production.yaml on PostgreSQL 15, with the local run "
+              "launcher (warm run worker; no ECS here) and max_concurrent_runs "
+              f"{args.max_concurrent_runs}")
         started_runs = sum(n for s, n in by_status.items() if s not in ("QUEUED", "NOT_STARTED"))
         print(f"runs: {sum(by_status.values())} created, {started_runs} started, "
               f"{by_status.get('SUCCESS', 0)} succeeded, {by_status.get('FAILURE', 0)} failed, "

@@ -1,9 +1,9 @@
-"""Wall time per named stage of a load, for benchmarks and run logs.
+"""Wall and CPU time per named stage of a load, for benchmarks and run logs.
 
-A load takes a ``StageTimes`` and wraps each stage in ``with times("stage"):``. Stages may nest
-(a generator decoding records while a Delta write consumes them): each stage is charged only
-its own time, the time of stages nested inside it goes to them, so the figures add up to the
-load's wall time. The default ``StageTimes()`` costs two clock reads per stage.
+A load takes a ``StageTimes`` and wraps each stage in ``with times("stage"):``. Stages may nest:
+each stage is charged only its own time, the time of stages nested inside it goes to them, so
+the figures add up to the load's time. CPU time is the whole process's (every thread of DuckDB,
+Polars and delta-rs): on a machine shared with other work it moves far less than wall time.
 """
 
 import time
@@ -12,24 +12,25 @@ from contextlib import contextmanager
 
 
 class StageTimes:
-    """Seconds per stage (exclusive of nested stages), summed over every entry of the stage."""
+    """Seconds per stage (exclusive of nested stages), summed over every entry of the stage:
+    ``seconds`` (wall) and ``cpu_seconds`` (process CPU time)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self._nested: list[float] = []  # per open stage: time spent in stages inside it
+        self.cpu_seconds: dict[str, float] = {}
+        self._nested: list[tuple[float, float]] = []  # per open stage: (wall, cpu) of inner ones
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        self._nested.append(0.0)
+        wall, cpu = time.perf_counter(), time.process_time()
+        self._nested.append((0.0, 0.0))
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - start
-            inner = self._nested.pop()
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed - inner
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            inner_wall, inner_cpu = self._nested.pop()
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + wall - inner_wall
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + cpu - inner_cpu
             if self._nested:
-                self._nested[-1] += elapsed
-
-    def total(self) -> float:
-        return sum(self.seconds.values())
+                outer_wall, outer_cpu = self._nested[-1]
+                self._nested[-1] = (outer_wall + wall, outer_cpu + cpu)

@@ -164,7 +164,8 @@ def run_lakehouse(root: Path, keys: list[str], out: Path) -> int:
         load_bronze(lake, [key], times=times)
         rows += load_silver(lake, [key], times=times).tweets.height
     (out / "profile.json").write_text(json.dumps({
-        stage: [seconds, times.cpu_seconds[stage]] for stage, seconds in times.seconds.items()}))
+        stage: [seconds, times.cpu_seconds[stage], times.peak_rss_mib[stage]]
+        for stage, seconds in times.seconds.items()}))
     return rows
 
 
@@ -346,7 +347,8 @@ def run(n_tweets: int = 1_000_000, batch_tweets: int = 100_000,
         verbose: bool = True) -> dict:
     """Generate ``n_tweets`` in stream batches of ``batch_tweets`` and run ``methods`` on them,
     each in its own process. Returns ``{"raw_mib", "results": {method: {seconds, rows,
-    peak_rss_mib}}, "profile": {stage: [wall seconds, CPU seconds]}}`` (the reference's time scaled to N)."""
+    peak_rss_mib, cpu_seconds}}, "profile": {stage: [wall s, CPU s, peak RSS MiB]}}`` (the
+    reference's times scaled to N)."""
     root = Path(tempfile.mkdtemp(prefix="bench_tweets_"))
     try:
         t0 = time.perf_counter()
@@ -375,13 +377,16 @@ def run(n_tweets: int = 1_000_000, batch_tweets: int = 100_000,
 
 def print_profile(profile: dict[str, list[float]]) -> None:
     """Wall and CPU seconds per stage of the assets' path (CPU: every thread of the process;
-    it moves much less than wall time when other work shares the machine)."""
-    wall = sum(w for w, _ in profile.values())
-    cpu = sum(c for _, c in profile.values())
-    print(f"\nlakehouse, time per stage ({len(profile)} stages; wall {wall:.2f} s, CPU {cpu:.2f} s):")
-    print(f"  {'stage':<32}{'wall s':>8}{'wall %':>8}{'CPU s':>8}{'CPU %':>8}")
-    for stage, (w, c) in sorted(profile.items(), key=lambda kv: -kv[1][0]):
-        print(f"  {stage:<32}{w:>8.2f}{100 * w / wall:>8.1f}{c:>8.2f}{100 * c / cpu:>8.1f}")
+    it moves much less than wall time when other work shares the machine), and the peak RSS
+    when the stage last ended (the first stage showing the run's peak is where it is)."""
+    wall = sum(w for w, _, _ in profile.values())
+    cpu = sum(c for _, c, _ in profile.values())
+    print(f"\nlakehouse, time per stage ({len(profile)} stages; wall {wall:.2f} s, "
+          f"CPU {cpu:.2f} s):")
+    print(f"  {'stage':<32}{'wall s':>8}{'wall %':>8}{'CPU s':>8}{'CPU %':>8}{'peak MiB':>10}")
+    for stage, (w, c, peak) in sorted(profile.items(), key=lambda kv: -kv[1][0]):
+        print(f"  {stage:<32}{w:>8.2f}{100 * w / wall:>8.1f}{c:>8.2f}{100 * c / cpu:>8.1f}"
+              f"{peak:>10,.0f}")
 
 
 def print_honest(results: dict[str, dict]) -> None:

@@ -6,6 +6,7 @@ the figures add up to the load's time. CPU time is the whole process's (every th
 Polars and delta-rs): on a machine shared with other work it moves far less than wall time.
 """
 
+import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,11 +14,14 @@ from contextlib import contextmanager
 
 class StageTimes:
     """Seconds per stage (exclusive of nested stages), summed over every entry of the stage:
-    ``seconds`` (wall) and ``cpu_seconds`` (process CPU time)."""
+    ``seconds`` (wall) and ``cpu_seconds`` (process CPU time); ``peak_rss_mib`` is the
+    process's peak RSS when the stage last ended (the stage where it first reaches the run's
+    peak is the one holding the most)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.cpu_seconds: dict[str, float] = {}
+        self.peak_rss_mib: dict[str, float] = {}
         self._nested: list[tuple[float, float]] = []  # per open stage: (wall, cpu) of inner ones
 
     @contextmanager
@@ -31,6 +35,7 @@ class StageTimes:
             inner_wall, inner_cpu = self._nested.pop()
             self.seconds[stage] = self.seconds.get(stage, 0.0) + wall - inner_wall
             self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + cpu - inner_cpu
+            self.peak_rss_mib[stage] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             if self._nested:
                 outer_wall, outer_cpu = self._nested[-1]
                 self._nested[-1] = (outer_wall + wall, outer_cpu + cpu)

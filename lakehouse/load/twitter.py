@@ -61,8 +61,8 @@ def bronze_ledger(lake: Lake) -> Ledger:
 def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda _m: None,
                 times: StageTimes | None = None) -> BronzeLoad:
     """Load raw files into bronze and quarantine, replacing any rows they had before, and
-    record them in bronze's ledger after each chunk's commits. ``times`` gets the wall time
-    of each stage."""
+    record them in bronze's ledger after each chunk's commits. ``times`` gets the time of
+    each stage."""
     times = times or StageTimes()
     stats = BronzeLoad(files=len(keys))
     ledger = bronze_ledger(lake)
@@ -157,7 +157,7 @@ class SilverLoad:
 
 def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -> SilverLoad:
     """Upsert the silver tables from the bronze rows of ``files`` (every file when empty).
-    ``times`` gets the wall time of each stage."""
+    ``times`` gets the time of each stage."""
     times = times or StageTimes()
     with times("silver: read bronze"):
         bronze = bronze_of(lake, sorted(files)).collect().lazy()
@@ -179,7 +179,14 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
     with times(f"write {TWEETS[1]}"):
         load.rows[TWEETS] = upsert_tweets(lake, lake.table_uri(*TWEETS), batch)
     days = set(load.tweets.get_column("date").drop_nulls().unique())
-    frames[SENTIMENT] = sentiment
+    # A reference to a tweet silver holds from a direct sighting leaves its row alone, and so
+    # its entities and score: merging them again would rewrite earlier batches' files, each
+    # batch a little more of its days.
+    written = load.tweets.select("id")
+    frames[SENTIMENT] = sentiment.join(written, on="id", how="semi")
+    for table in (HASHTAGS, MENTIONS, URLS):
+        frames[table] = frames[table].join(written.rename({"id": "tweet_id"}), on="tweet_id",
+                                           how="semi")
     by_day = {HASHTAGS: ENTITY_KEYS, MENTIONS: ENTITY_KEYS, URLS: ENTITY_KEYS, SENTIMENT: ["id"],
               MATCHING_RULES: ["tweet_id", "rule_id"]}
     for table, keys in by_day.items():

@@ -406,20 +406,21 @@ def print_honest(results: dict[str, dict]) -> None:
 
 def scale(base: int, batch_tweets: int, factors: tuple[int, ...] = (1, 2, 4)) -> list[dict]:
     """The assets' path at ``factors`` times ``base`` tweets (same batch size: more raw
-    files); time and peak RSS per size, and their ratios to the first size."""
-    rows = []
+    files); time (wall and CPU) and peak RSS per size, and their ratios to the first size."""
+    rows: list[dict] = []
     for factor in factors:
         result = run(base * factor, batch_tweets, methods=("lakehouse",), verbose=False)
         rows.append({"factor": factor, **result["results"]["lakehouse"],
                      "raw_mib": result["raw_mib"]})
-        first = rows[0]
-        r = rows[-1]
+        first, r = rows[0], rows[-1]
         print(f"{factor}x {base * factor:>11,} tweets {r['raw_mib']:>7,.0f} MiB raw: "
-              f"{r['seconds']:>8.2f} s ({r['seconds'] / first['seconds']:.2f}x), peak RSS "
-              f"{r['peak_rss_mib']:>6,.0f} MiB ({r['peak_rss_mib'] / first['peak_rss_mib']:.2f}x)",
-              flush=True)
+              f"{r['seconds']:>8.2f} s ({r['seconds'] / first['seconds']:.2f}x), CPU "
+              f"{r['cpu_seconds']:>8.2f} s ({r['cpu_seconds'] / first['cpu_seconds']:.2f}x), "
+              f"peak RSS {r['peak_rss_mib']:>6,.0f} MiB "
+              f"({r['peak_rss_mib'] / first['peak_rss_mib']:.2f}x)", flush=True)
     last, first = rows[-1], rows[0]
-    print(f"{last['factor']}x input: {last['seconds'] / first['seconds']:.2f}x time (target <= "
+    print(f"{last['factor']}x input: {last['seconds'] / first['seconds']:.2f}x wall time, "
+          f"{last['cpu_seconds'] / first['cpu_seconds']:.2f}x CPU time (target <= "
           f"{1.1 * last['factor']:.1f}x), {last['peak_rss_mib'] / first['peak_rss_mib']:.2f}x "
           "peak RSS (target <= 1.25x)")
     return rows

@@ -41,6 +41,7 @@ def decode_json(frame: pl.DataFrame, column: str, dtype: pl.Struct, alias: str,
     flag = (f', case when "{alias}" is not null then true else json_valid("{column}") end '
             f'as "{valid_flag}"' if valid_flag else "")
     with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")  # a long decode draws one in run logs
         # Polars' own layout (string views): DuckDB reads it without a copy of the texts.
         con.register("frame", frame.select(column).to_arrow(compat_level=pl.CompatLevel.newest()))
         decoded = con.sql(

@@ -39,3 +39,9 @@ class StageTimes:
             if self._nested:
                 outer_wall, outer_cpu = self._nested[-1]
                 self._nested[-1] = (outer_wall + wall, outer_cpu + cpu)
+
+
+def stage_summary(times: StageTimes) -> str:
+    """One log line: the stages by wall time, slowest first."""
+    stages = sorted(times.seconds.items(), key=lambda kv: -kv[1])
+    return "seconds per stage: " + ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in stages)

@@ -106,9 +106,15 @@ def _delta_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_type(_delta_type(f.type)) for f in schema], metadata=schema.metadata)
 
 
+def _arrow(df: pl.DataFrame) -> pa.Table:
+    """``df`` in Polars' own Arrow layout (string views): no copy of every string, which the
+    default conversion to ``large_string`` makes; delta-rs writes views as Delta strings."""
+    return df.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
            predicate: str | None = None, partition_by: Sequence[str] | None = None) -> None:
-    data = df.to_arrow()
+    data = _arrow(df)
     ensure_table(lake, uri, data.schema, partition_by)
     write_deltalake(
         uri,
@@ -154,7 +160,7 @@ def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
     def write() -> None:
-        data = df.to_arrow()
+        data = _arrow(df)
         ensure_table(lake, uri, data.schema, partition_by)
         # The comments ride on the data: a schema overwrite would otherwise drop them each time.
         write_deltalake(uri, table_docs.annotate(uri, data), mode="overwrite", schema_mode="overwrite",
@@ -171,7 +177,7 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
     ``streamed_exec=False`` lets delta-rs derive a pruning predicate from the source batch
     (the partitions and key ranges it touches), so a merge costs in proportion to the batch.
     """
-    data = df.to_arrow()  # once, not once per call and per commit attempt
+    data = _arrow(df)  # once, not once per call and per commit attempt
     condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
 
     def merge() -> None:

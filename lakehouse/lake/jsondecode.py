@@ -35,11 +35,17 @@ def decode_json(frame: pl.DataFrame, column: str, dtype: pl.Struct, alias: str,
     Fields whose value has another type than declared decode to null rather than failing.
     """
     structure = json.dumps(duckdb_structure(dtype)).replace("'", "''")
-    flag = f', json_valid("{column}") as "{valid_flag}"' if valid_flag else ""
+    # ``try`` turns a text that is not JSON into null instead of failing the query, so each
+    # text is parsed once; only the null results are checked again, telling "not JSON" from
+    # a JSON ``null``.
+    flag = (f', case when "{alias}" is not null then true else json_valid("{column}") end '
+            f'as "{valid_flag}"' if valid_flag else "")
     with duckdb.connect() as con:
-        con.register("frame", frame.select(column).to_arrow())
+        con.execute("set enable_progress_bar = false")  # a long decode draws one in run logs
+        # Polars' own layout (string views): DuckDB reads it without a copy of the texts.
+        con.register("frame", frame.select(column).to_arrow(compat_level=pl.CompatLevel.newest()))
         decoded = con.sql(
-            f"""select case when json_valid("{column}") then from_json("{column}", '{structure}')
-                       end as "{alias}"{flag} from frame"""
+            f"""select "{alias}"{flag} from (select try(from_json("{column}", '{structure}'))
+                as "{alias}", "{column}" from frame)"""
         ).pl()
     return pl.concat([frame, decoded.cast({alias: dtype})], how="horizontal")

@@ -53,10 +53,12 @@ def ndjson_lines(data: bytes, column: str = "record") -> pl.DataFrame:
         text = data.decode("utf-8", errors="replace")
         frame = (pl.DataFrame({column: [text]}, schema={column: pl.String})
                  .select(pl.col(column).str.split("\n")).explode(column))
-    return (frame.with_row_index("_record_index")
-            .with_columns(pl.col("_record_index").cast(pl.Int64),
-                          pl.col(column).str.strip_chars_end("\r"))
-            .filter(pl.col(column).is_not_null() & (pl.col(column).str.strip_chars() != "")))
+    frame = frame.with_row_index("_record_index").with_columns(
+        pl.col("_record_index").cast(pl.Int64))
+    # Most files have no CRLF line: the texts are rewritten only when one does.
+    if frame.get_column(column).str.ends_with("\r").any():
+        frame = frame.with_columns(pl.col(column).str.strip_chars_end("\r"))
+    return frame.filter(pl.col(column).str.contains(r"\S"))
 
 
 def _days(start: date, end: date) -> Iterator[date]:

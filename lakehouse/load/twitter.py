@@ -15,7 +15,8 @@ import polars as pl
 from lakehouse.lake.delta import append_replacing_sources, merge_on_keys, open_table, scan
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
-from lakehouse.sources.twitter import read_raw_records
+from lakehouse.lake.stagetimes import StageTimes
+from lakehouse.sources.twitter import decode_records, records_of_file
 from lakehouse.transforms.sentiment import tweet_sentiment
 from lakehouse.transforms.twitter import (
     TWEETS_SCHEMA,
@@ -57,21 +58,38 @@ def bronze_ledger(lake: Lake) -> Ledger:
     return Ledger(lake, *BRONZE)
 
 
-def load_bronze(lake: Lake, keys: list[str],
-                log: Callable[[str], None] = lambda _m: None) -> BronzeLoad:
+def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda _m: None,
+                times: StageTimes | None = None) -> BronzeLoad:
     """Load raw files into bronze and quarantine, replacing any rows they had before, and
-    record them in bronze's ledger after each chunk's commits."""
+    record them in bronze's ledger after each chunk's commits. ``times`` gets the time of
+    each stage."""
+    times = times or StageTimes()
     stats = BronzeLoad(files=len(keys))
     ledger = bronze_ledger(lake)
     for start in range(0, len(keys), FILES_PER_CHUNK):
         chunk = keys[start:start + FILES_PER_CHUNK]
-        records = read_raw_records(lake, chunk)
-        bronze = bronze_records(records.lazy()).collect()
-        quarantine = quarantine_records(records.lazy()).collect()
-        append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, chunk)
-        append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, chunk)
-        ledger.record(chunk)
+        frames = []
+        for key in chunk:
+            with times("read raw"):
+                data = lake.read_bytes(key)
+            with times("split records"):
+                frames.append(records_of_file(key, data))
+            del data
+        with times("decode"):
+            records = decode_records(pl.concat(frames))
+        del frames
+        with times("bronze rows"):
+            bronze = bronze_records(records.lazy()).collect()
+        with times("quarantine rows"):
+            quarantine = quarantine_records(records.lazy()).collect()
         stats.records += records.height
+        del records
+        with times("bronze write"):
+            append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, chunk)
+        with times("quarantine write"):
+            append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, chunk)
+        with times("ledger"):
+            ledger.record(chunk)
         stats.tweets += int(bronze.get_column("tweet_count").sum() or 0)
         stats.quarantined += quarantine.height
         log(f"{len(chunk)} raw files: {bronze.height} records, {quarantine.height} quarantined")
@@ -137,29 +155,48 @@ class SilverLoad:
         return self.rows[SENTIMENT]
 
 
-def load_silver(lake: Lake, files: list[str]) -> SilverLoad:
-    """Upsert the silver tables from the bronze rows of ``files`` (every file when empty)."""
-    bronze = bronze_of(lake, sorted(files)).collect().lazy()
-    # The in-memory engine runs this explode/unnest plan several times faster than streaming.
-    batch = silver_tweets(bronze).collect(engine="in-memory")
-    sentiment = tweet_sentiment(sentiment_input(batch.lazy())).collect()
+def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -> SilverLoad:
+    """Upsert the silver tables from the bronze rows of ``files`` (every file when empty).
+    ``times`` gets the time of each stage."""
+    times = times or StageTimes()
+    with times("silver: read bronze"):
+        bronze = bronze_of(lake, sorted(files)).collect().lazy()
+    transforms = {TWEETS: silver_tweets, HASHTAGS: silver_hashtags, MENTIONS: silver_mentions,
+                  URLS: silver_urls, MATCHING_RULES: silver_matching_rules,
+                  USERS: silver_users, MEDIA: silver_media}
+    with times("silver: transform all tables"):
+        # Collected together, the tables' plans share their common part (every tweet of the
+        # batch, latest sighting first) instead of each recomputing it; the in-memory engine
+        # runs these explode/unnest plans several times faster than streaming.
+        frames = dict(zip(transforms, pl.collect_all(
+            [transform(bronze) for transform in transforms.values()], engine="in-memory"),
+            strict=True))
+    del bronze
+    batch = frames[TWEETS]
+    with times("sentiment"):
+        sentiment = tweet_sentiment(sentiment_input(batch.lazy())).collect()
     load = SilverLoad()
-    load.rows[TWEETS] = upsert_tweets(lake, lake.table_uri(*TWEETS), batch)
+    with times(f"write {TWEETS[1]}"):
+        load.rows[TWEETS] = upsert_tweets(lake, lake.table_uri(*TWEETS), batch)
     days = set(load.tweets.get_column("date").drop_nulls().unique())
-    by_day = {
-        HASHTAGS: (silver_hashtags(bronze).collect(), ENTITY_KEYS),
-        MENTIONS: (silver_mentions(bronze).collect(), ENTITY_KEYS),
-        URLS: (silver_urls(bronze).collect(), ENTITY_KEYS),
-        SENTIMENT: (sentiment, ["id"]),
-        MATCHING_RULES: (silver_matching_rules(bronze).collect(), ["tweet_id", "rule_id"]),
-    }
-    for table, (frame, keys) in by_day.items():
-        days |= set(merge_days(lake, lake.table_uri(*table), frame, keys))
-        load.rows[table] = frame
-    for table, frame, keys in ((USERS, silver_users(bronze).collect(), ["id"]),
-                               (MEDIA, silver_media(bronze).collect(), ["media_key"])):
-        if not frame.is_empty():
-            merge_on_keys(lake, lake.table_uri(*table), frame, keys)
-        load.rows[table] = frame
+    # A reference to a tweet silver holds from a direct sighting leaves its row alone, and so
+    # its entities and score: merging them again would rewrite earlier batches' files, each
+    # batch a little more of its days.
+    written = load.tweets.select("id")
+    frames[SENTIMENT] = sentiment.join(written, on="id", how="semi")
+    for table in (HASHTAGS, MENTIONS, URLS):
+        frames[table] = frames[table].join(written.rename({"id": "tweet_id"}), on="tweet_id",
+                                           how="semi")
+    by_day = {HASHTAGS: ENTITY_KEYS, MENTIONS: ENTITY_KEYS, URLS: ENTITY_KEYS, SENTIMENT: ["id"],
+              MATCHING_RULES: ["tweet_id", "rule_id"]}
+    for table, keys in by_day.items():
+        with times(f"write {table[1]}"):
+            days |= set(merge_days(lake, lake.table_uri(*table), frames[table], keys))
+        load.rows[table] = frames[table]
+    for table, keys in ((USERS, ["id"]), (MEDIA, ["media_key"])):
+        if not frames[table].is_empty():
+            with times(f"write {table[1]}"):
+                merge_on_keys(lake, lake.table_uri(*table), frames[table], keys)
+        load.rows[table] = frames[table]
     load.days = sorted(days)
     return load

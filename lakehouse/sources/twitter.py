@@ -457,14 +457,6 @@ def decode_records(records: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts, how="vertical_relaxed")
 
 
-def read_raw_records(lake: Lake, keys: list[str]) -> pl.DataFrame:
-    """Every record of the given raw files, decoded (see ``decode_records``)."""
-    frames = [records_of_file(key, lake.read_bytes(key)) for key in keys]
-    if not frames:
-        return decode_records(pl.DataFrame(schema=RAW_RECORD_SCHEMA))
-    return decode_records(pl.concat(frames))
-
-
 # -- the Dagster resource ---------------------------------------------------------------------
 
 

@@ -511,8 +511,17 @@ def edit_chains(tweets: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def chain_filter(chains: list[str], columns: Iterable[str]) -> pl.Expr:
-    """Rows of silver tweets (with ``columns``) that belong to one of ``chains``."""
-    return (_chain() if "edit_of" in columns else pl.col("id")).is_in(chains)
+    """Rows of silver tweets (with ``columns``) that belong to one of ``chains``.
+
+    A version's id is never below its chain's (the first version's): when every chain id has
+    19 digits, ``id >= min(chains)`` compares as text as it does as numbers for the rows it
+    must keep, and lets the reader skip the files of older tweets by their statistics (a
+    batch then reads the rows near its own ids, not the whole of its days).
+    """
+    exact = (_chain() if "edit_of" in columns else pl.col("id")).is_in(chains)
+    if chains and all(len(c) == 19 for c in chains):
+        return (pl.col("id") >= min(chains)) & exact
+    return exact
 
 
 def sentiment_input(tweets: pl.LazyFrame) -> pl.LazyFrame:

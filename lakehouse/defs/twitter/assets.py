@@ -20,6 +20,7 @@ from lakehouse.defs.raw_files import (
 from lakehouse.lake.delta import delta_metadata, open_table, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
+from lakehouse.lake.stagetimes import StageTimes, stage_summary
 from lakehouse.load import twitter as tables
 from lakehouse.load.twitter import bronze_ledger, load_bronze, load_silver
 from lakehouse.sources.twitter import RAW_PREFIXES, SEARCH_PREFIX, TwitterResource, poll_search
@@ -106,7 +107,9 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
         yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={"files": 0})
         yield file_accounting(the_lake, BRONZE_TWEETS, QUARANTINE, [], 0)
         return
-    load = load_bronze(the_lake, keys, context.log.info)
+    times = StageTimes()
+    load = load_bronze(the_lake, keys, context.log.info, times)
+    context.log.info(stage_summary(times))
     bronze_uri, quarantine_uri = the_lake.table_uri(*tables.BRONZE), the_lake.table_uri(*tables.QUARANTINE)
     yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={
         **delta_metadata(the_lake, bronze_uri), "records": load.records, "tweets": load.tweets,
@@ -194,9 +197,10 @@ def _checks(lake: Lake, tweets: pl.DataFrame,
 def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
                    lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
-    load = load_silver(the_lake, config.files)
+    times = StageTimes()
+    load = load_silver(the_lake, config.files, times)
     context.log.info(f"{load.tweets.height} tweets over {len(load.days)} days, "
-                     f"{load.rows[tables.USERS].height} users")
+                     f"{load.rows[tables.USERS].height} users; {stage_summary(times)}")
     unpartitioned = (tables.USERS, tables.MEDIA)
     for table, frame in load.rows.items():
         uri = the_lake.table_uri(*table)

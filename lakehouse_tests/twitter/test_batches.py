@@ -1,0 +1,54 @@
+"""Batch after batch: what a stream batch writes to silver is its own tweets, so a batch costs
+the same however much of the day silver already holds."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from lakehouse.lake.delta import scan
+from lakehouse.lake.location import Lake
+from lakehouse.load.twitter import HASHTAGS, SENTIMENT, TWEETS, load_bronze, load_silver
+from lakehouse.sources.twitter import stream_key
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "twitter"
+LINES = [json.loads(line) for line in
+         (FIXTURES / "stream.ndjson").read_text(encoding="utf-8").splitlines() if line]
+ORIGINAL = LINES[3]  # Bruno's post with #cinema
+RETWEET = LINES[4]  # Grace's retweet of it
+
+
+def load_batch(lake: Lake, minute: int, lines: list[dict]) -> None:
+    moment = datetime(2026, 11, 17, 9, minute, tzinfo=UTC)
+    key = stream_key(f"{moment:%Y%m%dT%H%M%S%fZ}-1-{minute:04d}.ndjson", moment)
+    lake.write_bytes(key, ("\n".join(json.dumps(line) for line in lines) + "\n").encode())
+    load_bronze(lake, [key])
+    load_silver(lake, [key])
+
+
+def data_files(lake: Lake, table: tuple[str, str]) -> set[str]:
+    actions = pa.table(DeltaTable(lake.table_uri(*table)).get_add_actions(flatten=True))
+    return set(actions.column("path").to_pylist())
+
+
+def test_a_tweet_seen_again_through_a_reference_keeps_its_rows_and_their_files(
+        lake: Lake) -> None:
+    original_id = ORIGINAL["data"]["id"]
+    load_batch(lake, 0, [ORIGINAL])
+    before = {table: data_files(lake, table) for table in (TWEETS, HASHTAGS, SENTIMENT)}
+    # The stream's referenced_tweets.id expansion carries the original again.
+    retweet = {**RETWEET, "includes": {**RETWEET["includes"], "tweets": [ORIGINAL["data"]]}}
+    load_batch(lake, 1, [retweet])
+
+    for table, files in before.items():
+        assert files <= data_files(lake, table), f"{table} rewrote the first batch's files"
+    hashtags = scan(lake, lake.table_uri(*HASHTAGS)).collect()
+    assert hashtags.filter(pl.col("tweet_id") == original_id)["tag"].to_list() == ["cinema"]
+    sentiment = scan(lake, lake.table_uri(*SENTIMENT)).collect()
+    scores = dict(sentiment.select("id", "polarity").iter_rows())
+    assert set(scores) == {original_id, RETWEET["data"]["id"]}
+    # A retweet is scored on its original's text.
+    assert scores[RETWEET["data"]["id"]] == scores[original_id]

@@ -174,7 +174,7 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
         records = instance.get_records_for_run(result.run_id).records
         assert records
     # The 404 answers were landed as records (so the lake holds echoes to find)...
-    assert lake.list_keys("raw/tmdb/json/not_found")
+    assert lake.list_keys("raw/tmdb/answers/not_found")
 
     # ...`dagster asset materialize` on getUpdates answering 200 {"ok": false} (the repro)...
     echo_api.status = 200

@@ -2,7 +2,7 @@
 ``lakehouse twitter rules list|add|delete``: the filtered stream's rules.
 
 Every tweet line is appended (fsynced) to a local spool segment and the segment is flushed to
-``raw/twitter/json/stream/YYYY/MM/DD/`` as one NDJSON batch when it reaches ``--max-bytes`` or
+``raw/twitter/stream/YYYY/MM/DD/`` as one NDJSON batch when it reaches ``--max-bytes`` or
 ``--max-age`` (128 MB or 5 minutes by default, the Firehose buffer of the Twitter
 batch pipeline this replaces). A flushed batch is
 durable; on SIGTERM or Ctrl-C the open batch is flushed before the process exits, and a batch

@@ -38,6 +38,8 @@ from lakehouse.sources.movies_sample import drop_csvs
 from lakehouse.transforms.csv_drop import CsvDialect, detect_dialect, spec_of
 
 DEFAULT_DROP_DIR = "data/drop"
+# The raw asset's key: each dropped file (its spec) lands in its own folder below it.
+RAW_FILE = ("raw", "csv_drop", "file")
 SUFFIXES = (".csv", ".tsv", ".txt", ".psv")
 ENCODING_ENV = "LAKEHOUSE_DROP_ENCODING"
 CHUNK = 1 << 20

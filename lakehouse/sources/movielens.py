@@ -28,6 +28,8 @@ from lakehouse.sources.movies_sample import movielens_zip
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 DEFAULT_RELEASE = "ml-latest-small"
+# The raw asset's key: each release lands in its own folder below it.
+RAW_RELEASE = ("raw", "movielens", "release")
 
 
 def release_url(setting: str | None) -> str:

@@ -2,9 +2,9 @@
 
 Landing zone layout:
 
-- ``raw/twitter/json/search/YYYY/MM/DD/<landed>-<newest_id>-<oldest_id>.json``: one recent-search
+- ``raw/twitter/search/YYYY/MM/DD/<landed>-<newest_id>-<oldest_id>.json``: one recent-search
   page, bytes unchanged.
-- ``raw/twitter/json/stream/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: stream lines (one tweet
+- ``raw/twitter/stream/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: stream lines (one tweet
   envelope each), bytes unchanged, flushed by size or age (``lakehouse.lake.segments``).
 - ``raw/twitter/state/search.json``: the search high-water mark (``since_id``) and, when a poll
   had to stop early, the page token to resume it. It lives in the lake, beside the data, so a
@@ -33,7 +33,7 @@ import urllib3
 from pydantic import Field
 
 from lakehouse.lake.jsondecode import decode_json
-from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.location import Lake, raw_key, raw_prefix
 from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import SegmentWriter, landing_stamp
 from lakehouse.secrets import register
@@ -52,10 +52,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.twitter.com"
 DEFAULT_SEARCH_QUERY = "cinema OR filme OR movie OR film"
-SOURCE, FORMAT = "twitter", "json"
+SOURCE = "twitter"
 SEARCH_SPEC, STREAM_SPEC = "search", "stream"
-SEARCH_PREFIX = f"raw/{SOURCE}/{FORMAT}/{SEARCH_SPEC}"
-STREAM_PREFIX = f"raw/{SOURCE}/{FORMAT}/{STREAM_SPEC}"
+# The raw assets' keys; their files land under the keys' paths.
+RAW_SEARCH, RAW_STREAM = ("raw", SOURCE, SEARCH_SPEC), ("raw", SOURCE, STREAM_SPEC)
+SEARCH_PREFIX = raw_prefix(RAW_SEARCH)
+STREAM_PREFIX = raw_prefix(RAW_STREAM)
 RAW_PREFIXES = (SEARCH_PREFIX, STREAM_PREFIX)
 SEARCH_STATE_KEY = f"raw/{SOURCE}/state/search.json"
 RULES_PATH = "/2/tweets/search/stream/rules"
@@ -242,7 +244,7 @@ def read_search_mark(lake: Lake) -> SearchMark:
 
 def search_key(landed_at: datetime, newest_id: str, oldest_id: str) -> str:
     name = f"{landing_stamp(landed_at)}-{newest_id}-{oldest_id}.json"
-    return raw_key(SOURCE, FORMAT, SEARCH_SPEC, landed_at.astimezone(UTC).date(), name)
+    return raw_key(SEARCH_PREFIX, landed_at.astimezone(UTC).date(), name)
 
 
 @dataclass
@@ -359,7 +361,7 @@ def _proactive_wait(headers: dict[str, str], now: datetime) -> float | None:
 
 
 def stream_key(segment_name: str, opened_at: datetime) -> str:
-    return raw_key(SOURCE, FORMAT, STREAM_SPEC, opened_at.astimezone(UTC).date(), segment_name)
+    return raw_key(STREAM_PREFIX, opened_at.astimezone(UTC).date(), segment_name)
 
 
 def stream_writer(lake: Lake, spool_dir: str, *, max_bytes: int = 128 * 1024 * 1024,

@@ -27,14 +27,16 @@ from lakehouse.load.telegram import (
 from lakehouse.load.telegram import (
     QUARANTINE as QUARANTINE_TABLE,
 )
+from lakehouse.sources import telegram_landing as landing
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import GETUPDATES_PREFIX, RAW_PREFIXES, poll_updates
 from lakehouse.transforms.telegram import MESSAGE_TYPES
 
 GROUP = "telegram"
-RAW_GETUPDATES = dg.AssetKey(["raw", "telegram", "getupdates"])
-RAW_WEBHOOK = dg.AssetKey(["raw", "telegram", "webhook"])
-# The asset key is the table's only name: each is the load module's (layer, table).
+# The asset key is the only name of a table or landing prefix: each is the Dagster-free
+# module's (layer, table) or (raw, source, spec).
+RAW_GETUPDATES = dg.AssetKey(landing.RAW_GETUPDATES)
+RAW_WEBHOOK = dg.AssetKey(landing.RAW_WEBHOOK)
 BRONZE_UPDATES = dg.AssetKey(BRONZE)
 QUARANTINE = dg.AssetKey(QUARANTINE_TABLE)
 SILVER_MESSAGES = dg.AssetKey(SILVER)
@@ -53,7 +55,7 @@ def partition_days() -> tuple[date, date]:
     key=RAW_GETUPDATES,
     group_name=GROUP,
     kinds={"telegram", "json"},
-    description="getUpdates answers landed byte-for-byte under raw/telegram/json/getupdates/"
+    description="getUpdates answers landed byte-for-byte under raw/telegram/getupdates/"
                 "YYYY/MM/DD/. The offset is the last landed update_id + 1, derived from the "
                 "landing zone, so a crash between landing and the next call loses nothing.",
 )
@@ -74,7 +76,7 @@ telegram_raw_webhook = dg.AssetSpec(
     group_name=GROUP,
     kinds={"telegram", "json"},
     description="Webhook bodies landed by `lakehouse telegram webhook` as NDJSON segments under "
-                "raw/telegram/json/webhook/YYYY/MM/DD/ (rotated by size and age).",
+                "raw/telegram/webhook/YYYY/MM/DD/ (rotated by size and age).",
 )
 
 

@@ -22,12 +22,13 @@ from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.load import twitter as tables
 from lakehouse.load.twitter import bronze_ledger, load_bronze, load_silver
+from lakehouse.sources import twitter as landing
 from lakehouse.sources.twitter import RAW_PREFIXES, SEARCH_PREFIX, TwitterResource, poll_search
 from lakehouse.transforms.sentiment import LABELS
 
 GROUP = "twitter"
-RAW_SEARCH = dg.AssetKey(["raw", "twitter", "search"])
-RAW_STREAM = dg.AssetKey(["raw", "twitter", "stream"])
+RAW_SEARCH = dg.AssetKey(landing.RAW_SEARCH)
+RAW_STREAM = dg.AssetKey(landing.RAW_STREAM)
 # The asset key is the table's only name: each is the load module's (layer, table).
 BRONZE_TWEETS = dg.AssetKey(tables.BRONZE)
 QUARANTINE = dg.AssetKey(tables.QUARANTINE)
@@ -48,7 +49,7 @@ SILVER_KEYS = (SILVER_TWEETS, SILVER_USERS, SILVER_HASHTAGS, SILVER_MENTIONS, SI
     group_name=GROUP,
     kinds={"twitter", "json"},
     description="Recent-search pages (API v2, tweet/user/place fields and expansions) landed "
-                "byte-for-byte under raw/twitter/json/search/YYYY/MM/DD/. since_id is the "
+                "byte-for-byte under raw/twitter/search/YYYY/MM/DD/. since_id is the "
                 "high-water mark kept in raw/twitter/state/search.json; a poll stopped by a "
                 "distant rate-limit reset saves its next page token and the next run resumes.",
 )
@@ -75,7 +76,7 @@ twitter_raw_stream = dg.AssetSpec(
     group_name=GROUP,
     kinds={"twitter", "json"},
     description="Sample/filtered stream lines landed by `lakehouse twitter stream` as NDJSON "
-                "batches under raw/twitter/json/stream/YYYY/MM/DD/ (flushed at 128 MB or 5 min).",
+                "batches under raw/twitter/stream/YYYY/MM/DD/ (flushed at 128 MB or 5 min).",
 )
 
 

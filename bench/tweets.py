@@ -276,7 +276,7 @@ def main() -> None:
         print(f"reference measured on {min(args.reference_tweets, args.tweets):,} tweets in "
               f"{measured:.2f} s, scaled to {args.tweets:,}: {ref['seconds']:.1f} s")
         print_report(results, args.tweets, "lakehouse rows = scored tweets (en + pt) in "
-                     "silver.tweet_sentiment")
+                     "silver.twitter_sentiment")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -37,9 +37,8 @@ from lakehouse.transforms.twitter import (
 FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
 BRONZE, QUARANTINE = ("bronze", "twitter_records"), ("quarantine", "twitter_quarantine")
 TWEETS, USERS, HASHTAGS, MENTIONS, URLS, SENTIMENT, MEDIA, MATCHING_RULES = (
-    ("silver", name) for name in ("tweets", "twitter_users", "tweet_hashtags", "tweet_mentions",
-                                  "tweet_urls", "tweet_sentiment", "twitter_media",
-                                  "tweet_matching_rules"))
+    ("silver", f"twitter_{name}") for name in ("tweets", "users", "hashtags", "mentions", "urls",
+                                               "sentiment", "media", "matching_rules"))
 SILVER_INPUT_COLUMNS = ["spec", "tweets", "included_tweets", "users", "places", "media",
                         "matching_rules", "_source_file", "_ingested_at"]
 ENTITY_KEYS = ["tweet_id", "position"]

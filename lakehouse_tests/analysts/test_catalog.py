@@ -168,7 +168,8 @@ def test_dagster_shows_every_bronze_and_silver_column_with_the_catalogue_descrip
 
     specs = {spec.key: spec for spec in defs().resolve_all_asset_specs()}
     docs = table_docs.catalogue()
-    for layer, table in [("silver", "tweets"), ("bronze", "twitter_records"), ("silver", "telegram_messages"),
-                         ("quarantine", "telegram_quarantine"), ("silver", "imdb_titles")]:
+    for layer, table in [("silver", "twitter_tweets"), ("bronze", "twitter_records"),
+                         ("silver", "telegram_messages"), ("quarantine", "telegram_quarantine"),
+                         ("silver", "imdb_titles")]:
         columns = specs[dg.AssetKey([layer, table])].metadata["dagster/column_schema"].columns
         assert {c.name: c.description for c in columns} == docs[f"{layer}.{table}"].columns

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -470,15 +469,19 @@ def read_raw_records(lake: Lake, keys: list[str]) -> pl.DataFrame:
 # -- the Dagster resource ---------------------------------------------------------------------
 
 
+# The resource's fields and the variables that set them (``lakehouse.settings.env_fields``).
+TWITTER_ENV = {"bearer_token": "TWITTER_BEARER_TOKEN", "api_base_url": "TWITTER_API_BASE_URL",
+               "search_query": "TWITTER_SEARCH_QUERY"}
+
+
 class TwitterResource(dg.ConfigurableResource):
     """Where tweets come from: API v2 when a bearer token is set, else the sample backend.
 
-    Unset settings are read from the environment when a run starts (not at import):
-    ``TWITTER_BEARER_TOKEN``, ``TWITTER_API_BASE_URL``, ``TWITTER_SEARCH_QUERY``.
+    The code location sets the fields from ``TWITTER_ENV``'s variables as ``dg.EnvVar``.
     """
 
     bearer_token: str | None = Field(default=None, repr=False, description="TWITTER_BEARER_TOKEN; "
-                                     "unset and not in the environment: sample tweets.")
+                                     "unset: sample tweets.")
     api_base_url: str | None = Field(default=None, description="TWITTER_API_BASE_URL")
     search_query: str | None = Field(default=None, description="TWITTER_SEARCH_QUERY")
     max_pages_per_run: int = Field(default=50, description="Search pages per poll run.")
@@ -487,18 +490,17 @@ class TwitterResource(dg.ConfigurableResource):
     sample_per_day: int = Field(default=120, description="Sample tweets per day (no token).")
 
     def token(self) -> str | None:
-        return self.bearer_token or os.environ.get("TWITTER_BEARER_TOKEN") or None
+        return self.bearer_token or None
 
     @property
     def is_sample(self) -> bool:
         return not self.token()
 
     def query(self) -> str:
-        return self.search_query or os.environ.get("TWITTER_SEARCH_QUERY") or DEFAULT_SEARCH_QUERY
+        return self.search_query or DEFAULT_SEARCH_QUERY
 
     def base_url(self) -> str:
-        return (self.api_base_url or os.environ.get("TWITTER_API_BASE_URL")
-                or DEFAULT_API_BASE_URL)
+        return self.api_base_url or DEFAULT_API_BASE_URL
 
     def client(self) -> TwitterClient:
         return TwitterClient(self.token() or "", self.base_url(), max_wait=self.max_wait_seconds)

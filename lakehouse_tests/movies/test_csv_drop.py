@@ -164,8 +164,9 @@ def test_a_declared_encoding_wins_over_detection(tmp_path: Path, lake: Lake,
     drop.mkdir()
     # Valid UTF-8 bytes, but written as cp1251 by whoever declared it: the setting decides.
     (drop / "kino.csv").write_bytes("id;title\n1;ÐÐ\n".encode())
-    monkeypatch.setenv("LAKEHOUSE_DROP_ENCODING", "cp1251")
-    result = _load(dg.DagsterInstance.ephemeral(), drop, "kino")
+    monkeypatch.setenv("LAKEHOUSE_DROP_ENCODING", "cp1251")  # as the code location passes it
+    result = _load(dg.DagsterInstance.ephemeral(), drop, "kino",
+                   encoding=dg.EnvVar("LAKEHOUSE_DROP_ENCODING"))
     assert result.success
     meta = _silver_metadata(result)
     assert meta["encoding"] == "cp1251" and meta["encoding_detected_by"] == "declared"

@@ -1,13 +1,13 @@
 """Telegram assets: raw updates -> bronze updates (+ quarantine) -> silver messages by day."""
 
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 
+from lakehouse import settings
 from lakehouse.defs.raw_files import (
     RawFilesConfig,
     file_accounting,
@@ -42,7 +42,7 @@ QUARANTINE = dg.AssetKey(QUARANTINE_TABLE)
 SILVER_MESSAGES = dg.AssetKey(SILVER)
 
 # Read when the code location loads: a partitions definition is fixed for the location's life.
-PARTITIONS_START = os.environ.get("TELEGRAM_PARTITIONS_START") or DEFAULT_PARTITIONS_START
+PARTITIONS_START = settings.telegram_partitions_start(DEFAULT_PARTITIONS_START)
 message_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
 
 

@@ -9,7 +9,8 @@ from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.lake.segments import SegmentWriter
 from lakehouse.load import twitter as tables
-from lakehouse.sources.twitter import TwitterResource, stream_key
+from lakehouse.settings import env_values
+from lakehouse.sources.twitter import TWITTER_ENV, TwitterResource, stream_key
 from lakehouse.sources.twitter_sample import SampleTwitterApi
 
 
@@ -28,7 +29,7 @@ def land_sample_stream(lake: Lake, spool_dir: str) -> list[str]:
 def materialize_sample(instance: dg.DagsterInstance) -> None:
     import tempfile
 
-    resources = {"lake": LakeResource(), "twitter": TwitterResource()}
+    resources = {"lake": LakeResource(), "twitter": TwitterResource(**env_values(TWITTER_ENV))}
     dg.materialize([twitter_raw_search], instance=instance, resources=resources)
     with tempfile.TemporaryDirectory() as spool:
         land_sample_stream(LakeResource().lake(), spool)

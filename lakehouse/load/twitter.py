@@ -15,6 +15,7 @@ import polars as pl
 from lakehouse.lake.delta import append_replacing_sources, merge_on_keys, open_table, scan
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
+from lakehouse.lake.rawfiles import BronzeLoad
 from lakehouse.sources.twitter import read_raw_records
 from lakehouse.transforms.sentiment import tweet_sentiment
 from lakehouse.transforms.twitter import (
@@ -45,11 +46,8 @@ ENTITY_KEYS = ["tweet_id", "position"]
 
 
 @dataclass
-class BronzeLoad:
-    files: int = 0
-    records: int = 0
-    tweets: int = 0
-    quarantined: int = 0
+class TweetsBronzeLoad(BronzeLoad):
+    tweets: int = 0  # valid tweets in the records loaded
 
 
 def bronze_ledger(lake: Lake) -> Ledger:
@@ -57,10 +55,10 @@ def bronze_ledger(lake: Lake) -> Ledger:
 
 
 def load_bronze(lake: Lake, keys: list[str],
-                log: Callable[[str], None] = lambda _m: None) -> BronzeLoad:
+                log: Callable[[str], None] = lambda _m: None) -> TweetsBronzeLoad:
     """Load raw files into bronze and quarantine, replacing any rows they had before, and
     record them in bronze's ledger after each chunk's commits."""
-    stats = BronzeLoad(files=len(keys))
+    stats = TweetsBronzeLoad(files=len(keys))
     ledger = bronze_ledger(lake)
     for start in range(0, len(keys), FILES_PER_CHUNK):
         chunk = keys[start:start + FILES_PER_CHUNK]
@@ -71,6 +69,7 @@ def load_bronze(lake: Lake, keys: list[str],
         append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, chunk)
         ledger.record(chunk)
         stats.records += records.height
+        stats.bronze_rows += bronze.height
         stats.tweets += int(bronze.get_column("tweet_count").sum() or 0)
         stats.quarantined += quarantine.height
         log(f"{len(chunk)} raw files: {bronze.height} records, {quarantine.height} quarantined")

@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.defs.movies.checks import SILVER_TABLES
+from lakehouse.defs.specs import DELTA_KINDS, delta_table_spec
 from lakehouse.lake.delta import delta_metadata, open_table, scan
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake, raw_prefix
@@ -51,7 +52,6 @@ from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, rejec
 from lakehouse.transforms.imdb import IMDB_TABLES, ImdbTable
 
 GROUP = "movies"
-SILVER_KINDS = {"polars", "delta"}
 csv_drop_partitions = dg.DynamicPartitionsDefinition(name="movies_csv_drop")
 CSV_DROP_LEDGER = ("silver", "csv_drop")  # drop files whose content silver holds
 ENCODING_PROPERTY = "lakehouse.encoding"  # a CSV drop table's source encoding, per commit
@@ -109,7 +109,7 @@ def imdb_raw(context: dg.AssetExecutionContext, lake: LakeResource,
 
 def _imdb_silver_asset(table: ImdbTable) -> dg.AssetsDefinition:
     @dg.asset(key=["silver", table.table], deps=[imdb_raw_key(table)], group_name=GROUP,
-              kinds=SILVER_KINDS, description=table.transform.__doc__,
+              kinds=DELTA_KINDS, description=table.transform.__doc__,
               tags={"movies/source": "imdb"})
     def _silver(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         the_lake = lake.lake()
@@ -152,10 +152,10 @@ def movielens_raw(context: dg.AssetExecutionContext, lake: LakeResource,
 
 @dg.multi_asset(
     name="movielens_silver",
-    specs=[dg.AssetSpec(["silver", name], group_name=GROUP, kinds=SILVER_KINDS,
-                        deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
-                        else [MOVIELENS_RAW], tags={"movies/source": "movielens"},
-                        description=SILVER_TABLES[name].description)
+    specs=[delta_table_spec(["silver", name], GROUP,
+                            deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
+                            else [MOVIELENS_RAW], tags={"movies/source": "movielens"},
+                            description=SILVER_TABLES[name].description)
            for name in MOVIELENS_SILVER],
     can_subset=True,
 )
@@ -209,7 +209,7 @@ def csv_drop_raw(context: dg.AssetExecutionContext, lake: LakeResource,
 
 
 @dg.asset(key=CSV_DROP_SILVER, deps=[CSV_DROP_RAW],
-          partitions_def=csv_drop_partitions, group_name=GROUP, kinds=SILVER_KINDS)
+          partitions_def=csv_drop_partitions, group_name=GROUP, kinds=DELTA_KINDS)
 def csv_drop_silver(context: dg.AssetExecutionContext, lake: LakeResource,
                     csv_drop: CsvDropResource) -> dg.MaterializeResult:
     """The landed CSV of a partition to its own table ``silver/csv_<spec>``: encoding, delimiter
@@ -293,11 +293,10 @@ class TmdbRunConfig(dg.Config):
                      "links, top IMDB titles), plus genre lists and Action/Adventure discover "
                      "pages, landed as JSON files of at most 100 records and 10 MB, one "
                      "structure per file: raw/tmdb/answers/<endpoint>/YYYY/MM/DD/."),
-        dg.AssetSpec(TMDB_REQUEST_LOG, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[TMDB_RAW],
-                     description="One row per landed TMDB record: endpoint, key, status, the "
-                     "ids a /find or /discover answer points to, and its raw file. Written as "
-                     "each file lands: what TMDB already answered, so a run resumes there."),
+        delta_table_spec(TMDB_REQUEST_LOG, GROUP, deps=[TMDB_RAW],
+                         description="One row per landed TMDB record: endpoint, key, status, the "
+                         "ids a /find or /discover answer points to, and its raw file. Written as "
+                         "each file lands: what TMDB already answered, so a run resumes there."),
     ],
 )
 def tmdb_raw(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: LakeResource,
@@ -326,9 +325,9 @@ def tmdb_raw(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: Lak
 
 @dg.multi_asset(
     name="tmdb_silver",
-    specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS,
-                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"},
-                        description=SILVER_TABLES[t].description)
+    specs=[delta_table_spec(["silver", t], GROUP,
+                            deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"},
+                            description=SILVER_TABLES[t].description)
            for t in TMDB_SILVER],
 )
 def tmdb_silver(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
@@ -341,10 +340,9 @@ def tmdb_silver(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
             the_lake, the_lake.table_uri("silver", table), changed=changed[table]))
 
 
-movies_quarantine = dg.AssetSpec(
+movies_quarantine = delta_table_spec(
     QUARANTINE_KEY,
-    group_name=GROUP,
-    kinds={"polars", "delta"},
+    GROUP,
     deps=[*(imdb_raw_key(t) for t in IMDB_TABLES), MOVIELENS_RAW, CSV_DROP_RAW, TMDB_RAW],
     description="Rows of the movie sources that failed parsing or validation, with the reason, "
                 "the original line and its source file. Written by the silver loads (each "

@@ -10,10 +10,12 @@ import polars as pl
 from lakehouse import settings
 from lakehouse.defs.raw_files import (
     RawFilesConfig,
+    bronze_load_specs,
     file_accounting,
     file_accounting_spec,
     raw_keys_to_load,
 )
+from lakehouse.defs.specs import DELTA_KINDS
 from lakehouse.lake.delta import delta_metadata, scan
 from lakehouse.lake.resource import LakeResource
 from lakehouse.load.telegram import (
@@ -81,18 +83,13 @@ telegram_raw_webhook = dg.AssetSpec(
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(BRONZE_UPDATES, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[RAW_GETUPDATES, RAW_WEBHOOK],
-                     description="One row per Update: update_id, update_type, chat_id, date "
-                                 "(UTC day of the message), the Update as JSON text, "
-                                 "_source_file, _record_index, _ingested_at. Delta, partitioned "
-                                 "by date; re-loading a raw file replaces its rows."),
-        dg.AssetSpec(QUARANTINE, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[RAW_GETUPDATES, RAW_WEBHOOK],
-                     description="Raw Telegram records that could not be parsed, with the "
-                                 "reason, the record as received and where it came from."),
-    ],
+    specs=bronze_load_specs(
+        BRONZE_UPDATES, QUARANTINE, GROUP, [RAW_GETUPDATES, RAW_WEBHOOK],
+        bronze_description="One row per Update: update_id, update_type, chat_id, date (UTC day of the "
+                           "message), the Update as JSON text, _source_file, _record_index, _ingested_at. "
+                           "Delta, partitioned by date; re-loading a raw file replaces its rows.",
+        quarantine_description="Raw Telegram records that could not be parsed, with the reason, the record "
+                               "as received and where it came from."),
     check_specs=[file_accounting_spec(BRONZE_UPDATES)],
 )
 def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, lake: LakeResource,
@@ -107,9 +104,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
         return
     load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info,
                        days=partition_days())
-    totals = {"files": load.files, "records": load.records, "bronze_rows": load.bronze_rows,
-              "quarantined": load.quarantined,
-              "dropped_by_chat_allow_list": load.dropped_by_chat_allow_list}
+    totals = {**load.totals(), "dropped_by_chat_allow_list": load.set_aside}
     yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={
         **delta_metadata(the_lake, the_lake.table_uri(*BRONZE), load.preview), **totals,
         # The silver sensor reads this list to rebuild exactly the days that changed.
@@ -120,7 +115,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
         "quarantined_this_run": load.quarantined,
     })
     yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, keys, load.records,
-                          set_aside=load.dropped_by_chat_allow_list)
+                          set_aside=load.set_aside)
 
 
 def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
@@ -136,7 +131,7 @@ def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
 @dg.asset(
     key=SILVER_MESSAGES,
     group_name=GROUP,
-    kinds={"polars", "delta"},
+    kinds=DELTA_KINDS,
     deps=[BRONZE_UPDATES],
     partitions_def=message_days,
     backfill_policy=dg.BackfillPolicy.single_run(),

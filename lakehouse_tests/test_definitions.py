@@ -59,6 +59,7 @@ def test_every_asset_has_owner_domain_group_description_kinds_and_code(repo) -> 
         assert node.description and len(node.description) > 30, key
         assert node.kinds, key
         references = node.metadata["dagster/code_references"].code_references
+        assert references, key
         for reference in references:
             assert Path(reference.file_path).is_file(), (key, reference)
             assert reference.file_path.endswith(".sql") or reference.line_number, (key, reference)
@@ -99,6 +100,11 @@ def test_every_table_shows_the_columns_it_is_written_with(repo) -> None:
         schema = _columns(graph.get(key).metadata)
         assert schema is not None, key
         assert [c.name for c in schema.columns] == list(TABLE_SCHEMAS[key]), key
+    # Gold models show their columns typed, from the dbt YAML's data_type.
+    for key in (k for k in graph.get_all_asset_keys() if k.path[0] == "gold"):
+        schema = _columns(graph.get(key).metadata)
+        assert schema is not None and schema.columns, key
+        assert all(c.type and c.type != "unknown" for c in schema.columns), key
     messages = _columns(graph.get(dg.AssetKey(["silver", "telegram_messages"])).metadata)
     columns = {c.name: c for c in messages.columns}
     assert columns["sent_at"].type == "timestamp[us, UTC]"

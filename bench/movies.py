@@ -203,7 +203,7 @@ def lakehouse_titles(src: Path, work: Path) -> int:
 
     # The silver asset's own function, on a raw version landed in a local lake.
     lake = Lake.from_env(str(work / "lake"))
-    key = "raw/imdb/tsv/title_basics/2026/11/23/title.basics.tsv.gz"
+    key = "raw/imdb/title_basics/2026/11/23/title.basics.tsv.gz"
     dest = Path(lake.uri(key))
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.link(src, dest)

@@ -467,8 +467,8 @@ def main() -> int:
               f"distinct messages sent; silver/telegram_messages rows: "
               f"{silver_rows('silver/telegram_messages', tables)}")
         print(f"twitter: {len(tweets_sent)} distinct tweet ids in the landed raw files (stream "
-              f"+ search, posts and referenced tweets); silver/tweets rows: "
-              f"{silver_rows('silver/tweets', tables)}")
+              f"+ search, posts and referenced tweets); silver/twitter_tweets rows: "
+              f"{silver_rows('silver/twitter_tweets', tables)}")
         print(f"raw files not loaded at the end: {left_unloaded}")
         print("tables (active files, MiB, rows):")
         for name, files, size, rows in tables:

@@ -25,7 +25,7 @@ from harness import print_report, report_child, run_children
 SILVER_FIELDS = ["chat_id", "message_id", "chat_type", "chat_title", "user_id", "user_is_bot",
                  "user_first_name", "user_username", "date", "text", "caption", "edit_date",
                  "reply_to_message_id"]
-SEGMENT_PREFIX = "raw/telegram/json/webhook/2026/11/16"
+SEGMENT_PREFIX = "raw/telegram/webhook/2026/11/16"
 
 
 def generate(root: Path, updates: int, segments: int) -> list[str]:

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from harness import print_report, report_child, run_children
 
-PREFIX = "raw/twitter/json/stream/2026/11/16"
+PREFIX = "raw/twitter/stream/2026/11/16"
 
 
 def _words(text: str) -> list[str]:

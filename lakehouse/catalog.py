@@ -4,10 +4,10 @@
 from lakehouse import catalog
 
 catalog.tables()                                   # layer, table, rows, version, last update, description
-catalog.columns("silver.tweets")                   # column, type, comment
-catalog.read("silver.tweets")                      # a Polars DataFrame (lazy=True: a LazyFrame)
+catalog.columns("silver.twitter_tweets")           # column, type, comment
+catalog.read("silver.twitter_tweets")              # a Polars DataFrame (lazy=True: a LazyFrame)
 catalog.read("gold.twitter_tweets_by_sentiment", version=0)  # time travel to an earlier Delta version
-catalog.history("silver.tweets")                   # the table's versions, newest first
+catalog.history("silver.twitter_tweets")           # the table's versions, newest first
 catalog.duckdb().sql("select * from gold.twitter_tweets_by_sentiment").pl()   # DuckDB over every table
 ```
 

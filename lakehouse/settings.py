@@ -19,6 +19,7 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 DEFAULT_LAKE_ROOT = "data/lake"
 DEFAULT_DUCKDB_PATH = "data/gold.duckdb"
+DEFAULT_DOWNLOAD_DIR = "data/spool/downloads"
 
 # Where the UI's code references link to: unset, they open the local files.
 GIT_URL_ENV = "LAKEHOUSE_GIT_URL"  # e.g. https://github.com/<org>/lakehouse
@@ -28,6 +29,30 @@ GIT_BRANCH_ENV = "LAKEHOUSE_GIT_BRANCH"
 def duckdb_path() -> Path:
     """The DuckDB file dbt builds the gold models in (``LAKEHOUSE_DUCKDB_PATH``), absolute."""
     return Path(os.environ.get("LAKEHOUSE_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH).resolve()
+
+
+def download_dir() -> Path:
+    """Where partial downloads live between runs: ``$LAKEHOUSE_DOWNLOAD_DIR`` (default
+    ``data/spool/downloads``), a local folder that survives the process."""
+    return Path(os.environ.get("LAKEHOUSE_DOWNLOAD_DIR") or DEFAULT_DOWNLOAD_DIR).expanduser()
+
+
+def movies_use_sample() -> dict[str, bool]:
+    """The IMDB and MovieLens resources' ``use_sample``: ``LAKEHOUSE_MOVIES_SAMPLE=0`` asks for
+    the real datasets even without their URL variables; else the field stays unset (the sample
+    unless a URL is set). A plain value: ``dg.EnvVar`` only fills text fields."""
+    return {"use_sample": False} if os.environ.get("LAKEHOUSE_MOVIES_SAMPLE") == "0" else {}
+
+
+def telegram_mode() -> str:
+    """``TELEGRAM_MODE``: ``polling`` (default) or ``webhook``, read when the code location loads."""
+    return os.environ.get("TELEGRAM_MODE") or "polling"
+
+
+def telegram_partitions_start(default: str) -> str:
+    """``TELEGRAM_PARTITIONS_START``: the first day of the silver partitions, read when the code
+    location loads (a partitions definition is fixed for the location's life)."""
+    return os.environ.get("TELEGRAM_PARTITIONS_START") or default
 
 
 def git_url() -> str | None:
@@ -43,3 +68,9 @@ def env_fields(variables: Mapping[str, str]) -> dict[str, Any]:
     import dagster as dg  # the command line imports this module: Dagster only when needed
 
     return {name: dg.EnvVar(var) for name, var in variables.items() if os.environ.get(var)}
+
+
+def env_values(variables: Mapping[str, str]) -> dict[str, str]:
+    """``{field: variable}`` -> ``{field: value}`` for the variables set now: a resource built
+    outside the code location (the command line, the demo) has no run to resolve a ``dg.EnvVar``."""
+    return {name: os.environ[var] for name, var in variables.items() if os.environ.get(var)}

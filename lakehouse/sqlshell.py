@@ -1,4 +1,4 @@
-"""DuckDB SQL over the lake's Delta tables, each named ``<layer>.<table>`` (``silver.tweets``).
+"""DuckDB SQL over the lake's Delta tables, each named ``<layer>.<table>`` (``silver.twitter_tweets``).
 
 Tables are found by listing ``<root>/<layer>/*/_delta_log`` (local folder or S3, through the
 lake's own filesystem), and each one is registered as a DuckDB view over the Arrow dataset that
@@ -31,7 +31,7 @@ from lakehouse.lake.location import Lake
 TABLE_LAYERS = ("bronze", "silver", "gold", "quarantine")
 FORMATS = ("text", "json", "csv")
 
-# `silver.tweets`, `Silver . "tweets"`: a layer-qualified name anywhere in the query text.
+# `silver.twitter_tweets`, `Silver . "twitter_tweets"`: a layer-qualified name anywhere in the query text.
 _QUALIFIED = re.compile(
     r'\b(' + "|".join(TABLE_LAYERS) + r')\s*\.\s*(?:"([^"]+)"|([A-Za-z_][A-Za-z0-9_]*))',
     re.IGNORECASE,
@@ -119,7 +119,8 @@ def run_query(lake: Lake, query: str) -> Result:
 
 
 def unknown_tables_message(lake: Lake, missing: list[str]) -> str:
-    """``unknown table silver.tweetz (did you mean silver.tweets?)``, or what the layer holds."""
+    """``unknown table silver.twitter_tweetz (did you mean silver.twitter_tweets?)``, or what the
+    layer holds."""
     known = list(discover_tables(lake))
     if not known:
         return f"unknown table {', '.join(missing)} (no Delta tables under {lake.root})"
@@ -139,7 +140,7 @@ def unknown_tables_message(lake: Lake, missing: list[str]) -> str:
 
 
 def _with_layer_hint(lake: Lake, message: str) -> str:
-    """An unqualified name (``FROM tweets``) gets the hint that tables are ``<layer>.<table>``."""
+    """An unqualified name (``FROM twitter_tweets``) gets the hint that tables are ``<layer>.<table>``."""
     found = re.search(r"Table with name (\S+) does not exist", message)
     if not found:
         return message

@@ -22,8 +22,8 @@ from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.twitter import search_key, stream_key
 from lakehouse_tests.conftest import FIXTURES
 
-ANSWER_KEY = "raw/telegram/json/getupdates/2026/11/17/20261117T080000000000Z-731000001-731000999.json"
-SEGMENT_KEY = "raw/telegram/json/webhook/2026/11/17/20261117T090000000000Z-1-0001.ndjson"
+ANSWER_KEY = "raw/telegram/getupdates/2026/11/17/20261117T080000000000Z-731000001-731000999.json"
+SEGMENT_KEY = "raw/telegram/webhook/2026/11/17/20261117T090000000000Z-1-0001.ndjson"
 LANDED = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 
 

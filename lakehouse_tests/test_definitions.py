@@ -8,6 +8,12 @@ import pytest
 from lakehouse.definitions import defs
 from lakehouse.defs.ui import TABLE_SCHEMAS
 from lakehouse.settings import DBT_PROJECT_DIR
+from lakehouse.sources.csv_drop import CSV_DROP_ENV, CsvDropResource
+from lakehouse.sources.imdb import IMDB_ENV, ImdbResource
+from lakehouse.sources.movielens import MOVIELENS_ENV, MovieLensResource
+from lakehouse.sources.telegram import TELEGRAM_ENV, TelegramResource
+from lakehouse.sources.tmdb import TMDB_ENV, TmdbResource
+from lakehouse.sources.twitter import TWITTER_ENV, TwitterResource
 from lakehouse.transforms import telegram
 
 
@@ -53,6 +59,7 @@ def test_every_asset_has_owner_domain_group_description_kinds_and_code(repo) -> 
         assert node.description and len(node.description) > 30, key
         assert node.kinds, key
         references = node.metadata["dagster/code_references"].code_references
+        assert references, key
         for reference in references:
             assert Path(reference.file_path).is_file(), (key, reference)
             assert reference.file_path.endswith(".sql") or reference.line_number, (key, reference)
@@ -93,6 +100,11 @@ def test_every_table_shows_the_columns_it_is_written_with(repo) -> None:
         schema = _columns(graph.get(key).metadata)
         assert schema is not None, key
         assert [c.name for c in schema.columns] == list(TABLE_SCHEMAS[key]), key
+    # Gold models show their columns typed, from the dbt YAML's data_type.
+    for key in (k for k in graph.get_all_asset_keys() if k.path[0] == "gold"):
+        schema = _columns(graph.get(key).metadata)
+        assert schema is not None and schema.columns, key
+        assert all(c.type and c.type != "unknown" for c in schema.columns), key
     messages = _columns(graph.get(dg.AssetKey(["silver", "telegram_messages"])).metadata)
     columns = {c.name: c for c in messages.columns}
     assert columns["sent_at"].type == "timestamp[us, UTC]"
@@ -131,6 +143,29 @@ def test_settings_set_in_the_environment_show_as_env_vars(monkeypatch) -> None:
     assert telegram_resource.bot_token == dg.EnvVar("TELEGRAM_BOT_TOKEN")
     assert telegram_resource.api_base_url is None  # unset: the field keeps its default
     assert "very-secret-token" not in repr(telegram_resource)
+
+
+RESOURCE_SETTINGS = {"telegram": TELEGRAM_ENV, "twitter": TWITTER_ENV, "tmdb": TMDB_ENV,
+                     "imdb": IMDB_ENV, "movielens": MOVIELENS_ENV, "csv_drop": CSV_DROP_ENV,
+                     "lake": {"root": "LAKEHOUSE_ROOT"}}
+
+
+def test_every_resource_setting_comes_from_its_variable_and_nowhere_else(monkeypatch) -> None:
+    values = {"LAKEHOUSE_ROOT": "data/lake"}
+    monkeypatch.setenv("LAKEHOUSE_MOVIES_SAMPLE", "0")
+    for variables in RESOURCE_SETTINGS.values():
+        for var in variables.values():
+            monkeypatch.setenv(var, values.get(var, f"{var.lower()}-value"))
+    resources = defs().resources
+    for name, variables in RESOURCE_SETTINGS.items():
+        for field, var in variables.items():
+            assert getattr(resources[name], field) == dg.EnvVar(var), (name, field)
+    assert resources["imdb"].use_sample is False and resources["movielens"].use_sample is False
+    # A resource built without them reads no variable behind the UI's back.
+    assert TwitterResource().is_sample and TmdbResource().is_sample
+    assert TelegramResource().is_sample and TelegramResource().allowed_chat_ids() == frozenset()
+    assert ImdbResource().is_sample and MovieLensResource().is_sample
+    assert CsvDropResource().declared_encoding() is None
 
 
 def test_dbt_tests_are_asset_checks(repo) -> None:

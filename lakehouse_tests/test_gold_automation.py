@@ -47,10 +47,10 @@ def test_a_gold_model_waits_for_the_gold_model_it_reads() -> None:
     definitions = defs()
     instance = dg.DagsterInstance.ephemeral()
     quiet = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
-    # Only tweet_sentiment changed: twitter_tweets_by_sentiment also reads gold/fct_tweets,
+    # Only twitter_sentiment changed: twitter_tweets_by_sentiment also reads gold/fct_tweets,
     # which was never built and is not asked for now, so dbt would fail on it.
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=dg.AssetKey(["silver", "tweet_sentiment"])))
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["silver", "twitter_sentiment"])))
     first = dg.evaluate_automation_conditions(defs=definitions, instance=instance,
                                               cursor=quiet.cursor)
     assert "gold/twitter_tweets_by_sentiment" not in _requested(first, definitions)

@@ -33,10 +33,11 @@ from lakehouse.defs.twitter.assets import twitter_raw_search
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.secrets import REDACTED, Secret, redact, redact_metadata
+from lakehouse.settings import env_fields
 from lakehouse.sources.http import ApiError
-from lakehouse.sources.telegram import TelegramBotClient, TelegramResource
-from lakehouse.sources.tmdb import TmdbResource
-from lakehouse.sources.twitter import TwitterResource
+from lakehouse.sources.telegram import TELEGRAM_ENV, TelegramBotClient, TelegramResource
+from lakehouse.sources.tmdb import TMDB_ENV, TmdbResource
+from lakehouse.sources.twitter import TWITTER_ENV, TwitterResource
 
 ROOT = Path(__file__).resolve().parents[1]
 # Characters that URL-encode in each, so encoded forms differ from the raw ones.
@@ -160,8 +161,10 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
         caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # urllib3's retry lines included
     outputs: list[str] = []
-    resources = {"lake": LakeResource(), "telegram": TelegramResource(),
-                 "twitter": TwitterResource(max_wait_seconds=0), "tmdb": TmdbResource(workers=2)}
+    # As the code location builds them: the settings as dg.EnvVar, resolved when a run starts.
+    resources = {"lake": LakeResource(), "telegram": TelegramResource(**env_fields(TELEGRAM_ENV)),
+                 "twitter": TwitterResource(max_wait_seconds=0, **env_fields(TWITTER_ENV)),
+                 "tmdb": TmdbResource(workers=2, **env_fields(TMDB_ENV))}
 
     # Dagster runs on a real instance, each failing on an echoing answer.
     with dg.DagsterInstance.get() as instance:
@@ -174,7 +177,7 @@ def test_no_secret_reaches_the_lake_the_dagster_home_or_any_output(
         records = instance.get_records_for_run(result.run_id).records
         assert records
     # The 404 answers were landed as records (so the lake holds echoes to find)...
-    assert lake.list_keys("raw/tmdb/json/not_found")
+    assert lake.list_keys("raw/tmdb/answers/not_found")
 
     # ...`dagster asset materialize` on getUpdates answering 200 {"ok": false} (the repro)...
     echo_api.status = 200

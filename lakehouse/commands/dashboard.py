@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dashboard", help="Serve the live dashboard: tweet sentiment, Telegram activity, Action & Adventure.",
         description="Serve a page with the tweets processed and their counts by sentiment over time "
-                    "(all languages from gold, or one language from silver/tweet_sentiment), Telegram "
+                    "(all languages from gold, or one language from silver/twitter_sentiment), Telegram "
                     "messages per day and per hour, and the Action & Adventure overview per year; the "
                     "page refreshes itself as new batches land.")
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050; 0 picks a free one)")

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sql",
         help="Run DuckDB SQL over every Delta table of the lake, named <layer>.<table>.",
         description="Run DuckDB SQL over the lake's Delta tables (LAKEHOUSE_ROOT, local or s3://). "
-                    "Tables are named <layer>.<table>: silver.tweets, gold.twitter_tweets_by_sentiment, ...",
+                    "Tables are named <layer>.<table>: silver.twitter_tweets, "
+                    "gold.twitter_tweets_by_sentiment, ...",
     )
     parser.add_argument("query", help='the SQL, e.g. "SELECT * FROM gold.twitter_tweets_by_sentiment"; '
                                       '"-" reads it from stdin')

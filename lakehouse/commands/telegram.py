@@ -58,9 +58,10 @@ def _webhook(args: argparse.Namespace) -> int:
 def _report(call: Callable[["TelegramBotClient"], dict], done: str) -> int:
     """Run one Bot API call with the configured token; one clear line either way (the API's
     own words are printed redacted: an answer may echo the token or the webhook secret)."""
-    from lakehouse.sources.telegram import TelegramResource
+    from lakehouse.settings import env_values
+    from lakehouse.sources.telegram import TELEGRAM_ENV, TelegramResource
 
-    resource = TelegramResource()
+    resource = TelegramResource(**env_values(TELEGRAM_ENV))
     if resource.is_sample:
         print("error: TELEGRAM_BOT_TOKEN is not set")
         return 2

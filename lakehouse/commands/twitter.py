@@ -2,7 +2,7 @@
 ``lakehouse twitter rules list|add|delete``: the filtered stream's rules.
 
 Every tweet line is appended (fsynced) to a local spool segment and the segment is flushed to
-``raw/twitter/json/stream/YYYY/MM/DD/`` as one NDJSON batch when it reaches ``--max-bytes`` or
+``raw/twitter/stream/YYYY/MM/DD/`` as one NDJSON batch when it reaches ``--max-bytes`` or
 ``--max-age`` (128 MB or 5 minutes by default, the Firehose buffer of the Twitter
 batch pipeline this replaces). A flushed batch is
 durable; on SIGTERM or Ctrl-C the open batch is flushed before the process exits, and a batch
@@ -112,10 +112,11 @@ def _print_rules(rules: list[dict[str, Any]]) -> None:
 
 
 def run_rules(args: argparse.Namespace) -> int:
+    from lakehouse.settings import env_values
     from lakehouse.sources.http import ApiError
-    from lakehouse.sources.twitter import TwitterResource
+    from lakehouse.sources.twitter import TWITTER_ENV, TwitterResource
 
-    twitter = TwitterResource()
+    twitter = TwitterResource(**env_values(TWITTER_ENV))
     if twitter.is_sample:
         print("lakehouse twitter rules needs TWITTER_BEARER_TOKEN (API v2 app bearer token)",
               file=sys.stderr)
@@ -174,9 +175,10 @@ def sample_connect(rate: float, stop: threading.Event,
 
 
 def run_stream(args: argparse.Namespace) -> int:
-    from lakehouse.sources.twitter import TwitterResource, consume_stream, stream_writer
+    from lakehouse.settings import env_values
+    from lakehouse.sources.twitter import TWITTER_ENV, TwitterResource, consume_stream, stream_writer
 
-    twitter = TwitterResource()
+    twitter = TwitterResource(**env_values(TWITTER_ENV))
     lake = Lake.from_env()
     stop = threading.Event()
     writer = stream_writer(lake, args.spool, max_bytes=args.max_bytes, max_age=args.max_age)

@@ -293,11 +293,11 @@ async function refresh() {
     renderTelegram(data.telegram);
     renderActionAdventure(data.action_adventure);
     const v = data.versions;
-    document.body.dataset.version = data.lang ? String(v.tweet_sentiment)
+    document.body.dataset.version = data.lang ? String(v.twitter_sentiment)
       : [v.twitter_tweets_by_sentiment, v.twitter_tweets_per_hour_by_sentiment].join("/");
     document.body.dataset.lang = data.lang;
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded) + 1);
-    const source = data.lang ? "silver version " + v.tweet_sentiment + " (" + data.lang + ")"
+    const source = data.lang ? "silver version " + v.twitter_sentiment + " (" + data.lang + ")"
       : "gold version " + v.twitter_tweets_by_sentiment;
     status.textContent = data.ready
       ? "updated " + data.read_at.slice(11, 19) + " UTC \\u00b7 " + source

@@ -5,7 +5,7 @@ Tweet sentiment (all languages, from gold):
 - ``gold/twitter_tweets_by_sentiment`` (sentiment_label, tweet_count): the total and the count per label.
 - ``gold/twitter_tweets_per_hour_by_sentiment`` (hour, sentiment_label, tweet_count): the counts over time.
 
-With a language chosen, the same numbers come from ``silver/tweet_sentiment`` (one row per scored
+With a language chosen, the same numbers come from ``silver/twitter_sentiment`` (one row per scored
 tweet, partitioned by day) for that language: the hourly series over the newest week of data only,
 so a refresh reads a week of partitions, not the history.
 
@@ -31,7 +31,7 @@ from lakehouse.lake.location import Lake
 
 BY_SENTIMENT = "twitter_tweets_by_sentiment"
 PER_HOUR = "twitter_tweets_per_hour_by_sentiment"
-SCORED = "tweet_sentiment"  # silver
+SCORED = "twitter_sentiment"  # silver
 TELEGRAM_PER_DAY = "telegram_messages_per_day"
 TELEGRAM_PER_HOUR = "telegram_messages_per_hour_weekday_week"
 ACTION_ADVENTURE = "action_adventure_overview"
@@ -85,7 +85,7 @@ def _scored_for_language(lake: Lake, lang: str) -> tuple[pa.Table | None, pa.Tab
 
 
 def languages(lake: Lake) -> list[str]:
-    """The languages scored in the newest week of ``silver/tweet_sentiment`` (the filter's choices)."""
+    """The languages scored in the newest week of ``silver/twitter_sentiment`` (the filter's choices)."""
     delta = _open(lake, SCORED, "silver")
     if delta is None:
         return []

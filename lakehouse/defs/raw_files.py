@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from lakehouse.defs.specs import delta_table_spec
 from lakehouse.lake.delta import open_table, scan
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
@@ -59,6 +60,14 @@ def raw_keys_to_load(lake: Lake, config: RawFilesConfig, prefixes: Sequence[str]
 
 
 FILE_ACCOUNTING = "file_accounting"
+
+
+def bronze_load_specs(bronze: dg.AssetKey, quarantine: dg.AssetKey, group: str,
+                      raw: Sequence[dg.AssetKey], *, bronze_description: str,
+                      quarantine_description: str) -> list[dg.AssetSpec]:
+    """The two tables a load of raw files writes, both read from the ``raw`` assets."""
+    return [delta_table_spec(bronze, group, deps=raw, description=bronze_description),
+            delta_table_spec(quarantine, group, deps=raw, description=quarantine_description)]
 
 
 def file_accounting_spec(bronze: dg.AssetKey) -> dg.AssetCheckSpec:

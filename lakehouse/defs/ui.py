@@ -16,11 +16,14 @@ import polars as pl
 from lakehouse import settings
 from lakehouse.defs.movies.checks import SILVER_TABLES as MOVIES_SILVER
 from lakehouse.lake import table_docs
+from lakehouse.lake.snapshots import QUARANTINE_TABLE as MOVIES_QUARANTINE
 from lakehouse.lake.snapshots import write_quarantine
 from lakehouse.load import telegram as telegram_tables
 from lakehouse.load import twitter as twitter_tables
+from lakehouse.load.tmdb import REQUEST_LOG as TMDB_REQUEST_LOG
+from lakehouse.sources.telegram_landing import RAW_WEBHOOK
 from lakehouse.sources.telegram_webhook import WebhookReceiver
-from lakehouse.sources.twitter import stream_writer
+from lakehouse.sources.twitter import RAW_STREAM, stream_writer
 from lakehouse.transforms import imdb, sentiment, telegram, tmdb, twitter
 
 # The group of an asset is its domain; the domain's team owns it.
@@ -54,16 +57,16 @@ TABLE_SCHEMAS: dict[dg.AssetKey, Mapping[str, pl.DataType]] = {
     dg.AssetKey(twitter_tables.SENTIMENT): sentiment.SENTIMENT_SCHEMA,
     dg.AssetKey(twitter_tables.MEDIA): twitter.MEDIA_SCHEMA,
     dg.AssetKey(twitter_tables.MATCHING_RULES): twitter.MATCHING_RULES_SCHEMA,
-    dg.AssetKey(["bronze", "tmdb_requests"]): tmdb.TMDB_REQUEST_LOG_SCHEMA,
-    dg.AssetKey(["quarantine", "movies_quarantine"]): imdb.QUARANTINE_SCHEMA,
+    dg.AssetKey(["bronze", TMDB_REQUEST_LOG]): tmdb.TMDB_REQUEST_LOG_SCHEMA,
+    dg.AssetKey(["quarantine", MOVIES_QUARANTINE]): imdb.QUARANTINE_SCHEMA,
     **{dg.AssetKey(["silver", t.name]): t.schema for t in MOVIES_SILVER.values()},
 }
 
 # Assets declared as specs, landed by code outside Dagster: their reference is that code.
 WRITTEN_BY: dict[dg.AssetKey, Callable[..., Any] | type] = {
-    dg.AssetKey(["raw", "telegram", "webhook"]): WebhookReceiver,
-    dg.AssetKey(["raw", "twitter", "stream"]): stream_writer,
-    dg.AssetKey(["quarantine", "movies_quarantine"]): write_quarantine,
+    dg.AssetKey(RAW_WEBHOOK): WebhookReceiver,
+    dg.AssetKey(RAW_STREAM): stream_writer,
+    dg.AssetKey(["quarantine", MOVIES_QUARANTINE]): write_quarantine,
 }
 
 

@@ -55,9 +55,16 @@ def in_predicate(column: str, values: Iterable[Any]) -> str:
     return f'"{column}" IN ({literals})'
 
 
-def _document(lake: Lake, uri: str) -> None:
-    """After a write: the table's name, description and column comments (``table_docs``)."""
-    _with_commit_retry(lambda: table_docs.document(uri, lake.storage_options))
+def _document(lake: Lake, uri: str, table: DeltaTable) -> None:
+    """After a write through ``table`` (whose state that write brought up to date, so nothing is
+    read again): the name and description, and the comments if the write did not carry them,
+    committed only where they differ from the catalogue (``table_docs``)."""
+    def document() -> bool:
+        return table_docs.document(uri, lake.storage_options, table=table)
+    try:
+        document()
+    except CommitFailedError:  # a concurrent writer won: look again from a fresh snapshot
+        _with_commit_retry(lambda: table_docs.document(uri, lake.storage_options))
 
 
 def open_table(lake: Lake, uri: str) -> DeltaTable | None:
@@ -68,8 +75,8 @@ def open_table(lake: Lake, uri: str) -> DeltaTable | None:
 
 
 def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
-                 partition_by: Sequence[str] | None = None) -> None:
-    """Create the table empty with ``schema`` unless it exists, safely against a concurrent
+                 partition_by: Sequence[str] | None = None) -> DeltaTable:
+    """The table, created empty with ``schema`` unless it exists, safely against a concurrent
     creator: whoever loses the race to the first commit finds the table and goes on.
 
     Writing the first rows as the creating commit is what doubles data under a race: delta-rs
@@ -77,17 +84,20 @@ def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
     first, every write below is a predicate overwrite or a merge, which delta-rs checks against
     concurrent commits (``CommitFailedError``, retried from a fresh snapshot).
     """
-    if open_table(lake, uri) is not None:
-        return
+    table = open_table(lake, uri)
+    if table is not None:
+        return table
     try:
         # Named and described (column comments too) in the commit that creates it: table_docs.
-        DeltaTable.create(uri, schema=_delta_schema(table_docs.annotate_schema(uri, schema)),
-                          mode="ignore", partition_by=list(partition_by) if partition_by else None,
-                          storage_options=lake.storage_options or None,
-                          **table_docs.creation_options(uri))
+        return DeltaTable.create(
+            uri, schema=_delta_schema(table_docs.annotate_schema(uri, schema)), mode="ignore",
+            partition_by=list(partition_by) if partition_by else None,
+            storage_options=lake.storage_options or None, **table_docs.creation_options(uri))
     except DeltaError:
-        if open_table(lake, uri) is None:
+        table = open_table(lake, uri)
+        if table is None:
             raise
+        return table
 
 
 def _delta_type(dtype: pa.DataType) -> pa.DataType:
@@ -113,18 +123,20 @@ def _arrow(df: pl.DataFrame) -> pa.Table:
 
 
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
-           predicate: str | None = None, partition_by: Sequence[str] | None = None) -> None:
-    data = _arrow(df)
-    ensure_table(lake, uri, data.schema, partition_by)
+           predicate: str | None = None, partition_by: Sequence[str] | None = None) -> DeltaTable:
+    # The column comments ride on the data, so a column's comment lands in the commit that
+    # adds it (or changes with the catalogue) instead of a docs commit of its own.
+    data = table_docs.annotate(uri, _arrow(df))
+    table = ensure_table(lake, uri, data.schema, partition_by)
     write_deltalake(
-        uri,
+        table,
         data,
         mode=mode,
         predicate=predicate,
-        storage_options=lake.storage_options or None,
         # New columns (a source field now kept) join the table; old rows read them as null.
         schema_mode="merge",
     )
+    return table
 
 
 def append_replacing_sources(lake: Lake, uri: str, df: pl.DataFrame, sources: Iterable[str], *,
@@ -135,9 +147,9 @@ def append_replacing_sources(lake: Lake, uri: str, df: pl.DataFrame, sources: It
     if not sources:
         return
     predicate = in_predicate(source_column, sources)
-    _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate,
-                                      partition_by=partition_by))
-    _document(lake, uri)
+    table = _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite",
+                                              predicate=predicate, partition_by=partition_by))
+    _document(lake, uri, table)
 
 
 def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
@@ -151,23 +163,22 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
     if not values:  # no partition named: nothing to replace (and "IN ()" is not SQL)
         return
     predicate = in_predicate(column, values)
-    _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite", predicate=predicate,
-                                      partition_by=[column]))
-    _document(lake, uri)
+    table = _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite",
+                                              predicate=predicate, partition_by=[column]))
+    _document(lake, uri, table)
 
 
 def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
-    def write() -> None:
-        data = _arrow(df)
-        ensure_table(lake, uri, data.schema, partition_by)
+    def write() -> DeltaTable:
+        data = table_docs.annotate(uri, _arrow(df))
+        table = ensure_table(lake, uri, data.schema, partition_by)
         # The comments ride on the data: a schema overwrite would otherwise drop them each time.
-        write_deltalake(uri, table_docs.annotate(uri, data), mode="overwrite", schema_mode="overwrite",
-                        partition_by=list(partition_by) if partition_by else None,
-                        storage_options=lake.storage_options or None)
-    _with_commit_retry(write)
-    _document(lake, uri)
+        write_deltalake(table, data, mode="overwrite", schema_mode="overwrite",
+                        partition_by=list(partition_by) if partition_by else None)
+        return table
+    _document(lake, uri, _with_commit_retry(write))
 
 
 def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
@@ -177,21 +188,21 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
     ``streamed_exec=False`` lets delta-rs derive a pruning predicate from the source batch
     (the partitions and key ranges it touches), so a merge costs in proportion to the batch.
     """
-    data = _arrow(df)  # once, not once per call and per commit attempt
+    # Once, not once per call and per commit attempt; with the comments, as ``_write``.
+    data = table_docs.annotate(uri, _arrow(df))
     condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
 
-    def merge() -> None:
-        ensure_table(lake, uri, data.schema, partition_by)
+    def merge() -> DeltaTable:
+        table = ensure_table(lake, uri, data.schema, partition_by)
         (
-            DeltaTable(uri, storage_options=lake.storage_options or None)
-            .merge(data, predicate=condition, source_alias="s", target_alias="t",
-                   streamed_exec=False, merge_schema=True)
+            table.merge(data, predicate=condition, source_alias="s", target_alias="t",
+                        streamed_exec=False, merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
         )
-    _with_commit_retry(merge)
-    _document(lake, uri)
+        return table
+    _document(lake, uri, _with_commit_retry(merge))
 
 
 def scan(lake: Lake, uri: str) -> pl.LazyFrame:

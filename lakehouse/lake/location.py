@@ -1,6 +1,6 @@
 """Where the lake lives: a local folder or an S3 prefix, chosen by ``LAKEHOUSE_ROOT``.
 
-Keys are always relative and use forward slashes (``raw/telegram/json/...``,
+Keys are always relative and use forward slashes (``raw/telegram/getupdates/...``,
 ``silver/telegram_messages``), so the same code and the same paths work on both backends.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -45,9 +45,18 @@ def _aws_env() -> dict[str, str]:
     return options
 
 
-def raw_key(source: str, fmt: str, spec: str, day: date, filename: str) -> str:
-    """The landing-zone key of one raw file: ``raw/<source>/<format>/<spec>/YYYY/MM/DD/<file>``."""
-    return f"raw/{source}/{fmt}/{spec}/{day:%Y/%m/%d}/{filename}"
+def raw_prefix(asset_key: Sequence[str], *within: str) -> str:
+    """Where a raw asset's files land: its asset key's path, ``raw/<source>/<spec>``, so the key
+    is the only name; ``within`` names a folder of an asset that lands several files (a release,
+    an endpoint, a dropped file's name)."""
+    if len(asset_key) != 3 or asset_key[0] != "raw":
+        raise ValueError(f"not a raw asset key (raw, source, spec): {tuple(asset_key)!r}")
+    return "/".join([*asset_key, *within])
+
+
+def raw_key(prefix: str, day: date, filename: str) -> str:
+    """The landing-zone key of one raw file: ``<raw_prefix>/YYYY/MM/DD/<file>``."""
+    return f"{prefix}/{day:%Y/%m/%d}/{filename}"
 
 
 def day_of_raw_key(key: str) -> date | None:

@@ -6,7 +6,9 @@ share these functions.
 """
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -14,6 +16,26 @@ from lakehouse.lake.location import Lake, day_of_raw_key
 from lakehouse.lake.segments import parse_landing_stamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class BronzeLoad:
+    """What one load of raw files into bronze and quarantine did, the same counters for every
+    source (the run's metadata, and the records and set-aside counts the bronze file-accounting
+    check compares with the tables). ``set_aside``: records left out on purpose (Telegram's chat
+    allow-list), in neither table."""
+
+    files: int = 0
+    records: int = 0
+    bronze_rows: int = 0
+    quarantined: int = 0
+    set_aside: int = 0
+    dates: set[date] = field(default_factory=set)  # days of the bronze rows (partitioned bronze)
+    preview: pl.DataFrame = field(default_factory=pl.DataFrame)  # a few bronze rows for the UI
+
+    def totals(self) -> dict[str, Any]:
+        return {"files": self.files, "records": self.records, "bronze_rows": self.bronze_rows,
+                "quarantined": self.quarantined}
 
 
 def landed_at(key: str) -> datetime:

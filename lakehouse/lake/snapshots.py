@@ -1,6 +1,6 @@
 """Snapshot datasets (IMDB, MovieLens, CSV drops): each landed download is a version.
 
-- The landing state of a spec (``raw/<source>/<format>/<spec>/.latest.json``, hidden so raw
+- The landing state of a spec (``<raw prefix>/.latest.json``, hidden so raw
   listings skip it) keeps the key, ETag, Last-Modified and sha256 of the last landed download:
   the next download is conditional on it, and an unchanged source lands nothing.
 - A silver table records which raw version it was built from in its Delta commit metadata
@@ -51,6 +51,11 @@ class LandingState:
     last_modified: str | None = None
 
     @property
+    def prefix(self) -> str:
+        """The raw prefix the file was landed under (its key without ``YYYY/MM/DD/<file>``)."""
+        return self.key.rsplit("/", 4)[0]
+
+    @property
     def version_tag(self) -> str:
         """What a silver table built from this version records: key and content hash."""
         return f"{self.key}@{self.sha256}"
@@ -59,12 +64,13 @@ class LandingState:
         return Previous(self.etag, self.last_modified, self.sha256)
 
 
-def state_key(source: str, fmt: str, spec: str) -> str:
-    return f"raw/{source}/{fmt}/{spec}/{STATE_FILE}"
+def state_key(prefix: str) -> str:
+    """The landing state of the files landed under ``prefix`` (a ``raw_prefix``)."""
+    return f"{prefix}/{STATE_FILE}"
 
 
-def read_state(lake: Lake, source: str, fmt: str, spec: str) -> LandingState | None:
-    key = state_key(source, fmt, spec)
+def read_state(lake: Lake, prefix: str) -> LandingState | None:
+    key = state_key(prefix)
     if not lake.exists(key):
         return None
     return LandingState(**json.loads(lake.read_bytes(key)))
@@ -83,22 +89,23 @@ def gunzipped(path: Path) -> Iterator[Path]:
 Fetch = Callable[[Path, Previous], Download]
 
 
-def land_snapshot(lake: Lake, source: str, fmt: str, spec: str, filename: str, fetch: Fetch,
-                  day: date, progress: Progress | None = None) -> tuple[LandingState | None, bool]:
-    """Download a new version of one file (conditional on the last one) and land it unmodified.
+def land_snapshot(lake: Lake, prefix: str, filename: str, fetch: Fetch, day: date,
+                  progress: Progress | None = None) -> tuple[LandingState | None, bool]:
+    """Download a new version of one file (conditional on the last one) and land it unmodified
+    under ``prefix`` (a ``raw_prefix``).
 
     Returns the current landing state and whether a new version was landed. Raw files are
     write-once: a second version on the same day gets its hash in the name.
     """
-    previous = read_state(lake, source, fmt, spec)
+    previous = read_state(lake, prefix)
     with tempfile.TemporaryDirectory(prefix="lakehouse-dl-") as tmp:
         download = fetch(Path(tmp) / filename, previous.previous() if previous else Previous())
         if not download.changed or download.path is None:
             return previous, False
-        key = raw_key(source, fmt, spec, day, filename)
+        key = raw_key(prefix, day, filename)
         if lake.exists(key):
             stem, dot, ext = filename.partition(".")
-            key = raw_key(source, fmt, spec, day, f"{stem}.{download.sha256[:12]}{dot}{ext}")
+            key = raw_key(prefix, day, f"{stem}.{download.sha256[:12]}{dot}{ext}")
         if progress:
             progress(f"landing {key}")
         lake.put_file(key, download.path)
@@ -107,7 +114,7 @@ def land_snapshot(lake: Lake, source: str, fmt: str, spec: str, filename: str, f
                          etag=download.etag, last_modified=download.last_modified)
     # The state is written last: a crash before it leaves a raw file and an old state, and the
     # next run lands the version again (same bytes, write-once key) and moves on.
-    lake.write_bytes(state_key(source, fmt, spec), json.dumps(asdict(state)).encode())
+    lake.write_bytes(state_key(prefix), json.dumps(asdict(state)).encode())
     return state, True
 
 

@@ -9,11 +9,12 @@ Where the words go in the Delta log: the table's ``metaData`` action holds ``nam
 (``<layer>.<table>``) and ``description``; each top-level field of its schema holds a ``comment``
 in its metadata, as Spark's ``COMMENT`` does.
 
-Writes keep them cheaply: ``annotate`` puts the comments on the Arrow data of a whole-table
-overwrite (which otherwise resets the schema); appends, merges and partition overwrites keep the
-table's schema metadata as it is. ``document`` runs after each write and commits only what differs
-(a table created before its docs existed, or docs edited since): the comments in one metadata-only
-commit, then the name and the description.
+Writes keep them cheaply: the commit that creates a table names, describes and comments it, and
+``annotate`` puts the comments on the Arrow data of every later write (delta-rs' schema merge and
+overwrite take a field's metadata from the data), so a new column is commented in the commit that
+adds it. ``document`` then looks at the table the write left (no second read of the log) and
+commits only what still differs (a table created before its docs existed, or docs edited since):
+the comments in one metadata-only commit, then the name and the description.
 """
 
 from __future__ import annotations
@@ -129,17 +130,21 @@ def creation_options(uri: str) -> dict[str, str]:
 
 
 def document(uri: str, storage_options: dict[str, str] | None = None,
-             doc: TableDoc | None = None, commit_properties: CommitProperties | None = None) -> bool:
+             doc: TableDoc | None = None, commit_properties: CommitProperties | None = None,
+             table: DeltaTable | None = None) -> bool:
     """Bring the table's name, description and column comments in line
     with ``doc`` (default: the catalogue's entry for ``uri``). Returns whether anything was committed.
 
-    ``commit_properties`` go on each docs commit, for writers that read their own facts back from
-    the newest commit (the movie snapshots' source version).
+    ``table``: the table as the caller's write left it, so its log is not read again; nothing is
+    committed when it already says what ``doc`` says. ``commit_properties`` go on each docs
+    commit, for writers that read their own facts back from the newest commit (the movie
+    snapshots' source version).
     """
     doc = doc or doc_for_uri(uri)
     if doc is None:
         return False
-    table = DeltaTable(uri, storage_options=storage_options or None)
+    if table is None:
+        table = DeltaTable(uri, storage_options=storage_options or None)
     changed = False
     schema = pa.schema(table.schema().to_arrow())
     wanted = _with_comments(schema, doc)

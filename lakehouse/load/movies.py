@@ -288,7 +288,7 @@ def build_imdb_table(lake: Lake, spec: ImdbTable, state: LandingState,
     split = StreamSplit(spec.checks, spec.columns, spec.key, spec.raw_key)
     with lake.local_copy(state.key) as gz:
         log(f"{spec.table}: streaming {state.key} ({state.size / 2**20:.1f} MiB gzip)")
-        with _reading(state.key, "gzip TSV", state_key("imdb", "tsv", spec.spec)):
+        with _reading(state.key, "gzip TSV", state_key(state.prefix)):
             invalid = load_tsv_one_commit(
                 lake, uri, gz, split, lambda lf: lf.unique(subset=list(spec.key), keep="any"),
                 state.version_tag, log)
@@ -356,8 +356,7 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
         return outcomes
     with lake.local_copy(state.key) as zip_path, \
             tempfile.TemporaryDirectory(prefix="lakehouse-ml-") as tmp:
-        with _reading(state.key, "zip", state_key("movielens", "zip",
-                                                  state.key.split("/")[3])):
+        with _reading(state.key, "zip", state_key(state.prefix)):
             members = _extract(zip_path, Path(tmp))
         for spec in MOVIELENS_TABLES:
             needs_tags = spec.table == "movielens_tags" and "movielens_tag_counts" in todo

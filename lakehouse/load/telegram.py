@@ -5,7 +5,6 @@ silver decodes a day's bronze rows batch by batch, keeping only the typed messag
 """
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -13,7 +12,7 @@ import polars as pl
 from lakehouse.lake.delta import append_replacing_sources, open_table, replace_partitions, scan
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
-from lakehouse.lake.rawfiles import chunks_by_size
+from lakehouse.lake.rawfiles import BronzeLoad, chunks_by_size
 from lakehouse.sources.telegram_landing import decode_updates, read_raw_records
 from lakehouse.transforms.telegram import (
     MESSAGE_UPDATE_TYPES,
@@ -32,17 +31,6 @@ DEFAULT_PARTITIONS_START = "2013-08-14"
 SILVER_BATCH_ROWS = 200_000
 BRONZE, QUARANTINE, SILVER = ("bronze", "telegram_updates"), \
     ("quarantine", "telegram_quarantine"), ("silver", "telegram_messages")
-
-
-@dataclass
-class BronzeLoad:
-    files: int = 0
-    records: int = 0
-    bronze_rows: int = 0
-    quarantined: int = 0
-    dropped_by_chat_allow_list: int = 0
-    dates: set[date] = field(default_factory=set)
-    preview: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def bronze_ledger(lake: Lake) -> Ledger:
@@ -81,7 +69,7 @@ def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: Br
     stats.records += every_chat.height + quarantine.height
     stats.bronze_rows += bronze.height
     stats.quarantined += quarantine.height
-    stats.dropped_by_chat_allow_list += every_chat.height - bronze.height
+    stats.set_aside += every_chat.height - bronze.height  # chats outside the allow-list
     stats.dates.update(bronze.get_column("date").unique().to_list())
     stats.preview = bronze.head(10).drop("update_json")
     log(f"loaded {len(keys)} raw files: {bronze.height} updates, {quarantine.height} quarantined")

@@ -40,7 +40,7 @@ from lakehouse.lake.delta import (
     replace_where,
     scan,
 )
-from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.location import Lake, raw_key, raw_prefix
 from lakehouse.lake.snapshots import write_snapshot_table
 from lakehouse.sources.tmdb import (
     TmdbApi,
@@ -73,7 +73,9 @@ from lakehouse.transforms.tmdb import (
 
 Log = Callable[[str], None]
 Clock = Callable[[], datetime]
-RAW_PREFIX = "raw/tmdb/json"
+# The raw asset's key: each endpoint's answers land in their own folder below it.
+RAW_ANSWERS = ("raw", "tmdb", "answers")
+RAW_PREFIX = raw_prefix(RAW_ANSWERS)
 SPECS = ("genre", "discover", "find", "movie", "tv", "not_found")
 TMDB_SILVER = ("tmdb_movies", "tmdb_tv", "tmdb_credits", "tmdb_requests")
 REQUEST_LOG = "tmdb_requests"  # the bronze table
@@ -129,7 +131,7 @@ def candidate_titles(lake: Lake, csv_specs: Iterable[str]) -> tuple[list[str], d
 # -- the request log (bronze): what TMDB answered, known from the lake ------------------------
 
 def spec_of(key: str) -> str:
-    """``raw/tmdb/json/<spec>/YYYY/MM/DD/<file>`` -> ``<spec>``."""
+    """``raw/tmdb/answers/<spec>/YYYY/MM/DD/<file>`` -> ``<spec>``."""
     return key[len(RAW_PREFIX) + 1:].split("/", 1)[0]
 
 
@@ -327,7 +329,7 @@ def _land(lake: Lake, records: list[TmdbRecord], day: date) -> list[tuple[str, b
         envelopes = [r.envelope() for r in records if r.spec == spec]
         for data in group_records(envelopes):
             name = f"{spec}-{hashlib.sha256(data).hexdigest()[:16]}.json"
-            key = raw_key("tmdb", "json", spec, day, name)
+            key = raw_key(raw_prefix(RAW_ANSWERS, spec), day, name)
             lake.write_bytes(key, data)
             files.append((key, data))
     return files

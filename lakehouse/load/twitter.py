@@ -15,6 +15,7 @@ import polars as pl
 from lakehouse.lake.delta import append_replacing_sources, merge_on_keys, open_table, scan
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
+from lakehouse.lake.rawfiles import BronzeLoad
 from lakehouse.lake.stagetimes import StageTimes
 from lakehouse.sources.twitter import decode_records, records_of_file
 from lakehouse.transforms.sentiment import tweet_sentiment
@@ -38,20 +39,16 @@ from lakehouse.transforms.twitter import (
 FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
 BRONZE, QUARANTINE = ("bronze", "twitter_records"), ("quarantine", "twitter_quarantine")
 TWEETS, USERS, HASHTAGS, MENTIONS, URLS, SENTIMENT, MEDIA, MATCHING_RULES = (
-    ("silver", name) for name in ("tweets", "twitter_users", "tweet_hashtags", "tweet_mentions",
-                                  "tweet_urls", "tweet_sentiment", "twitter_media",
-                                  "tweet_matching_rules"))
+    ("silver", f"twitter_{name}") for name in ("tweets", "users", "hashtags", "mentions", "urls",
+                                               "sentiment", "media", "matching_rules"))
 SILVER_INPUT_COLUMNS = ["spec", "tweets", "included_tweets", "users", "places", "media",
                         "matching_rules", "_source_file", "_ingested_at"]
 ENTITY_KEYS = ["tweet_id", "position"]
 
 
 @dataclass
-class BronzeLoad:
-    files: int = 0
-    records: int = 0
-    tweets: int = 0
-    quarantined: int = 0
+class TweetsBronzeLoad(BronzeLoad):
+    tweets: int = 0  # valid tweets in the records loaded
 
 
 def bronze_ledger(lake: Lake) -> Ledger:
@@ -59,12 +56,12 @@ def bronze_ledger(lake: Lake) -> Ledger:
 
 
 def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda _m: None,
-                times: StageTimes | None = None) -> BronzeLoad:
+                times: StageTimes | None = None) -> TweetsBronzeLoad:
     """Load raw files into bronze and quarantine, replacing any rows they had before, and
     record them in bronze's ledger after each chunk's commits. ``times`` gets the time of
     each stage."""
     times = times or StageTimes()
-    stats = BronzeLoad(files=len(keys))
+    stats = TweetsBronzeLoad(files=len(keys))
     ledger = bronze_ledger(lake)
     for start in range(0, len(keys), FILES_PER_CHUNK):
         chunk = keys[start:start + FILES_PER_CHUNK]
@@ -90,6 +87,7 @@ def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda
             append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, chunk)
         with times("ledger"):
             ledger.record(chunk)
+        stats.bronze_rows += bronze.height
         stats.tweets += int(bronze.get_column("tweet_count").sum() or 0)
         stats.quarantined += quarantine.height
         log(f"{len(chunk)} raw files: {bronze.height} records, {quarantine.height} quarantined")

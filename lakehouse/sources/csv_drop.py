@@ -22,7 +22,6 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import os
 import re
 import tempfile
 from collections import Counter
@@ -38,6 +37,8 @@ from lakehouse.sources.movies_sample import drop_csvs
 from lakehouse.transforms.csv_drop import CsvDialect, detect_dialect, spec_of
 
 DEFAULT_DROP_DIR = "data/drop"
+# The raw asset's key: each dropped file (its spec) lands in its own folder below it.
+RAW_FILE = ("raw", "csv_drop", "file")
 SUFFIXES = (".csv", ".tsv", ".txt", ".psv")
 ENCODING_ENV = "LAKEHOUSE_DROP_ENCODING"
 CHUNK = 1 << 20
@@ -300,21 +301,24 @@ def _ragged(found: int, expected: int) -> str:
     return f"ragged row: {found} fields where the header has {expected} ({what})"
 
 
+# The resource's fields and the variables that set them (``lakehouse.settings.env_fields``).
+CSV_DROP_ENV = {"drop_dir": "LAKEHOUSE_DROP_DIR", "encoding": ENCODING_ENV}
+
+
 class CsvDropResource(dg.ConfigurableResource):
     """Where CSV files are dropped to be landed and loaded, and how they are read."""
 
-    drop_dir: str | None = Field(default=None, description="Default: $LAKEHOUSE_DROP_DIR or "
+    drop_dir: str | None = Field(default=None, description="LAKEHOUSE_DROP_DIR; unset: "
                                  "./data/drop.")
-    encoding: str | None = Field(default=None, description="The drops' encoding (a Python codec "
-                                 "name, e.g. cp1252); default $LAKEHOUSE_DROP_ENCODING, else "
-                                 "detected per file.")
+    encoding: str | None = Field(default=None, description="LAKEHOUSE_DROP_ENCODING: the drops' "
+                                 "encoding (a Python codec name, e.g. cp1252); unset: detected "
+                                 "per file.")
 
     def folder(self) -> Path:
-        return Path(self.drop_dir or os.environ.get("LAKEHOUSE_DROP_DIR")
-                    or DEFAULT_DROP_DIR).expanduser().resolve()
+        return Path(self.drop_dir or DEFAULT_DROP_DIR).expanduser().resolve()
 
     def declared_encoding(self) -> str | None:
-        return self.encoding or os.environ.get(ENCODING_ENV) or None
+        return self.encoding or None
 
     def files(self) -> list[DropFile]:
         return list_drop_files(self.folder())

@@ -30,13 +30,13 @@ import requests
 import urllib3
 from pydantic import Field
 
+from lakehouse import settings
 from lakehouse.sources.http import ApiError, build_session, send
 from lakehouse.sources.movies_sample import IMDB_DATASETS, imdb_gz
 
 DEFAULT_IMDB_BASE_URL = "https://datasets.imdbws.com"
 CHUNK = 1 << 20
 PROGRESS_EVERY = 64 << 20  # log a line every 64 MiB
-DEFAULT_DOWNLOAD_DIR = "data/spool/downloads"
 
 Progress = Callable[[str], None]
 
@@ -61,12 +61,6 @@ class Download:
     sha256: str | None = None
     size: int = 0
     status: int = 200
-
-
-def download_dir() -> Path:
-    """Where partial downloads live between runs: ``$LAKEHOUSE_DOWNLOAD_DIR`` (default
-    ``data/spool/downloads``), a local folder that survives the process."""
-    return Path(os.environ.get("LAKEHOUSE_DOWNLOAD_DIR") or DEFAULT_DOWNLOAD_DIR).expanduser()
 
 
 @dataclass(frozen=True)
@@ -175,7 +169,7 @@ def conditional_download(session: requests.Session, url: str, dest: Path, previo
     with ``Range: bytes=N-`` and ``If-Range`` (the version's ETag or Last-Modified): a 206 is
     appended, a 200 (no range support, or the file changed meanwhile) restarts from byte 0.
     """
-    partial = Partial(partial_dir or download_dir(), url)
+    partial = Partial(partial_dir or settings.download_dir(), url)
     partial.folder.mkdir(parents=True, exist_ok=True)
     with open(partial.lock_path, "a") as lock:
         try:
@@ -313,26 +307,28 @@ class SampleImdb:
                             progress)
 
 
-class ImdbResource(dg.ConfigurableResource):
-    """IMDB datasets: over HTTP when ``IMDB_DATASETS_BASE_URL`` (or ``base_url``) is set or
-    ``use_sample`` is false, else the sample datasets (runs offline)."""
+# The resource's fields and the variables that set them (``lakehouse.settings.env_fields``).
+IMDB_ENV = {"base_url": "IMDB_DATASETS_BASE_URL"}
 
-    base_url: str | None = Field(default=None, description="Default: $IMDB_DATASETS_BASE_URL.")
+
+class ImdbResource(dg.ConfigurableResource):
+    """IMDB datasets: over HTTP when ``base_url`` is set or ``use_sample`` is false, else the
+    sample datasets (runs offline)."""
+
+    base_url: str | None = Field(default=None, description="IMDB_DATASETS_BASE_URL.")
     use_sample: bool | None = Field(
-        default=None, description="Default: sample unless $IMDB_DATASETS_BASE_URL is set or "
-        "$LAKEHOUSE_MOVIES_SAMPLE=0.")
+        default=None, description="False when LAKEHOUSE_MOVIES_SAMPLE=0; unset: the sample "
+        "unless base_url is set.")
     sample_version: int = Field(default=1, description="Release of the sample datasets.")
 
     def _base(self) -> str | None:
-        return self.base_url or os.environ.get("IMDB_DATASETS_BASE_URL") or None
+        return self.base_url or None
 
     @property
     def is_sample(self) -> bool:
         if self.use_sample is not None:
             return self.use_sample
-        if self._base():
-            return False
-        return os.environ.get("LAKEHOUSE_MOVIES_SAMPLE", "1") != "0"
+        return not self._base()
 
     def source(self) -> FileSource:
         if self.is_sample:

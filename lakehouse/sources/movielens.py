@@ -8,7 +8,6 @@ when it exists the download must match it, when it is missing (404) the zip is t
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from lakehouse.sources.movies_sample import movielens_zip
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
 DEFAULT_RELEASE = "ml-latest-small"
+# The raw asset's key: each release lands in its own folder below it.
+RAW_RELEASE = ("raw", "movielens", "release")
 
 
 def release_url(setting: str | None) -> str:
@@ -98,26 +99,29 @@ class SampleMovieLens:
                             progress)
 
 
-class MovieLensResource(dg.ConfigurableResource):
-    """MovieLens: the real release when ``MOVIELENS_URL`` is set (or ``use_sample`` is false),
-    else the sample zip in the ml-latest-small layout."""
+# The resource's fields and the variables that set them (``lakehouse.settings.env_fields``).
+MOVIELENS_ENV = {"url": "MOVIELENS_URL"}
 
-    url: str | None = Field(default=None, description="Default: $MOVIELENS_URL "
-                            "(a release name like ml-25m, or a zip URL).")
-    use_sample: bool | None = Field(default=None, description="Default: sample unless "
-                                    "$MOVIELENS_URL is set or $LAKEHOUSE_MOVIES_SAMPLE=0.")
+
+class MovieLensResource(dg.ConfigurableResource):
+    """MovieLens: the real release when ``url`` is set (or ``use_sample`` is false), else the
+    sample zip in the ml-latest-small layout."""
+
+    url: str | None = Field(default=None, description="MOVIELENS_URL (a release name like "
+                            "ml-25m, or a zip URL).")
+    use_sample: bool | None = Field(default=None, description="False when "
+                                    "LAKEHOUSE_MOVIES_SAMPLE=0; unset: the sample unless url is "
+                                    "set.")
     sample_version: int = Field(default=1, description="Release of the sample zip.")
 
     def _setting(self) -> str | None:
-        return self.url or os.environ.get("MOVIELENS_URL") or None
+        return self.url or None
 
     @property
     def is_sample(self) -> bool:
         if self.use_sample is not None:
             return self.use_sample
-        if self._setting():
-            return False
-        return os.environ.get("LAKEHOUSE_MOVIES_SAMPLE", "1") != "0"
+        return not self._setting()
 
     def release(self) -> str:
         return DEFAULT_RELEASE if self.is_sample else release_name(release_url(self._setting()))

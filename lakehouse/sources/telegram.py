@@ -8,7 +8,6 @@ echoing them included, raw or URL-encoded), log line and repr.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -114,22 +113,28 @@ def parse_chat_ids(text: str | None) -> frozenset[int]:
     return frozenset(int(part) for part in (text or "").replace(" ", "").split(",") if part)
 
 
+# The resource's fields and the variables that set them (``lakehouse.settings.env_fields``).
+TELEGRAM_ENV = {"bot_token": "TELEGRAM_BOT_TOKEN", "api_base_url": "TELEGRAM_API_BASE_URL",
+                "chat_ids": "TELEGRAM_CHAT_IDS"}
+
+
 class TelegramResource(dg.ConfigurableResource):
     """Where updates come from: the Bot API when a token is set, else the sample group chat.
 
-    Unset fields are read from the environment when a run starts (``TELEGRAM_BOT_TOKEN``,
-    ``TELEGRAM_API_BASE_URL``, ``TELEGRAM_CHAT_IDS``), so the token never sits in run config.
+    The code location sets the fields from ``TELEGRAM_ENV``'s variables as ``dg.EnvVar``, so the
+    token never sits in run config and the UI shows the variable, never the value.
     """
 
-    bot_token: str | None = Field(default=None, repr=False,
-                                  description="Default: $TELEGRAM_BOT_TOKEN.")
-    api_base_url: str | None = Field(default=None, description="Default: $TELEGRAM_API_BASE_URL.")
-    chat_ids: str | None = Field(default=None, description="Allow-list; default $TELEGRAM_CHAT_IDS.")
+    bot_token: str | None = Field(default=None, repr=False, description="TELEGRAM_BOT_TOKEN; "
+                                  "unset: the sample chat.")
+    api_base_url: str | None = Field(default=None, description="TELEGRAM_API_BASE_URL.")
+    chat_ids: str | None = Field(default=None, description="TELEGRAM_CHAT_IDS: allow-list of "
+                                 "chat ids; unset: every chat.")
     sample_days: int = Field(default=7, description="Days of sample chat without a token.")
     max_batches_per_run: int = Field(default=200, description="getUpdates calls per poll run.")
 
     def _token(self) -> str | None:
-        token = self.bot_token or os.environ.get("TELEGRAM_BOT_TOKEN") or None
+        token = self.bot_token or None
         register(token)
         return token
 
@@ -138,11 +143,10 @@ class TelegramResource(dg.ConfigurableResource):
         return self._token() is None
 
     def allowed_chat_ids(self) -> frozenset[int]:
-        return parse_chat_ids(self.chat_ids if self.chat_ids is not None
-                              else os.environ.get("TELEGRAM_CHAT_IDS"))
+        return parse_chat_ids(self.chat_ids)
 
     def client(self) -> TelegramBotClient:
-        base = self.api_base_url or os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL
+        base = self.api_base_url or DEFAULT_API_BASE_URL
         return TelegramBotClient(self._token() or "", base)
 
     def updates_source(self) -> UpdatesSource:

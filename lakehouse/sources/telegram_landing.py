@@ -2,9 +2,9 @@
 
 Layout in the landing zone:
 
-- ``raw/telegram/json/getupdates/YYYY/MM/DD/<landed>-<first_id>-<last_id>.json``: one
+- ``raw/telegram/getupdates/YYYY/MM/DD/<landed>-<first_id>-<last_id>.json``: one
   ``getUpdates`` answer, bytes unchanged.
-- ``raw/telegram/json/webhook/YYYY/MM/DD/<opened>-<writer id>-<seq>.ndjson``: one webhook body per line,
+- ``raw/telegram/webhook/YYYY/MM/DD/<opened>-<writer id>-<seq>.ndjson``: one webhook body per line,
   bytes unchanged (see ``lakehouse.lake.segments``).
 
 The polling offset is derived from the landing zone itself (the newest file's last update_id),
@@ -22,7 +22,7 @@ import duckdb
 import polars as pl
 
 from lakehouse.lake.jsondecode import decode_json, duckdb_structure
-from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.location import Lake, raw_key, raw_prefix
 from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
 from lakehouse.sources.telegram import ALLOWED_UPDATES, UpdatesSource
@@ -35,10 +35,10 @@ from lakehouse.transforms.telegram import (
     RAW_RECORD_SCHEMA,
 )
 
-SOURCE, FORMAT = "telegram", "json"
-GETUPDATES_SPEC, WEBHOOK_SPEC = "getupdates", "webhook"
-GETUPDATES_PREFIX = f"raw/{SOURCE}/{FORMAT}/{GETUPDATES_SPEC}"
-WEBHOOK_PREFIX = f"raw/{SOURCE}/{FORMAT}/{WEBHOOK_SPEC}"
+# The raw assets' keys; their files land under the keys' paths.
+RAW_GETUPDATES, RAW_WEBHOOK = ("raw", "telegram", "getupdates"), ("raw", "telegram", "webhook")
+GETUPDATES_PREFIX = raw_prefix(RAW_GETUPDATES)
+WEBHOOK_PREFIX = raw_prefix(RAW_WEBHOOK)
 RAW_PREFIXES = (GETUPDATES_PREFIX, WEBHOOK_PREFIX)
 # After a week without updates the Bot API may restart update_id at a random value, so an old
 # offset could silently confirm (drop) new updates.
@@ -47,11 +47,11 @@ OFFSET_TRUST = timedelta(days=7)
 
 def getupdates_key(landed_at: datetime, first_id: int, last_id: int) -> str:
     name = f"{landing_stamp(landed_at)}-{first_id}-{last_id}.json"
-    return raw_key(SOURCE, FORMAT, GETUPDATES_SPEC, landed_at.astimezone(UTC).date(), name)
+    return raw_key(GETUPDATES_PREFIX, landed_at.astimezone(UTC).date(), name)
 
 
 def webhook_key(segment_name: str, opened_at: datetime) -> str:
-    return raw_key(SOURCE, FORMAT, WEBHOOK_SPEC, opened_at.astimezone(UTC).date(), segment_name)
+    return raw_key(WEBHOOK_PREFIX, opened_at.astimezone(UTC).date(), segment_name)
 
 
 def last_landed_update(lake: Lake, now: datetime) -> tuple[int, datetime] | None:

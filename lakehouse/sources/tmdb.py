@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -188,12 +187,16 @@ def tv_request(tmdb_id: int) -> TmdbRequest:
                        {"append_to_response": "credits,keywords,external_ids"}, str(tmdb_id))
 
 
+# The resource's fields and the variables that set them (``lakehouse.settings.env_fields``).
+TMDB_ENV = {"api_key": "TMDB_API_KEY", "api_base_url": "TMDB_API_BASE_URL"}
+
+
 class TmdbResource(dg.ConfigurableResource):
     """TMDB: the real API when ``TMDB_API_KEY`` is set, else the sample API (offline)."""
 
-    api_key: str | None = Field(default=None, repr=False, description="Default: $TMDB_API_KEY "
-                                "(v3 key or v4 read access token).")
-    api_base_url: str | None = Field(default=None, description="Default: $TMDB_API_BASE_URL.")
+    api_key: str | None = Field(default=None, repr=False, description="TMDB_API_KEY (v3 key or "
+                                "v4 read access token); unset: the sample API.")
+    api_base_url: str | None = Field(default=None, description="TMDB_API_BASE_URL.")
     workers: int = Field(default=8, description="Parallel requests (bounded pool).")
     requests_per_second: float = Field(default=40.0, description="Client-side rate limit, "
                                        "shared by the workers (TMDB allows about 40-50/s).")
@@ -208,7 +211,7 @@ class TmdbResource(dg.ConfigurableResource):
                                     "is set.")
 
     def _credential(self) -> str | None:
-        credential = self.api_key or os.environ.get("TMDB_API_KEY") or None
+        credential = self.api_key or None
         register(credential)
         return credential
 
@@ -221,6 +224,6 @@ class TmdbResource(dg.ConfigurableResource):
     def api(self) -> TmdbApi:
         if self.is_sample:
             return SampleTmdbApi()
-        base = self.api_base_url or os.environ.get("TMDB_API_BASE_URL") or DEFAULT_TMDB_BASE_URL
+        base = self.api_base_url or DEFAULT_TMDB_BASE_URL
         return TmdbClient(self._credential() or "", base, per_second=self.requests_per_second,
                           pool_size=max(10, self.workers))

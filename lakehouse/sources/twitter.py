@@ -2,9 +2,9 @@
 
 Landing zone layout:
 
-- ``raw/twitter/json/search/YYYY/MM/DD/<landed>-<newest_id>-<oldest_id>.json``: one recent-search
+- ``raw/twitter/search/YYYY/MM/DD/<landed>-<newest_id>-<oldest_id>.json``: one recent-search
   page, bytes unchanged.
-- ``raw/twitter/json/stream/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: stream lines (one tweet
+- ``raw/twitter/stream/YYYY/MM/DD/<opened>-<pid>-<seq>.ndjson``: stream lines (one tweet
   envelope each), bytes unchanged, flushed by size or age (``lakehouse.lake.segments``).
 - ``raw/twitter/state/search.json``: the search high-water mark (``since_id``) and, when a poll
   had to stop early, the page token to resume it. It lives in the lake, beside the data, so a
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ import urllib3
 from pydantic import Field
 
 from lakehouse.lake.jsondecode import decode_json
-from lakehouse.lake.location import Lake, raw_key
+from lakehouse.lake.location import Lake, raw_key, raw_prefix
 from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import SegmentWriter, landing_stamp
 from lakehouse.secrets import register
@@ -52,10 +51,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.twitter.com"
 DEFAULT_SEARCH_QUERY = "cinema OR filme OR movie OR film"
-SOURCE, FORMAT = "twitter", "json"
+SOURCE = "twitter"
 SEARCH_SPEC, STREAM_SPEC = "search", "stream"
-SEARCH_PREFIX = f"raw/{SOURCE}/{FORMAT}/{SEARCH_SPEC}"
-STREAM_PREFIX = f"raw/{SOURCE}/{FORMAT}/{STREAM_SPEC}"
+# The raw assets' keys; their files land under the keys' paths.
+RAW_SEARCH, RAW_STREAM = ("raw", SOURCE, SEARCH_SPEC), ("raw", SOURCE, STREAM_SPEC)
+SEARCH_PREFIX = raw_prefix(RAW_SEARCH)
+STREAM_PREFIX = raw_prefix(RAW_STREAM)
 RAW_PREFIXES = (SEARCH_PREFIX, STREAM_PREFIX)
 SEARCH_STATE_KEY = f"raw/{SOURCE}/state/search.json"
 RULES_PATH = "/2/tweets/search/stream/rules"
@@ -242,7 +243,7 @@ def read_search_mark(lake: Lake) -> SearchMark:
 
 def search_key(landed_at: datetime, newest_id: str, oldest_id: str) -> str:
     name = f"{landing_stamp(landed_at)}-{newest_id}-{oldest_id}.json"
-    return raw_key(SOURCE, FORMAT, SEARCH_SPEC, landed_at.astimezone(UTC).date(), name)
+    return raw_key(SEARCH_PREFIX, landed_at.astimezone(UTC).date(), name)
 
 
 @dataclass
@@ -359,7 +360,7 @@ def _proactive_wait(headers: dict[str, str], now: datetime) -> float | None:
 
 
 def stream_key(segment_name: str, opened_at: datetime) -> str:
-    return raw_key(SOURCE, FORMAT, STREAM_SPEC, opened_at.astimezone(UTC).date(), segment_name)
+    return raw_key(STREAM_PREFIX, opened_at.astimezone(UTC).date(), segment_name)
 
 
 def stream_writer(lake: Lake, spool_dir: str, *, max_bytes: int = 128 * 1024 * 1024,
@@ -460,15 +461,19 @@ def decode_records(records: pl.DataFrame) -> pl.DataFrame:
 # -- the Dagster resource ---------------------------------------------------------------------
 
 
+# The resource's fields and the variables that set them (``lakehouse.settings.env_fields``).
+TWITTER_ENV = {"bearer_token": "TWITTER_BEARER_TOKEN", "api_base_url": "TWITTER_API_BASE_URL",
+               "search_query": "TWITTER_SEARCH_QUERY"}
+
+
 class TwitterResource(dg.ConfigurableResource):
     """Where tweets come from: API v2 when a bearer token is set, else the sample backend.
 
-    Unset settings are read from the environment when a run starts (not at import):
-    ``TWITTER_BEARER_TOKEN``, ``TWITTER_API_BASE_URL``, ``TWITTER_SEARCH_QUERY``.
+    The code location sets the fields from ``TWITTER_ENV``'s variables as ``dg.EnvVar``.
     """
 
     bearer_token: str | None = Field(default=None, repr=False, description="TWITTER_BEARER_TOKEN; "
-                                     "unset and not in the environment: sample tweets.")
+                                     "unset: sample tweets.")
     api_base_url: str | None = Field(default=None, description="TWITTER_API_BASE_URL")
     search_query: str | None = Field(default=None, description="TWITTER_SEARCH_QUERY")
     max_pages_per_run: int = Field(default=50, description="Search pages per poll run.")
@@ -477,18 +482,17 @@ class TwitterResource(dg.ConfigurableResource):
     sample_per_day: int = Field(default=120, description="Sample tweets per day (no token).")
 
     def token(self) -> str | None:
-        return self.bearer_token or os.environ.get("TWITTER_BEARER_TOKEN") or None
+        return self.bearer_token or None
 
     @property
     def is_sample(self) -> bool:
         return not self.token()
 
     def query(self) -> str:
-        return self.search_query or os.environ.get("TWITTER_SEARCH_QUERY") or DEFAULT_SEARCH_QUERY
+        return self.search_query or DEFAULT_SEARCH_QUERY
 
     def base_url(self) -> str:
-        return (self.api_base_url or os.environ.get("TWITTER_API_BASE_URL")
-                or DEFAULT_API_BASE_URL)
+        return self.api_base_url or DEFAULT_API_BASE_URL
 
     def client(self) -> TwitterClient:
         return TwitterClient(self.token() or "", self.base_url(), max_wait=self.max_wait_seconds)

@@ -372,6 +372,11 @@ class ImdbTable:
         """The landing-zone spec: ``title.basics`` -> ``title_basics``."""
         return self.dataset.replace(".", "_")
 
+    @property
+    def raw_asset(self) -> tuple[str, str, str]:
+        """The raw asset's key, where its downloads land: ``raw/imdb/<spec>``."""
+        return ("raw", "imdb", self.spec)
+
 
 IMDB_TABLES: tuple[ImdbTable, ...] = (
     ImdbTable("title.basics", "imdb_titles", imdb_titles, TITLES_CHECKS, IMDB_TITLES_SCHEMA,

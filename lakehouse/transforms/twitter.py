@@ -8,13 +8,13 @@ after that works on typed columns.
 
 Grains and keys:
 - bronze ``twitter_records``: one row per raw record; key (``_source_file``, ``_record_index``).
-- silver ``tweets``: one row per tweet ``id`` across search, stream and ``includes.tweets`` (a
+- silver ``twitter_tweets``: one row per tweet ``id`` across search, stream and ``includes.tweets`` (a
   direct sighting beats a reference, then the latest landing wins); every version of an edited
   post is a row, linked by ``edit_of`` / ``latest_version_id``.
 - silver ``twitter_users``: one row per user ``id``; ``twitter_media``: one row per
-  ``media_key``; ``tweet_matching_rules``: one row per (``tweet_id``, ``rule_id``).
+  ``media_key``; ``twitter_matching_rules``: one row per (``tweet_id``, ``rule_id``).
 - quarantine: one row per unusable record, or per unusable tweet of a usable record.
-- silver ``tweet_hashtags`` / ``tweet_mentions`` / ``tweet_urls``: one row per (``tweet_id``,
+- silver ``twitter_hashtags`` / ``twitter_mentions`` / ``twitter_urls``: one row per (``tweet_id``,
   ``position``), position being the entity's order in the tweet.
 """
 

@@ -20,7 +20,7 @@ SENTIMENT_V1 = pl.DataFrame({"sentiment_label": ["Negative", "Neutral", "Positiv
                              "tweet_count": [40, 700, 1260]})
 # The model's description in dbt_project/models/twitter/_twitter__models.yml, as the manifest has it.
 SENTIMENT_DESCRIPTION = table_docs.catalogue()["gold.twitter_tweets_by_sentiment"].description
-QUARANTINED = pl.DataFrame({"_source_file": ["raw/telegram/json/webhook/2026/11/23/a.ndjson"],
+QUARANTINED = pl.DataFrame({"_source_file": ["raw/telegram/webhook/2026/11/23/a.ndjson"],
                             "_record_index": [3], "reason": ["not a JSON object"], "record": ["[1]"],
                             "_ingested_at": [None]},
                            schema_overrides={"_ingested_at": pl.Datetime("us", "UTC")})
@@ -168,8 +168,9 @@ def test_dagster_shows_every_bronze_and_silver_column_with_the_catalogue_descrip
 
     specs = {spec.key: spec for spec in defs().resolve_all_asset_specs()}
     docs = table_docs.catalogue()
-    for layer, table in [("silver", "tweets"), ("bronze", "twitter_records"), ("silver", "telegram_messages"),
-                         ("quarantine", "telegram_quarantine"), ("silver", "imdb_titles")]:
+    for layer, table in [("silver", "twitter_tweets"), ("bronze", "twitter_records"),
+                         ("silver", "telegram_messages"), ("quarantine", "telegram_quarantine"),
+                         ("silver", "imdb_titles")]:
         columns = specs[dg.AssetKey([layer, table])].metadata["dagster/column_schema"].columns
         assert {c.name: c.description for c in columns} == docs[f"{layer}.{table}"].columns
 

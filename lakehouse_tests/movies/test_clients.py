@@ -87,7 +87,7 @@ def test_movielens_zip_checked_against_published_md5(httpserver: HTTPServer, lak
     resources = {"lake": LakeResource(), "movielens": MovieLensResource(url=url)}
     assert dg.materialize([movielens_raw, movielens_silver], instance=dg.DagsterInstance.ephemeral(),
                           resources=resources).success
-    [landed] = lake.list_keys("raw/movielens/zip/ml-latest-small")
+    [landed] = lake.list_keys("raw/movielens/release/ml-latest-small")
     assert landed.endswith("/ml-latest-small.zip") and lake.read_bytes(landed) == body
     movies = scan(lake, lake.table_uri("silver", "movielens_movies")).collect()
     assert movies.height == 24

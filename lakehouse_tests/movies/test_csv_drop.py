@@ -65,7 +65,7 @@ def test_two_files_of_one_table_fail_naming_both_and_each_loads_once_renamed(
     [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     message = failure.step_failure_data.error.message
     assert "'Movies.csv'" in message and "'movies.csv'" in message and "csv_movies" in message
-    assert lake.list_keys("raw/local/csv") == []  # neither replaced the other
+    assert lake.list_keys("raw/csv_drop/file") == []  # neither replaced the other
 
     # Renaming one resolves the clash: the sensor asks for both files again, each loads whole.
     (drop / "Movies.csv").rename(drop / "Movies 2024.csv")
@@ -97,7 +97,7 @@ def test_ragged_records_go_to_quarantine_with_their_line_and_the_rest_loads(
         "line 4: ragged row: 5 fields where the header has 3 (2 extra)",
         "line 7: ragged row: 2 fields where the header has 3 (1 missing)"]
     assert set(quarantine["table"]) == {"csv_ragged_movies"}
-    assert quarantine["_source_file"].str.starts_with("raw/local/csv/ragged_movies/").all()
+    assert quarantine["_source_file"].str.starts_with("raw/csv_drop/file/ragged_movies/").all()
     meta = _silver_metadata(result)
     assert meta["quarantined_rows"] == 2 and meta["records_loaded"] == 3
 
@@ -164,8 +164,9 @@ def test_a_declared_encoding_wins_over_detection(tmp_path: Path, lake: Lake,
     drop.mkdir()
     # Valid UTF-8 bytes, but written as cp1251 by whoever declared it: the setting decides.
     (drop / "kino.csv").write_bytes("id;title\n1;ÐÐ\n".encode())
-    monkeypatch.setenv("LAKEHOUSE_DROP_ENCODING", "cp1251")
-    result = _load(dg.DagsterInstance.ephemeral(), drop, "kino")
+    monkeypatch.setenv("LAKEHOUSE_DROP_ENCODING", "cp1251")  # as the code location passes it
+    result = _load(dg.DagsterInstance.ephemeral(), drop, "kino",
+                   encoding=dg.EnvVar("LAKEHOUSE_DROP_ENCODING"))
     assert result.success
     meta = _silver_metadata(result)
     assert meta["encoding"] == "cp1251" and meta["encoding_detected_by"] == "declared"

@@ -17,11 +17,11 @@ from lakehouse.sources.movielens import MovieLensResource
 from lakehouse.sources.movies_sample import imdb_gz, movielens_zip
 
 
-def land(lake: Lake, source: str, fmt: str, spec: str, filename: str, data: bytes) -> str:
-    key = f"raw/{source}/{fmt}/{spec}/2026/11/20/{filename}"
+def land(lake: Lake, prefix: str, filename: str, data: bytes) -> str:
+    key = f"{prefix}/2026/11/20/{filename}"
     lake.write_bytes(key, data)
     state = LandingState(key, hashlib.sha256(data).hexdigest(), len(data), "2026-11-20")
-    lake.write_bytes(state_key(source, fmt, spec), json.dumps(dataclasses.asdict(state)).encode())
+    lake.write_bytes(state_key(prefix), json.dumps(dataclasses.asdict(state)).encode())
     return key
 
 
@@ -34,8 +34,8 @@ def test_an_unreadable_imdb_file_fails_its_table_alone_naming_it(lake: Lake, bro
     good = imdb_gz("title.basics")
     data = b"<html>503 Service Unavailable</html>" if broken == "not gzip" \
         else good[: len(good) // 2]
-    bad_key = land(lake, "imdb", "tsv", "title_basics", "title.basics.tsv.gz", data)
-    land(lake, "imdb", "tsv", "title_ratings", "title.ratings.tsv.gz", imdb_gz("title.ratings"))
+    bad_key = land(lake, "raw/imdb/title_basics", "title.basics.tsv.gz", data)
+    land(lake, "raw/imdb/title_ratings", "title.ratings.tsv.gz", imdb_gz("title.ratings"))
     result = dg.materialize([asset_for("imdb_titles"), asset_for("imdb_ratings")],
                             resources={"lake": LakeResource()}, raise_on_error=False)
     assert not result.success
@@ -43,7 +43,7 @@ def test_an_unreadable_imdb_file_fails_its_table_alone_naming_it(lake: Lake, bro
     assert [e.step_key for e in failures] == ["silver__imdb_titles"]
     message = failures[0].step_failure_data.error.message
     assert bad_key in message and "cannot be read" in message
-    assert "raw/imdb/tsv/title_basics/.latest.json" in message
+    assert "raw/imdb/title_basics/.latest.json" in message
     assert scan(lake, lake.table_uri("silver", "imdb_ratings")).collect().height > 0
     assert not lake.is_dir("silver/imdb_titles/_delta_log") or \
         scan(lake, lake.table_uri("silver", "imdb_titles")).collect().height == 0
@@ -51,7 +51,7 @@ def test_an_unreadable_imdb_file_fails_its_table_alone_naming_it(lake: Lake, bro
 
 def test_a_truncated_movielens_zip_fails_with_a_message_naming_it(lake: Lake) -> None:
     whole = movielens_zip()
-    key = land(lake, "movielens", "zip", "ml-latest-small", "ml-latest-small.zip",
+    key = land(lake, "raw/movielens/release/ml-latest-small", "ml-latest-small.zip",
                whole[: len(whole) * 2 // 3])
     result = dg.materialize([movielens_silver], raise_on_error=False, resources={
         "lake": LakeResource(), "movielens": MovieLensResource()})

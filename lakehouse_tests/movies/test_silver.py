@@ -28,7 +28,7 @@ def test_imdb_repeated_keys_and_malformed_lines_in_one_commit(lake: Lake) -> Non
                      "tt0133093\t8.7\t2100000\n"  # the same line twice: one row kept
                      "tt0000001\t5.7\n"  # a field missing: quarantined, not fatal
                      "tt0000002\t11.5\t10\n")  # out of range: quarantined
-    state = land(lake, "raw/imdb/tsv/title_ratings/2026/11/23/title.ratings.tsv.gz", text)
+    state = land(lake, "raw/imdb/title_ratings/2026/11/23/title.ratings.tsv.gz", text)
     outcome = build_imdb_table(lake, spec, state)
     ratings = scan(lake, outcome.uri).sort("tconst").collect()
     assert ratings.rows() == [("tt0076759", 8.6, 1450000), ("tt0133093", 8.7, 2100000)]

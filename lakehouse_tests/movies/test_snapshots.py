@@ -60,13 +60,13 @@ def test_changed_source_replaces_silver_in_one_commit_and_keeps_the_old(lake: La
     instance = dg.DagsterInstance.ephemeral()
     dg.materialize(SNAPSHOT_ASSETS, instance=instance, resources=resources(1))
     old = read(lake, "imdb_ratings")
-    first_key = read_state(lake, "imdb", "tsv", "title_ratings").key
+    first_key = read_state(lake, "raw/imdb/title_ratings").key
     assert dg.materialize(SNAPSHOT_ASSETS, instance=instance, resources=resources(2)).success
     after = versions(lake)
     # Version 2 changes the ratings and the MovieLens zip; the other IMDB files are the same.
     assert after["imdb_ratings"] == 1 and after["imdb_titles"] == 0
     assert all(after[t] == 1 for t in ML_TABLES)
-    new_key = read_state(lake, "imdb", "tsv", "title_ratings").key
+    new_key = read_state(lake, "raw/imdb/title_ratings").key
     assert new_key != first_key and lake.exists(first_key) and lake.exists(new_key)
     new = read(lake, "imdb_ratings")
     assert new.height == old.height
@@ -116,8 +116,8 @@ def test_dropped_csv_is_landed_unmodified_and_loaded(lake: Lake, tmp_path) -> No
     for spec in ("movies", "series"):
         assert dg.materialize([csv_drop_raw, csv_drop_silver], instance=instance, resources=res,
                               partition_key=spec).success
-    [landed] = lake.list_keys("raw/local/csv/movies")
-    assert landed.startswith("raw/local/csv/movies/") and landed.endswith("/movies.csv")
+    [landed] = lake.list_keys("raw/csv_drop/file/movies")
+    assert landed.startswith("raw/csv_drop/file/movies/") and landed.endswith("/movies.csv")
     assert lake.read_bytes(landed) == movies_csv.read_bytes()
     movies = read(lake, "csv_movies")
     assert {"id", "titulo_pincipal", "nota_media", "numero_votos"} <= set(movies.columns)
@@ -130,7 +130,7 @@ def test_dropped_csv_is_landed_unmodified_and_loaded(lake: Lake, tmp_path) -> No
     movies_csv.write_bytes(movies_csv.read_bytes().replace(b"\n", b"\r\n").replace(b"|", b";"))
     dg.materialize([csv_drop_raw, csv_drop_silver], instance=instance, resources=res,
                    partition_key="movies")
-    assert len(lake.list_keys("raw/local/csv/movies")) == 2
+    assert len(lake.list_keys("raw/csv_drop/file/movies")) == 2
     assert DeltaTable(lake.table_uri("silver", "csv_movies")).version() == 1
     assert read(lake, "csv_movies").sort("id").equals(movies.sort("id"))
 
@@ -143,7 +143,7 @@ def test_snapshots_on_s3_land_and_replace_the_same_way(s3_lake: Lake) -> None:
     for version in (1, 1, 2):
         assert dg.materialize(assets, instance=instance, resources=resources(version),
                               selection=selection).success
-    assert len(s3_lake.list_keys("raw/imdb/tsv/title_ratings")) == 2
+    assert len(s3_lake.list_keys("raw/imdb/title_ratings")) == 2
     uri = s3_lake.table_uri("silver", "imdb_ratings")
     assert DeltaTable(uri, storage_options=s3_lake.storage_options).version() == 1
     assert read(s3_lake, "imdb_ratings").height == 27

@@ -98,7 +98,7 @@ def test_enrichment_over_http_lands_one_structure_per_file_and_joins(
     res = {"lake": LakeResource(), "tmdb": TmdbResource(api_key=V3_KEY, workers=4,
                                                         api_base_url=httpserver.url_for("/3"))}
     assert dg.materialize([tmdb_raw, tmdb_silver], instance=instance, resources=res).success
-    keys = lake.list_keys("raw/tmdb/json")
+    keys = lake.list_keys("raw/tmdb/answers")
     for key in keys:
         records = json.loads(lake.read_bytes(key))
         spec = key.split("/")[3]

@@ -303,7 +303,7 @@ def test_files_landed_but_never_logged_count_as_answered(httpserver: HTTPServer,
     landed = [refetched(5000, "Title 5000", T0, "c5000a"), refetched(5002, "Title 5002", T0,
                                                                       "c5002a")]
     [data] = group_records([r.envelope() for r in landed])
-    lake.write_bytes(raw_key("tmdb", "json", "movie", T0.date(), "movie-0123456789abcdef.json"),
+    lake.write_bytes(raw_key("raw/tmdb/answers/movie", T0.date(), "movie-0123456789abcdef.json"),
                      data)
     outcome = enrich(client(httpserver), lake, max_titles=None, now=lambda: T0)
     assert outcome.relogged_files == 1

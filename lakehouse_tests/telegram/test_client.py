@@ -153,11 +153,10 @@ def _poll_sensor_tick(server: HTTPServer, monkeypatch: pytest.MonkeyPatch, insta
     from lakehouse.lake.resource import LakeResource
     from lakehouse.sources.telegram import TelegramResource
 
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("TELEGRAM_API_BASE_URL", server.url_for("/").rstrip("/"))
+    telegram = TelegramResource(bot_token=TOKEN, api_base_url=server.url_for("/").rstrip("/"))
     context = dg.build_sensor_context(
         instance=instance or dg.DagsterInstance.ephemeral(),
-        resources={"lake": LakeResource(), "telegram": TelegramResource()})
+        resources={"lake": LakeResource(), "telegram": telegram})
     return telegram_poll_sensor(context)
 
 

@@ -203,7 +203,7 @@ def test_daily_schedule_rebuilds_yesterday() -> None:
 
 def test_the_same_pipeline_runs_on_s3(s3_lake: Lake, definitions) -> None:
     run_pipeline(definitions, dg.DagsterInstance.ephemeral())
-    assert s3_lake.list_keys("raw/telegram/json/getupdates")
+    assert s3_lake.list_keys("raw/telegram/getupdates")
     per_day = read(s3_lake, "gold", "telegram_messages_per_day")
     assert per_day["date"].min() == date(2026, 11, 10)
     assert per_day["message_count"].sum() == _independent_messages().height

@@ -18,8 +18,8 @@ from lakehouse.transforms.telegram import (
 from lakehouse_tests.conftest import FIXTURES
 
 GROUP_ID = -1001987654321
-ANSWER_KEY = "raw/telegram/json/getupdates/2026/11/17/20261117T080000000000Z-731000001-731000999.json"
-SEGMENT_KEY = "raw/telegram/json/webhook/2026/11/17/20261117T090000000000Z-1-0001.ndjson"
+ANSWER_KEY = "raw/telegram/getupdates/2026/11/17/20261117T080000000000Z-731000001-731000999.json"
+SEGMENT_KEY = "raw/telegram/webhook/2026/11/17/20261117T090000000000Z-1-0001.ndjson"
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_malformed_records_go_to_quarantine_with_the_reason(records: pl.DataFram
 
 
 def test_a_broken_getupdates_answer_is_quarantined_whole(lake: Lake) -> None:
-    key = "raw/telegram/json/getupdates/2026/11/17/20261117T100000000000Z-1-2.json"
+    key = "raw/telegram/getupdates/2026/11/17/20261117T100000000000Z-1-2.json"
     lake.write_bytes(key, b'{"ok":false,"error_code":502}')
     records, broken = read_raw_records(lake, [key])
     assert records.is_empty()

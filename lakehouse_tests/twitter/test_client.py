@@ -181,7 +181,7 @@ def test_stream_skips_keep_alives_and_reconnects_after_a_dropped_connection(
     assert stats.tweets == 5 and stats.connections == 2 and stats.disconnects == 1
     assert stats.keep_alives >= 3 and stats.waits == [0.01]
     [key] = writer.sealed
-    assert key.startswith("raw/twitter/json/stream/") and key.endswith(".ndjson")
+    assert key.startswith("raw/twitter/stream/") and key.endswith(".ndjson")
     assert lake.read_bytes(key).split(b"\n")[:-1] == STREAM_LINES
 
 

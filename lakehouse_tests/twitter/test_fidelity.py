@@ -78,7 +78,7 @@ def test_search_page_with_expansions_keeps_what_the_api_says(lake: Lake) -> None
     assert metadata(result, "quarantine", "twitter_quarantine")["quarantined_this_run"] == 2
     assert table(lake, "bronze", "twitter_records")["tweet_count"].to_list() == [6]
 
-    tweets = rows_by_id(table(lake, "silver", "tweets"))
+    tweets = rows_by_id(table(lake, "silver", "twitter_tweets"))
     assert set(tweets) == {T8, T1, T2, T3, T4, T5, T0["id"]}
     # includes.tweets are tweets in their own right, marked; a tweet in both data and
     # includes (T5, replied to by T8) counts as seen directly.
@@ -89,7 +89,7 @@ def test_search_page_with_expansions_keeps_what_the_api_says(lake: Lake) -> None
     # A long post: the whole text from note_tweet, its hashtags past 280 characters too.
     assert tweets[T0["id"]]["text"] == T0["note_tweet"]["text"] != T0["text"]
     assert tweets[T0["id"]]["has_note_tweet"] and not tweets[T1]["has_note_tweet"]
-    hashtags = table(lake, "silver", "tweet_hashtags").filter(pl.col("tweet_id") == T0["id"])
+    hashtags = table(lake, "silver", "twitter_hashtags").filter(pl.col("tweet_id") == T0["id"])
     assert hashtags.sort("position")["tag"].to_list() == ["DunePartThree", "cinema"]
     assert tweets[T1]["retweeted_id"] == T0["id"] and tweets[T2]["quoted_id"] == T0["id"]
     assert tweets[T8]["replied_to_id"] == T5
@@ -114,11 +114,11 @@ def test_search_page_with_expansions_keeps_what_the_api_says(lake: Lake) -> None
     assert (users[ANA]["verified_type"], users[STUDIO]["verified_type"]) == ("blue", "business")
     assert (users[STUDIO]["like_count"], users[STUDIO]["media_count"]) == (800, 21000)
     # A mention without "id" is resolved from includes.users by handle (case-insensitive).
-    mentions = table(lake, "silver", "tweet_mentions")
+    mentions = table(lake, "silver", "twitter_mentions")
     assert mentions.filter(pl.col("tweet_id") == T5).select("username", "user_id").rows() == [
         ("FilmBuff_Joe", JOE)]
     # A retweet is scored on its original's whole text, not on "RT @StudioNews: ...…".
-    sentiment = rows_by_id(table(lake, "silver", "tweet_sentiment"))
+    sentiment = rows_by_id(table(lake, "silver", "twitter_sentiment"))
     whole = clean_text_py(T0["note_tweet"]["text"])
     assert sentiment[T1]["clean_text"] == sentiment[T0["id"]]["clean_text"] == whole
     polarity, _, label = reference_sentiment(whole, "en")
@@ -133,11 +133,11 @@ def test_stream_rules_edits_and_references_across_runs_and_gold_counts_once(lake
     for request in sorted(tick(instance, None).run_requests, key=lambda r: r.run_key):
         run_files(instance, request)
 
-    rules = table(lake, "silver", "tweet_matching_rules")
+    rules = table(lake, "silver", "twitter_matching_rules")
     assert sorted(rules.select("tweet_id", "rule_id", "rule_tag").rows()) == sorted([
         (T9, "1866916266197536768", "films"), (T10, "1866916266197536768", "films"),
         (T10, "1866916266197536770", "dune")])
-    tweets = rows_by_id(table(lake, "silver", "tweets"))
+    tweets = rows_by_id(table(lake, "silver", "twitter_tweets"))
     # A later run's second edit relinks the versions landed before it.
     assert {tweets[i]["latest_version_id"] for i in (T4, T3, T9)} == {T9}
     assert tweets[T9]["edit_of"] == T4 and tweets[T9]["collected_via"] == "stream"
@@ -209,7 +209,7 @@ def test_bad_tweet_ids_quarantine_their_line_alone_and_the_run_succeeds(lake: La
     assert reasons[4:] == ["not valid JSON", "no tweet in the record: operational-disconnect",
                            "tweet without a v2 created_at", "tweet without id"]
     assert quarantine["record"].to_list() == [lines[i] for i in (1, 3, 4, 5, 6, 7, 8, 9)]
-    assert sorted(table(lake, "silver", "tweets").filter(~pl.col("seen_via_reference"))["id"]) \
+    assert sorted(table(lake, "silver", "twitter_tweets").filter(~pl.col("seen_via_reference"))["id"]) \
         == sorted([T9, T10, T8])
 
 

@@ -103,19 +103,19 @@ def test_one_row_per_tweet_across_search_and_stream_and_reruns_change_nothing(
         run(instance, request)
 
     expected = fixture_tweets("search_page_1.json", "search_page_2.json", "stream.ndjson")
-    tweets = table(lake, "silver", "tweets")
+    tweets = table(lake, "silver", "twitter_tweets")
     assert sorted(tweets["id"]) == sorted(expected)  # the stream repeats 5 of page 1
     in_both = set(fixture_tweets("stream.ndjson")) & set(fixture_tweets("search_page_1.json"))
     assert in_both and set(tweets.filter(pl.col("id").is_in(in_both))["collected_via"]) == {"stream"}
 
     before = {name: table(lake, layer, name).height for layer, name in (
-        ("bronze", "twitter_records"), ("silver", "tweets"), ("silver", "tweet_hashtags"),
-        ("silver", "tweet_sentiment"), ("silver", "twitter_users"))}
+        ("bronze", "twitter_records"), ("silver", "twitter_tweets"), ("silver", "twitter_hashtags"),
+        ("silver", "twitter_sentiment"), ("silver", "twitter_users"))}
     for request in requests:  # a re-run of every file, as after a lost cursor
         run(instance, request)
     after = {name: table(lake, layer, name).height for layer, name in (
-        ("bronze", "twitter_records"), ("silver", "tweets"), ("silver", "tweet_hashtags"),
-        ("silver", "tweet_sentiment"), ("silver", "twitter_users"))}
+        ("bronze", "twitter_records"), ("silver", "twitter_tweets"), ("silver", "twitter_hashtags"),
+        ("silver", "twitter_sentiment"), ("silver", "twitter_users"))}
     assert after == before
 
     row = tweets.filter(pl.col("id") == next(iter(in_both))).row(0, named=True)
@@ -128,7 +128,7 @@ def test_one_row_per_tweet_across_search_and_stream_and_reruns_change_nothing(
     assert set(tweets.filter("is_retweet")["id"]) == retweets
     placed = tweets.filter(pl.col("place_id").is_not_null())
     assert placed.height >= 1 and placed["country_code"].is_not_null().all()
-    hashtags = table(lake, "silver", "tweet_hashtags")
+    hashtags = table(lake, "silver", "twitter_hashtags")
     assert hashtags.height == sum(len(t.get("entities", {}).get("hashtags", []))
                                   for t in expected.values())
 
@@ -153,7 +153,7 @@ def test_malformed_lines_go_to_quarantine_and_the_rest_to_bronze(lake: Lake) -> 
     assert set(quarantine["_source_file"]) == {key}
     bronze = table(lake, "bronze", "twitter_records")
     assert sorted(bronze["_record_index"]) == [0, 3, 6]
-    assert table(lake, "silver", "tweets").height == 3
+    assert table(lake, "silver", "twitter_tweets").height == 3
 
 
 def test_gold_matches_an_independent_computation(lake: Lake) -> None:
@@ -201,14 +201,14 @@ def test_twitter_assets_automation_and_lineage_are_registered() -> None:
     graph = repo.asset_graph
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"raw/twitter/search", "raw/twitter/stream", "bronze/twitter_records",
-            "quarantine/twitter_quarantine", "silver/tweets", "silver/twitter_users",
-            "silver/tweet_hashtags", "silver/tweet_mentions", "silver/tweet_urls",
-            "silver/tweet_sentiment", "silver/twitter_media", "silver/tweet_matching_rules",
+            "quarantine/twitter_quarantine", "silver/twitter_tweets", "silver/twitter_users",
+            "silver/twitter_hashtags", "silver/twitter_mentions", "silver/twitter_urls",
+            "silver/twitter_sentiment", "silver/twitter_media", "silver/twitter_matching_rules",
             "gold/fct_tweets", "gold/twitter_tweets_by_sentiment",
             "gold/twitter_tweets_per_hour_by_sentiment", "gold/twitter_top_hashtags_per_day",
             "gold/twitter_tweets_by_language_per_day", "gold/twitter_tweets_by_country_per_day",
             "gold/twitter_most_active_authors"} <= keys
-    assert dg.AssetKey(["silver", "tweet_sentiment"]) in \
+    assert dg.AssetKey(["silver", "twitter_sentiment"]) in \
         graph.get(dg.AssetKey(["gold", "twitter_tweets_by_sentiment"])).parent_keys
     assert dg.AssetKey(["gold", "fct_tweets"]) in \
         graph.get(dg.AssetKey(["gold", "twitter_tweets_by_language_per_day"])).parent_keys
@@ -226,6 +226,6 @@ def test_the_same_pipeline_runs_on_s3(s3_lake: Lake) -> None:
     for request in requests:
         run(instance, request)
     expected = fixture_tweets("search_page_1.json", "stream.ndjson")
-    assert sorted(table(s3_lake, "silver", "tweets")["id"]) == sorted(expected)
-    assert table(s3_lake, "silver", "tweet_sentiment").height == sum(
+    assert sorted(table(s3_lake, "silver", "twitter_tweets")["id"]) == sorted(expected)
+    assert table(s3_lake, "silver", "twitter_sentiment").height == sum(
         t["lang"] in ("en", "pt") for t in expected.values())

@@ -59,7 +59,7 @@ def test_demo_lands_sample_search_and_stream_and_summarises(
     monkeypatch.delenv("TWITTER_BEARER_TOKEN", raising=False)
     assert TwitterResource().is_sample
     demo.materialize_sample(dg.DagsterInstance.ephemeral())
-    tweets = scan(lake, lake.table_uri("silver", "tweets")).collect()
+    tweets = scan(lake, lake.table_uri("silver", "twitter_tweets")).collect()
     assert set(tweets["collected_via"]) == {"search", "stream"}
     assert set(tweets["source"]) == {"Twitter for Android", "Twitter for iPhone",
                                      "Twitter Web App"}
@@ -73,10 +73,10 @@ def test_demo_lands_sample_search_and_stream_and_summarises(
     assert set(originals["latest_version_id"]) <= set(edits["id"])
     assert tweets.filter(pl.col("media_keys").list.len() > 0).height >= 1
     assert scan(lake, lake.table_uri("silver", "twitter_media")).collect().height >= 1
-    rules = scan(lake, lake.table_uri("silver", "tweet_matching_rules")).collect()
+    rules = scan(lake, lake.table_uri("silver", "twitter_matching_rules")).collect()
     assert set(rules["rule_tag"]) == {"films", "films in portuguese"}
     text = demo.summary(lake)
-    sentiment = scan(lake, lake.table_uri("silver", "tweet_sentiment")).collect()
+    sentiment = scan(lake, lake.table_uri("silver", "twitter_sentiment")).collect()
     for label, count in sentiment.group_by("sentiment_label").len().iter_rows():
         assert label in text and str(count) in text
     assert pl.Series(sentiment["sentiment_label"]).is_in(["Negative", "Neutral", "Positive"]).all()

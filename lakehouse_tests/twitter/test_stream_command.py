@@ -44,7 +44,7 @@ def test_sigterm_flushes_the_open_batch_and_size_flushes_before(
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (
-                len(lake.list_keys("raw/twitter/json/stream")) >= 2 and spool_lines(spool) >= 1):
+                len(lake.list_keys("raw/twitter/stream")) >= 2 and spool_lines(spool) >= 1):
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
@@ -53,7 +53,7 @@ def test_sigterm_flushes_the_open_batch_and_size_flushes_before(
             proc.kill()
     assert proc.returncode == 0, output
     assert "signal 15" in output
-    keys = lake.list_keys("raw/twitter/json/stream")
+    keys = lake.list_keys("raw/twitter/stream")
     landed = [line for k in keys for line in lake.read_bytes(k).split(b"\n") if line]
     assert len(keys) >= 3  # at least two by size, then the open one on SIGTERM
     assert landed == [LINES[n % len(LINES)] for n in range(len(landed))]  # in order, no gaps

@@ -276,7 +276,7 @@ def write_scored_tweets(lake: Lake) -> None:
                           "sentiment_label": [r[2] for r in rows], "created_at": created,
                           "date": [c.date() for c in created]},
                          schema_overrides={"created_at": pl.Datetime("us", "UTC")})
-    replace_partitions(lake, lake.table_uri("silver", "tweet_sentiment"), frame, "date",
+    replace_partitions(lake, lake.table_uri("silver", "twitter_sentiment"), frame, "date",
                        frame["date"].unique().to_list())
 
 
@@ -303,8 +303,8 @@ def test_language_filter_counts_one_language_from_silver(lake: Lake) -> None:
     assert pt["total"] == 3 and pt["by_sentiment"] == {"Negative": 0, "Neutral": 1, "Positive": 2}
     assert pt["hours"][0] == "2026-11-22T23:00:00Z" and pt["hours"][-1] == "2026-11-23T11:00:00Z"
     assert pt["series"]["Positive"][pt["hours"].index("2026-11-23T09:00:00Z")] == 1
-    scored = DeltaTable(lake.table_uri("silver", "tweet_sentiment")).version()
-    assert pt["versions"] == {"tweet_sentiment": scored}
+    scored = DeltaTable(lake.table_uri("silver", "twitter_sentiment")).version()
+    assert pt["versions"] == {"twitter_sentiment": scored}
     assert read_summary(lake)["total"] == 23  # no language: the gold numbers
     assert read_summary(lake, "fr")["total"] == 0
 
@@ -328,7 +328,7 @@ def test_page_shows_telegram_and_action_adventure_and_filters_tweets_by_language
     browser.execute(SELECT_LANGUAGE, "pt")
     pt = browser.wait_for(READ_PANELS, lambda v: v["lang"] == "pt")
     assert (pt["total"], pt["positive"]) == ("3", "2")
-    scored = DeltaTable(lake.table_uri("silver", "tweet_sentiment")).version()
+    scored = DeltaTable(lake.table_uri("silver", "twitter_sentiment")).version()
     assert f"silver version {scored} (pt)" in pt["status"]
     assert pt["tg_total"] == "16"  # the other panels do not depend on the filter
     browser.execute(SELECT_LANGUAGE, "")

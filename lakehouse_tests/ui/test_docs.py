@@ -78,7 +78,7 @@ def test_docs_list_every_gold_model_without_silver_tables(browser: Browser, docs
     overview = browser.wait_for("return document.body.innerText",
                                 lambda t: "the analysts' catalogue" in t)
     assert "Layers" in overview and "quarantine" in overview and "Action & Adventure" in overview
-    assert "catalog.read(\"silver.tweets\")" in overview
+    assert "catalog.read(\"silver.twitter_tweets\")" in overview
     browser.screenshot(tmp_path / "docs_overview.png")
     # Nothing of this machine's folders is published (the lake is $LAKEHOUSE_ROOT).
     page = requests.get(docs_url, timeout=10).text
@@ -118,4 +118,4 @@ def test_docs_compile_the_models_when_the_silver_tables_exist(lake: Lake, tmp_pa
     assert "telegram_messages_per_day" in html
     manifest = json.loads((tmp_path / "docs" / "manifest.json").read_text())
     compiled = manifest["nodes"]["model.lakehouse.twitter_tweets_by_sentiment"]["compiled_code"]
-    assert "tweet_sentiment" in compiled and "{{" not in compiled
+    assert "twitter_sentiment" in compiled and "{{" not in compiled

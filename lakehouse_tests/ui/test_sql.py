@@ -29,7 +29,7 @@ BY_SENTIMENT = pl.DataFrame({"sentiment_label": ["Negative", "Neutral", "Positiv
 
 
 def fill(lake: Lake) -> None:
-    overwrite_table(lake, lake.table_uri("silver", "tweets"), TWEETS)
+    overwrite_table(lake, lake.table_uri("silver", "twitter_tweets"), TWEETS)
     overwrite_table(lake, lake.table_uri("gold", "twitter_tweets_by_sentiment"), BY_SENTIMENT)
     overwrite_table(lake, lake.table_uri("quarantine", "twitter_quarantine"),
                     pl.DataFrame({"_source_file": ["raw/x.json"], "reason": ["bad json"]}))
@@ -45,13 +45,13 @@ def test_tables_are_discovered_per_layer_from_their_delta_logs(lake: Lake) -> No
     fill(lake)
     (Path(lake.root) / "silver" / "not_a_table").mkdir(parents=True)  # no _delta_log: skipped
     assert list(discover_tables(lake)) == [
-        "gold.twitter_tweets_by_sentiment", "quarantine.twitter_quarantine", "silver.tweets"]
+        "gold.twitter_tweets_by_sentiment", "quarantine.twitter_quarantine", "silver.twitter_tweets"]
 
 
 def test_query_joins_layers_and_prints_json(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     fill(lake)
     code, out, err = sql(capsys, "SELECT t.lang, count(*) AS n, max(g.tweet_count) AS positives "
-                                 "FROM silver.tweets t, gold.twitter_tweets_by_sentiment g "
+                                 "FROM silver.twitter_tweets t, gold.twitter_tweets_by_sentiment g "
                                  "WHERE g.sentiment_label = 'Positive' GROUP BY 1 ORDER BY 1",
                          "--format", "json")
     assert (code, err) == (0, "")
@@ -62,8 +62,8 @@ def test_query_joins_layers_and_prints_json(lake: Lake, capsys: pytest.CaptureFi
 def test_timestamps_are_shown_in_utc_and_csv_round_trips(lake: Lake,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     fill(lake)
-    code, out, _ = sql(capsys, "select id, text, created_at, is_retweet from silver.tweets order by id",
-                       "--format", "csv")
+    code, out, _ = sql(capsys, "select id, text, created_at, is_retweet from silver.twitter_tweets "
+                               "order by id", "--format", "csv")
     assert code == 0
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["id", "text", "created_at", "is_retweet"]
@@ -90,17 +90,17 @@ def test_text_output_is_an_aligned_table_with_a_row_count(lake: Lake,
 def test_unknown_table_prints_one_line_naming_it_and_fails(lake: Lake,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     fill(lake)
-    code, out, err = sql(capsys, "select * from silver.tweetz")
+    code, out, err = sql(capsys, "select * from silver.twitter_tweetz")
     assert code == 1 and out == ""
     assert err.count("\n") == 1
-    assert err == "error: unknown table silver.tweetz (did you mean silver.tweets?)\n"
+    assert err == "error: unknown table silver.twitter_tweetz (did you mean silver.twitter_tweets?)\n"
     code, _, err = sql(capsys, "select * from gold.nothing_like_it")
     assert (code, err) == (1, "error: unknown table gold.nothing_like_it "
                               "(gold has: gold.twitter_tweets_by_sentiment)\n")
-    code, _, err = sql(capsys, "select * from tweets")
+    code, _, err = sql(capsys, "select * from twitter_tweets")
     assert code == 1
-    assert err == ("error: Catalog Error: Table with name tweets does not exist! "
-                   "(tables are named <layer>.<table>: silver.tweets)\n")
+    assert err == ("error: Catalog Error: Table with name twitter_tweets does not exist! "
+                   "(tables are named <layer>.<table>: silver.twitter_tweets)\n")
 
 
 def test_bad_query_prints_one_line_and_fails(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,13 +130,14 @@ def test_show_all_tables_lists_every_layer(lake: Lake, capsys: pytest.CaptureFix
                                "where not internal and schema_name <> 'main' order by 1", "--format", "json")
     assert code == 0
     assert [r["t"] for r in json.loads(out)] == [
-        "gold.twitter_tweets_by_sentiment", "quarantine.twitter_quarantine", "silver.tweets"]
+        "gold.twitter_tweets_by_sentiment", "quarantine.twitter_quarantine", "silver.twitter_tweets"]
 
 
 def test_console_script_exit_code_and_stderr(lake: Lake) -> None:
     fill(lake)
     script = Path(sys.executable).parent / "lakehouse"
-    ok = subprocess.run([str(script), "sql", "select count(*) as n from silver.tweets", "--format", "csv"],
+    ok = subprocess.run([str(script), "sql", "select count(*) as n from silver.twitter_tweets",
+                         "--format", "csv"],
                         capture_output=True, text=True, timeout=120)
     assert (ok.returncode, ok.stdout) == (0, "n\n3\n")
     piped = subprocess.run([str(script), "sql", "-", "--format", "json"], input="select 1 as one\n",
@@ -150,8 +151,9 @@ def test_console_script_exit_code_and_stderr(lake: Lake) -> None:
 
 def test_sql_over_an_s3_lake(s3_lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     fill(s3_lake)
-    assert "silver.tweets" in discover_tables(s3_lake)
-    code, out, err = sql(capsys, "select lang, count(*) as n from silver.tweets group by 1 order by 1",
+    assert "silver.twitter_tweets" in discover_tables(s3_lake)
+    code, out, err = sql(capsys,
+                         "select lang, count(*) as n from silver.twitter_tweets group by 1 order by 1",
                          "--format", "json")
     assert (code, err) == (0, "")
     assert json.loads(out) == [{"lang": "en", "n": 1}, {"lang": "pt", "n": 2}]

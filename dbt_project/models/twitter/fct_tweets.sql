@@ -5,7 +5,7 @@ with direct as (
     select
         *,
         coalesce(edit_of, id) as edit_chain_id
-    from {{ source('twitter', 'tweets') }}
+    from {{ source('twitter', 'twitter_tweets') }}
     where not coalesce(seen_via_reference, false)
 ),
 

@@ -6,7 +6,7 @@ with per_day as (
         h.tag_lower as hashtag,
         count(*)::bigint as tweet_count,
         count(distinct h.tweet_id)::bigint as distinct_tweets
-    from {{ source('twitter', 'tweet_hashtags') }} as h
+    from {{ source('twitter', 'twitter_hashtags') }} as h
     inner join {{ ref('fct_tweets') }} as t on t.id = h.tweet_id
     group by h.date, h.tag_lower
 ),

@@ -7,7 +7,7 @@ with labels as (
 
 counts as (
     select s.sentiment_label, count(*) as tweet_count
-    from {{ source('twitter', 'tweet_sentiment') }} as s
+    from {{ source('twitter', 'twitter_sentiment') }} as s
     inner join {{ ref('fct_tweets') }} as t on t.id = s.id
     group by s.sentiment_label
 )

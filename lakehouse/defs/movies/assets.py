@@ -14,9 +14,10 @@ import dagster as dg
 import polars as pl
 
 from lakehouse.defs.movies.checks import SILVER_TABLES
+from lakehouse.defs.specs import DELTA_KINDS, delta_table_spec
 from lakehouse.lake.delta import delta_metadata, open_table, scan
 from lakehouse.lake.ledger import Ledger
-from lakehouse.lake.location import Lake
+from lakehouse.lake.location import Lake, raw_prefix
 from lakehouse.lake.resource import LakeResource
 from lakehouse.lake.snapshots import (
     QUARANTINE_TABLE,
@@ -34,9 +35,10 @@ from lakehouse.load.movies import (
     build_imdb_table,
     build_movielens_tables,
 )
-from lakehouse.load.tmdb import REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
+from lakehouse.load.tmdb import RAW_ANSWERS, REQUEST_LOG, TMDB_SILVER, build_tmdb_silver, enrich
 from lakehouse.secrets import redact_metadata
 from lakehouse.sources.csv_drop import (
+    RAW_FILE,
     CsvDropResource,
     DropClash,
     DropFile,
@@ -44,13 +46,12 @@ from lakehouse.sources.csv_drop import (
     sha256_file,
 )
 from lakehouse.sources.imdb import Download, ImdbResource, Previous
-from lakehouse.sources.movielens import MovieLensResource
+from lakehouse.sources.movielens import RAW_RELEASE, MovieLensResource
 from lakehouse.sources.tmdb import TmdbResource
 from lakehouse.transforms.csv_drop import CSV_NULL_VALUES, csv_drop_table, rejected_records
 from lakehouse.transforms.imdb import IMDB_TABLES, ImdbTable
 
 GROUP = "movies"
-SILVER_KINDS = {"polars", "delta"}
 csv_drop_partitions = dg.DynamicPartitionsDefinition(name="movies_csv_drop")
 CSV_DROP_LEDGER = ("silver", "csv_drop")  # drop files whose content silver holds
 ENCODING_PROPERTY = "lakehouse.encoding"  # a CSV drop table's source encoding, per commit
@@ -81,7 +82,7 @@ def _landing_facts(state: Any, changed: bool) -> dict[str, Any]:
 # -- IMDB ------------------------------------------------------------------------------------
 
 def imdb_raw_key(table: ImdbTable) -> dg.AssetKey:
-    return dg.AssetKey(["raw", "imdb", table.spec])
+    return dg.AssetKey(table.raw_asset)
 
 
 @dg.multi_asset(
@@ -101,18 +102,18 @@ def imdb_raw(context: dg.AssetExecutionContext, lake: LakeResource,
             continue
         def fetch(dest: Path, previous: Previous, name: str = table.filename) -> Download:
             return source.fetch(name, dest, previous, context.log.info)
-        state, changed = land_snapshot(the_lake, "imdb", "tsv", table.spec, table.filename,
+        state, changed = land_snapshot(the_lake, raw_prefix(table.raw_asset), table.filename,
                                        fetch, _today(), context.log.info)
         yield dg.MaterializeResult(asset_key=key, metadata=_landing_facts(state, changed))
 
 
 def _imdb_silver_asset(table: ImdbTable) -> dg.AssetsDefinition:
     @dg.asset(key=["silver", table.table], deps=[imdb_raw_key(table)], group_name=GROUP,
-              kinds=SILVER_KINDS, description=table.transform.__doc__,
+              kinds=DELTA_KINDS, description=table.transform.__doc__,
               tags={"movies/source": "imdb"})
     def _silver(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         the_lake = lake.lake()
-        state = read_state(the_lake, "imdb", "tsv", table.spec)
+        state = read_state(the_lake, raw_prefix(table.raw_asset))
         if state is None:
             raise dg.Failure(f"no {table.filename} landed yet: materialize "
                              f"{imdb_raw_key(table).to_user_string()} first")
@@ -130,7 +131,7 @@ imdb_silver_assets = [_imdb_silver_asset(t) for t in IMDB_TABLES]
 
 # -- MovieLens -------------------------------------------------------------------------------
 
-MOVIELENS_RAW = dg.AssetKey(["raw", "movielens", "release"])
+MOVIELENS_RAW = dg.AssetKey(RAW_RELEASE)
 
 
 @dg.asset(key=MOVIELENS_RAW, group_name=GROUP, kinds={"http", "file"})
@@ -144,17 +145,17 @@ def movielens_raw(context: dg.AssetExecutionContext, lake: LakeResource,
     def fetch(dest: Path, previous: Previous) -> Download:
         return source.fetch(filename, dest, previous, context.log.info)
 
-    state, changed = land_snapshot(the_lake, "movielens", "zip", release, filename, fetch,
+    state, changed = land_snapshot(the_lake, raw_prefix(RAW_RELEASE, release), filename, fetch,
                                    _today(), context.log.info)
     return dg.MaterializeResult(metadata={**_landing_facts(state, changed), "release": release})
 
 
 @dg.multi_asset(
     name="movielens_silver",
-    specs=[dg.AssetSpec(["silver", name], group_name=GROUP, kinds=SILVER_KINDS,
-                        deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
-                        else [MOVIELENS_RAW], tags={"movies/source": "movielens"},
-                        description=SILVER_TABLES[name].description)
+    specs=[delta_table_spec(["silver", name], GROUP,
+                            deps=[["silver", "movielens_tags"]] if name == "movielens_tag_counts"
+                            else [MOVIELENS_RAW], tags={"movies/source": "movielens"},
+                            description=SILVER_TABLES[name].description)
            for name in MOVIELENS_SILVER],
     can_subset=True,
 )
@@ -162,7 +163,7 @@ def movielens_silver(context: dg.AssetExecutionContext, lake: LakeResource,
                      movielens: MovieLensResource) -> Any:
     """The landed release zip to movies, ratings, tags, tag counts and links."""
     the_lake, release = lake.lake(), movielens.release()
-    state = read_state(the_lake, "movielens", "zip", release)
+    state = read_state(the_lake, raw_prefix(RAW_RELEASE, release))
     if state is None:
         raise dg.Failure(f"no {release}.zip landed yet: materialize raw/movielens/release first")
     wanted = {k.path[-1] for k in context.selected_asset_keys}
@@ -176,7 +177,7 @@ def movielens_silver(context: dg.AssetExecutionContext, lake: LakeResource,
                                    metadata=_outcome_facts(the_lake, outcome))
 
 
-CSV_DROP_RAW = dg.AssetKey(["raw", "csv_drop", "file"])
+CSV_DROP_RAW = dg.AssetKey(RAW_FILE)
 CSV_DROP_SILVER = dg.AssetKey(["silver", "csv_drops"])
 
 
@@ -186,7 +187,7 @@ CSV_DROP_SILVER = dg.AssetKey(["silver", "csv_drops"])
           kinds={"file", "csv"})
 def csv_drop_raw(context: dg.AssetExecutionContext, lake: LakeResource,
                  csv_drop: CsvDropResource) -> dg.MaterializeResult:
-    """A file of the drop folder landed unmodified at raw/local/csv/<spec>/YYYY/MM/DD/<file>
+    """A file of the drop folder landed unmodified at raw/csv_drop/file/<spec>/YYYY/MM/DD/<file>
     (partition: the spec, the file's snake-cased stem). An unchanged file lands nothing; two
     files with the same spec fail the run, naming both, and land nothing."""
     spec = context.partition_key
@@ -202,13 +203,13 @@ def csv_drop_raw(context: dg.AssetExecutionContext, lake: LakeResource,
         # The dropped file itself is the download: it is copied to the lake, never modified.
         return Download(sha != previous.sha256, dropped.path, sha256=sha, size=dropped.size)
 
-    state, changed = land_snapshot(lake.lake(), "local", "csv", spec, dropped.name, fetch,
+    state, changed = land_snapshot(lake.lake(), raw_prefix(RAW_FILE, spec), dropped.name, fetch,
                                    _today(), context.log.info)
     return dg.MaterializeResult(metadata=_landing_facts(state, changed))
 
 
 @dg.asset(key=CSV_DROP_SILVER, deps=[CSV_DROP_RAW],
-          partitions_def=csv_drop_partitions, group_name=GROUP, kinds=SILVER_KINDS)
+          partitions_def=csv_drop_partitions, group_name=GROUP, kinds=DELTA_KINDS)
 def csv_drop_silver(context: dg.AssetExecutionContext, lake: LakeResource,
                     csv_drop: CsvDropResource) -> dg.MaterializeResult:
     """The landed CSV of a partition to its own table ``silver/csv_<spec>``: encoding, delimiter
@@ -216,7 +217,7 @@ def csv_drop_silver(context: dg.AssetExecutionContext, lake: LakeResource,
     with more or fewer fields than the header go to the movies quarantine with their line
     number; the encoding read is recorded in the table's commit (``lakehouse.encoding``)."""
     the_lake, spec = lake.lake(), context.partition_key
-    state = read_state(the_lake, "local", "csv", spec)
+    state = read_state(the_lake, raw_prefix(RAW_FILE, spec))
     if state is None:
         raise dg.Failure(f"nothing landed for {spec!r}: materialize raw/csv_drop/file first")
     table = f"csv_{spec}"
@@ -271,7 +272,7 @@ QUARANTINE_KEY = dg.AssetKey(["quarantine", QUARANTINE_TABLE])
 
 # -- TMDB ------------------------------------------------------------------------------------
 
-TMDB_RAW = dg.AssetKey(["raw", "tmdb", "answers"])
+TMDB_RAW = dg.AssetKey(RAW_ANSWERS)
 TMDB_REQUEST_LOG = dg.AssetKey(["bronze", REQUEST_LOG])
 
 
@@ -291,12 +292,11 @@ class TmdbRunConfig(dg.Config):
                      description="TMDB answers for titles not yet enriched (CSV drops, MovieLens "
                      "links, top IMDB titles), plus genre lists and Action/Adventure discover "
                      "pages, landed as JSON files of at most 100 records and 10 MB, one "
-                     "structure per file: raw/tmdb/json/<endpoint>/YYYY/MM/DD/."),
-        dg.AssetSpec(TMDB_REQUEST_LOG, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[TMDB_RAW],
-                     description="One row per landed TMDB record: endpoint, key, status, the "
-                     "ids a /find or /discover answer points to, and its raw file. Written as "
-                     "each file lands: what TMDB already answered, so a run resumes there."),
+                     "structure per file: raw/tmdb/answers/<endpoint>/YYYY/MM/DD/."),
+        delta_table_spec(TMDB_REQUEST_LOG, GROUP, deps=[TMDB_RAW],
+                         description="One row per landed TMDB record: endpoint, key, status, the "
+                         "ids a /find or /discover answer points to, and its raw file. Written as "
+                         "each file lands: what TMDB already answered, so a run resumes there."),
     ],
 )
 def tmdb_raw(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: LakeResource,
@@ -325,9 +325,9 @@ def tmdb_raw(context: dg.AssetExecutionContext, config: TmdbRunConfig, lake: Lak
 
 @dg.multi_asset(
     name="tmdb_silver",
-    specs=[dg.AssetSpec(["silver", t], group_name=GROUP, kinds=SILVER_KINDS,
-                        deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"},
-                        description=SILVER_TABLES[t].description)
+    specs=[delta_table_spec(["silver", t], GROUP,
+                            deps=[TMDB_REQUEST_LOG], tags={"movies/source": "tmdb"},
+                            description=SILVER_TABLES[t].description)
            for t in TMDB_SILVER],
 )
 def tmdb_silver(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
@@ -340,10 +340,9 @@ def tmdb_silver(context: dg.AssetExecutionContext, lake: LakeResource) -> Any:
             the_lake, the_lake.table_uri("silver", table), changed=changed[table]))
 
 
-movies_quarantine = dg.AssetSpec(
+movies_quarantine = delta_table_spec(
     QUARANTINE_KEY,
-    group_name=GROUP,
-    kinds={"polars", "delta"},
+    GROUP,
     deps=[*(imdb_raw_key(t) for t in IMDB_TABLES), MOVIELENS_RAW, CSV_DROP_RAW, TMDB_RAW],
     description="Rows of the movie sources that failed parsing or validation, with the reason, "
                 "the original line and its source file. Written by the silver loads (each "

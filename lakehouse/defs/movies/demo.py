@@ -19,7 +19,8 @@ from lakehouse.defs.movies.assets import (
 from lakehouse.lake.delta import open_table, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
-from lakehouse.sources.csv_drop import CsvDropResource, write_sample_drop
+from lakehouse.settings import env_values
+from lakehouse.sources.csv_drop import CSV_DROP_ENV, CsvDropResource, write_sample_drop
 from lakehouse.sources.imdb import ImdbResource
 from lakehouse.sources.movielens import MovieLensResource
 from lakehouse.sources.tmdb import TmdbResource
@@ -29,7 +30,8 @@ def sample_resources(drop_dir: Path | None = None) -> dict:
     return {"lake": LakeResource(), "imdb": ImdbResource(use_sample=True),
             "movielens": MovieLensResource(use_sample=True),
             "tmdb": TmdbResource(use_sample=True),
-            "csv_drop": CsvDropResource(drop_dir=str(drop_dir) if drop_dir else None)}
+            "csv_drop": CsvDropResource(**{**env_values(CSV_DROP_ENV),
+                                           **({"drop_dir": str(drop_dir)} if drop_dir else {})})}
 
 
 def materialize_sample(instance: dg.DagsterInstance, drop_dir: Path | None = None) -> None:

@@ -3,20 +3,18 @@
 
 import dagster as dg
 
-from lakehouse.settings import env_fields
-from lakehouse.sources.csv_drop import ENCODING_ENV, CsvDropResource
-from lakehouse.sources.imdb import ImdbResource
-from lakehouse.sources.movielens import MovieLensResource
-from lakehouse.sources.tmdb import TmdbResource
+from lakehouse.settings import env_fields, movies_use_sample
+from lakehouse.sources.csv_drop import CSV_DROP_ENV, CsvDropResource
+from lakehouse.sources.imdb import IMDB_ENV, ImdbResource
+from lakehouse.sources.movielens import MOVIELENS_ENV, MovieLensResource
+from lakehouse.sources.tmdb import TMDB_ENV, TmdbResource
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(resources={
-        "imdb": ImdbResource(**env_fields({"base_url": "IMDB_DATASETS_BASE_URL"})),
-        "movielens": MovieLensResource(**env_fields({"url": "MOVIELENS_URL"})),
-        "csv_drop": CsvDropResource(**env_fields({"drop_dir": "LAKEHOUSE_DROP_DIR",
-                                                  "encoding": ENCODING_ENV})),
-        "tmdb": TmdbResource(**env_fields({"api_key": "TMDB_API_KEY",
-                                           "api_base_url": "TMDB_API_BASE_URL"})),
+        "imdb": ImdbResource(**env_fields(IMDB_ENV), **movies_use_sample()),
+        "movielens": MovieLensResource(**env_fields(MOVIELENS_ENV), **movies_use_sample()),
+        "csv_drop": CsvDropResource(**env_fields(CSV_DROP_ENV)),
+        "tmdb": TmdbResource(**env_fields(TMDB_ENV)),
     })

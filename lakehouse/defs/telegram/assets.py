@@ -1,19 +1,21 @@
 """Telegram assets: raw updates -> bronze updates (+ quarantine) -> silver messages by day."""
 
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 
+from lakehouse import settings
 from lakehouse.defs.raw_files import (
     RawFilesConfig,
+    bronze_load_specs,
     file_accounting,
     file_accounting_spec,
     raw_keys_to_load,
 )
+from lakehouse.defs.specs import DELTA_KINDS
 from lakehouse.lake.delta import delta_metadata, scan
 from lakehouse.lake.resource import LakeResource
 from lakehouse.load.telegram import (
@@ -27,20 +29,22 @@ from lakehouse.load.telegram import (
 from lakehouse.load.telegram import (
     QUARANTINE as QUARANTINE_TABLE,
 )
+from lakehouse.sources import telegram_landing as landing
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import GETUPDATES_PREFIX, RAW_PREFIXES, poll_updates
 from lakehouse.transforms.telegram import MESSAGE_TYPES
 
 GROUP = "telegram"
-RAW_GETUPDATES = dg.AssetKey(["raw", "telegram", "getupdates"])
-RAW_WEBHOOK = dg.AssetKey(["raw", "telegram", "webhook"])
-# The asset key is the table's only name: each is the load module's (layer, table).
+# The asset key is the only name of a table or landing prefix: each is the Dagster-free
+# module's (layer, table) or (raw, source, spec).
+RAW_GETUPDATES = dg.AssetKey(landing.RAW_GETUPDATES)
+RAW_WEBHOOK = dg.AssetKey(landing.RAW_WEBHOOK)
 BRONZE_UPDATES = dg.AssetKey(BRONZE)
 QUARANTINE = dg.AssetKey(QUARANTINE_TABLE)
 SILVER_MESSAGES = dg.AssetKey(SILVER)
 
 # Read when the code location loads: a partitions definition is fixed for the location's life.
-PARTITIONS_START = os.environ.get("TELEGRAM_PARTITIONS_START") or DEFAULT_PARTITIONS_START
+PARTITIONS_START = settings.telegram_partitions_start(DEFAULT_PARTITIONS_START)
 message_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
 
 
@@ -53,7 +57,7 @@ def partition_days() -> tuple[date, date]:
     key=RAW_GETUPDATES,
     group_name=GROUP,
     kinds={"telegram", "json"},
-    description="getUpdates answers landed byte-for-byte under raw/telegram/json/getupdates/"
+    description="getUpdates answers landed byte-for-byte under raw/telegram/getupdates/"
                 "YYYY/MM/DD/. The offset is the last landed update_id + 1, derived from the "
                 "landing zone, so a crash between landing and the next call loses nothing.",
 )
@@ -74,23 +78,18 @@ telegram_raw_webhook = dg.AssetSpec(
     group_name=GROUP,
     kinds={"telegram", "json"},
     description="Webhook bodies landed by `lakehouse telegram webhook` as NDJSON segments under "
-                "raw/telegram/json/webhook/YYYY/MM/DD/ (rotated by size and age).",
+                "raw/telegram/webhook/YYYY/MM/DD/ (rotated by size and age).",
 )
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(BRONZE_UPDATES, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[RAW_GETUPDATES, RAW_WEBHOOK],
-                     description="One row per Update: update_id, update_type, chat_id, date "
-                                 "(UTC day of the message), the Update as JSON text, "
-                                 "_source_file, _record_index, _ingested_at. Delta, partitioned "
-                                 "by date; re-loading a raw file replaces its rows."),
-        dg.AssetSpec(QUARANTINE, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[RAW_GETUPDATES, RAW_WEBHOOK],
-                     description="Raw Telegram records that could not be parsed, with the "
-                                 "reason, the record as received and where it came from."),
-    ],
+    specs=bronze_load_specs(
+        BRONZE_UPDATES, QUARANTINE, GROUP, [RAW_GETUPDATES, RAW_WEBHOOK],
+        bronze_description="One row per Update: update_id, update_type, chat_id, date (UTC day of the "
+                           "message), the Update as JSON text, _source_file, _record_index, _ingested_at. "
+                           "Delta, partitioned by date; re-loading a raw file replaces its rows.",
+        quarantine_description="Raw Telegram records that could not be parsed, with the reason, the record "
+                               "as received and where it came from."),
     check_specs=[file_accounting_spec(BRONZE_UPDATES)],
 )
 def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, lake: LakeResource,
@@ -105,9 +104,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
         return
     load = load_bronze(the_lake, keys, telegram.allowed_chat_ids(), context.log.info,
                        days=partition_days())
-    totals = {"files": load.files, "records": load.records, "bronze_rows": load.bronze_rows,
-              "quarantined": load.quarantined,
-              "dropped_by_chat_allow_list": load.dropped_by_chat_allow_list}
+    totals = {**load.totals(), "dropped_by_chat_allow_list": load.set_aside}
     yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={
         **delta_metadata(the_lake, the_lake.table_uri(*BRONZE), load.preview), **totals,
         # The silver sensor reads this list to rebuild exactly the days that changed.
@@ -118,7 +115,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
         "quarantined_this_run": load.quarantined,
     })
     yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, keys, load.records,
-                          set_aside=load.dropped_by_chat_allow_list)
+                          set_aside=load.set_aside)
 
 
 def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
@@ -134,7 +131,7 @@ def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
 @dg.asset(
     key=SILVER_MESSAGES,
     group_name=GROUP,
-    kinds={"polars", "delta"},
+    kinds=DELTA_KINDS,
     deps=[BRONZE_UPDATES],
     partitions_def=message_days,
     backfill_policy=dg.BackfillPolicy.single_run(),

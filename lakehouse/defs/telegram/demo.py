@@ -11,12 +11,13 @@ from lakehouse.defs.telegram.assets import (
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
-from lakehouse.sources.telegram import TelegramResource
+from lakehouse.settings import env_values
+from lakehouse.sources.telegram import TELEGRAM_ENV, TelegramResource
 from lakehouse.sources.telegram_sample import SAMPLE_DAYS, SAMPLE_END_DATE
 
 
 def materialize_sample(instance: dg.DagsterInstance) -> None:
-    resources = {"lake": LakeResource(), "telegram": TelegramResource()}
+    resources = {"lake": LakeResource(), "telegram": TelegramResource(**env_values(TELEGRAM_ENV))}
     dg.materialize([telegram_raw_getupdates], instance=instance, resources=resources)
     dg.materialize([telegram_bronze], instance=instance, resources=resources)
     first = SAMPLE_END_DATE.toordinal() - SAMPLE_DAYS + 1

@@ -3,11 +3,9 @@
 import dagster as dg
 
 from lakehouse.settings import env_fields
-from lakehouse.sources.telegram import TelegramResource
+from lakehouse.sources.telegram import TELEGRAM_ENV, TelegramResource
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"telegram": TelegramResource(**env_fields({
-        "bot_token": "TELEGRAM_BOT_TOKEN", "api_base_url": "TELEGRAM_API_BASE_URL",
-        "chat_ids": "TELEGRAM_CHAT_IDS"}))})
+    return dg.Definitions(resources={"telegram": TelegramResource(**env_fields(TELEGRAM_ENV))})

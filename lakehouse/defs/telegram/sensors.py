@@ -4,12 +4,12 @@ Sensors decide and assets fetch: no sensor reads a payload; the poll sensor only
 update, asked with the landed offset, so it confirms nothing new).
 """
 
-import os
 import time
 from datetime import date
 
 import dagster as dg
 
+from lakehouse import settings
 from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
 from lakehouse.defs.telegram.assets import (
     BRONZE_UPDATES,
@@ -40,7 +40,7 @@ MAX_GAP_DAYS = 7  # touched days closer than this are rebuilt in one run
                        "when TELEGRAM_MODE=webhook (polling and a webhook exclude each other).")
 def telegram_poll_sensor(context: dg.SensorEvaluationContext, lake: LakeResource,
                          telegram: TelegramResource) -> dg.SensorResult | dg.SkipReason:
-    if os.environ.get("TELEGRAM_MODE", "polling") == "webhook":
+    if settings.telegram_mode() == "webhook":
         return dg.SkipReason("TELEGRAM_MODE=webhook: updates arrive through the webhook")
     if _poll_run_active(context.instance):
         return dg.SkipReason("a poll run is already queued or running")

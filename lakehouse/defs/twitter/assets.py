@@ -13,22 +13,25 @@ import polars as pl
 
 from lakehouse.defs.raw_files import (
     RawFilesConfig,
+    bronze_load_specs,
     file_accounting,
     file_accounting_spec,
     raw_keys_to_load,
 )
+from lakehouse.defs.specs import delta_table_spec
 from lakehouse.lake.delta import delta_metadata, open_table, scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.lake.stagetimes import StageTimes, stage_summary
 from lakehouse.load import twitter as tables
 from lakehouse.load.twitter import bronze_ledger, load_bronze, load_silver
+from lakehouse.sources import twitter as landing
 from lakehouse.sources.twitter import RAW_PREFIXES, SEARCH_PREFIX, TwitterResource, poll_search
 from lakehouse.transforms.sentiment import LABELS
 
 GROUP = "twitter"
-RAW_SEARCH = dg.AssetKey(["raw", "twitter", "search"])
-RAW_STREAM = dg.AssetKey(["raw", "twitter", "stream"])
+RAW_SEARCH = dg.AssetKey(landing.RAW_SEARCH)
+RAW_STREAM = dg.AssetKey(landing.RAW_STREAM)
 # The asset key is the table's only name: each is the load module's (layer, table).
 BRONZE_TWEETS = dg.AssetKey(tables.BRONZE)
 QUARANTINE = dg.AssetKey(tables.QUARANTINE)
@@ -49,7 +52,7 @@ SILVER_KEYS = (SILVER_TWEETS, SILVER_USERS, SILVER_HASHTAGS, SILVER_MENTIONS, SI
     group_name=GROUP,
     kinds={"twitter", "json"},
     description="Recent-search pages (API v2, tweet/user/place fields and expansions) landed "
-                "byte-for-byte under raw/twitter/json/search/YYYY/MM/DD/. since_id is the "
+                "byte-for-byte under raw/twitter/search/YYYY/MM/DD/. since_id is the "
                 "high-water mark kept in raw/twitter/state/search.json; a poll stopped by a "
                 "distant rate-limit reset saves its next page token and the next run resumes.",
 )
@@ -76,26 +79,21 @@ twitter_raw_stream = dg.AssetSpec(
     group_name=GROUP,
     kinds={"twitter", "json"},
     description="Sample/filtered stream lines landed by `lakehouse twitter stream` as NDJSON "
-                "batches under raw/twitter/json/stream/YYYY/MM/DD/ (flushed at 128 MB or 5 min).",
+                "batches under raw/twitter/stream/YYYY/MM/DD/ (flushed at 128 MB or 5 min).",
 )
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(BRONZE_TWEETS, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[RAW_SEARCH, RAW_STREAM],
-                     description="One row per raw record (a search page or a stream line): the "
-                                 "record as JSON text, its tweets, users and places parsed, "
-                                 "spec, tweet_count, newest_id, _source_file, _record_index, "
-                                 "_ingested_at. Re-loading a raw file replaces its rows."),
-        dg.AssetSpec(QUARANTINE, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[RAW_SEARCH, RAW_STREAM],
-                     description="Raw Twitter records or single tweets that could not be "
-                                 "used (not JSON, no tweet; a tweet whose id is not a 1-19 "
-                                 "digit integer, without text or created_at), with the reason, "
-                                 "the record as received, its file, index and the tweet's "
-                                 "JSON path. One bad tweet never quarantines its page."),
-    ],
+    specs=bronze_load_specs(
+        BRONZE_TWEETS, QUARANTINE, GROUP, [RAW_SEARCH, RAW_STREAM],
+        bronze_description="One row per raw record (a search page or a stream line): the record as JSON "
+                           "text, its tweets, users and places parsed, spec, tweet_count, newest_id, "
+                           "_source_file, _record_index, _ingested_at. Re-loading a raw file replaces its "
+                           "rows.",
+        quarantine_description="Raw Twitter records or single tweets that could not be used (not JSON, no "
+                               "tweet; a tweet whose id is not a 1-19 digit integer, without text or "
+                               "created_at), with the reason, the record as received, its file, index and "
+                               "the tweet's JSON path. One bad tweet never quarantines its page."),
     check_specs=[file_accounting_spec(BRONZE_TWEETS)],
 )
 def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
@@ -112,8 +110,7 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
     context.log.info(stage_summary(times))
     bronze_uri, quarantine_uri = the_lake.table_uri(*tables.BRONZE), the_lake.table_uri(*tables.QUARANTINE)
     yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={
-        **delta_metadata(the_lake, bronze_uri), "records": load.records, "tweets": load.tweets,
-        "quarantined": load.quarantined, "files": load.files})
+        **delta_metadata(the_lake, bronze_uri), **load.totals(), "tweets": load.tweets})
     quarantine_meta = (delta_metadata(the_lake, quarantine_uri)
                        if open_table(the_lake, quarantine_uri) else {})
     yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
@@ -141,50 +138,41 @@ def _checks(lake: Lake, tweets: pl.DataFrame,
     ]
 
 
+# Each silver table: the table it is derived from, and what its rows are.
+SILVER_TABLES: dict[dg.AssetKey, tuple[dg.AssetKey, str]] = {
+    SILVER_TWEETS: (BRONZE_TWEETS,
+        "One row per tweet id across search, stream and the tweets they reference "
+        "(includes.tweets, seen_via_reference): full text (note_tweet), created_at, date (UTC), "
+        "author, lang, the posting client (source) and how we got it (collected_via), "
+        "retweet/reply/quote flags and referenced ids, public metrics, place and country, context "
+        "annotations, media keys, edit links (edit_history_tweet_ids, edit_of, "
+        "latest_version_id). Delta, partitioned by date."),
+    SILVER_USERS: (BRONZE_TWEETS,
+        "One row per user id from includes.users (latest wins): handle, name, protected, url, "
+        "verified and verified_type, public metrics."),
+    SILVER_HASHTAGS: (SILVER_TWEETS,
+        "One row per hashtag of a tweet (tweet_id, position)."),
+    SILVER_MENTIONS: (SILVER_TWEETS,
+        "One row per @mention of a tweet (tweet_id, position); user_id from the mention, else "
+        "from includes.users by handle."),
+    SILVER_URLS: (SILVER_TWEETS,
+        "One row per URL of a tweet, with the expanded URL's domain."),
+    SILVER_SENTIMENT: (SILVER_TWEETS,
+        "One row per English or Portuguese tweet: clean_text, polarity [-1, 1], subjectivity "
+        "[0, 1], sentiment_label (Negative/Neutral/Positive), model, created_at, date. A retweet "
+        "is scored on its original's whole text."),
+    SILVER_MEDIA: (BRONZE_TWEETS,
+        "One row per media_key from includes.media (photo, video, animated_gif): type, url or "
+        "preview, size, duration, alt text, view count. Tweets list theirs in media_keys."),
+    SILVER_MATCHING_RULES: (BRONZE_TWEETS,
+        "One row per filtered-stream rule that matched a tweet (tweet_id, rule_id, rule_tag), "
+        "from matching_rules."),
+}
+
+
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(SILVER_TWEETS, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[BRONZE_TWEETS],
-                     description="One row per tweet id across search, stream and the tweets "
-                                 "they reference (includes.tweets, seen_via_reference): full "
-                                 "text (note_tweet), created_at, date (UTC), author, lang, the "
-                                 "posting client (source) and how we got it (collected_via), "
-                                 "retweet/reply/quote flags and referenced ids, public "
-                                 "metrics, place and country, context annotations, media "
-                                 "keys, edit links (edit_history_tweet_ids, edit_of, "
-                                 "latest_version_id). Delta, partitioned by date."),
-        dg.AssetSpec(SILVER_USERS, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[BRONZE_TWEETS],
-                     description="One row per user id from includes.users (latest wins): "
-                                 "handle, name, protected, url, verified and verified_type, "
-                                 "public metrics."),
-        dg.AssetSpec(SILVER_HASHTAGS, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[SILVER_TWEETS],
-                     description="One row per hashtag of a tweet (tweet_id, position)."),
-        dg.AssetSpec(SILVER_MENTIONS, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[SILVER_TWEETS],
-                     description="One row per @mention of a tweet (tweet_id, position); "
-                                 "user_id from the mention, else from includes.users by "
-                                 "handle."),
-        dg.AssetSpec(SILVER_URLS, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[SILVER_TWEETS],
-                     description="One row per URL of a tweet, with the expanded URL's domain."),
-        dg.AssetSpec(SILVER_SENTIMENT, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[SILVER_TWEETS],
-                     description="One row per English or Portuguese tweet: clean_text, "
-                                 "polarity [-1, 1], subjectivity [0, 1], sentiment_label "
-                                 "(Negative/Neutral/Positive), model, created_at, date. "
-                                 "A retweet is scored on its original's whole text."),
-        dg.AssetSpec(SILVER_MEDIA, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[BRONZE_TWEETS],
-                     description="One row per media_key from includes.media (photo, video, "
-                                 "animated_gif): type, url or preview, size, duration, alt "
-                                 "text, view count. Tweets list theirs in media_keys."),
-        dg.AssetSpec(SILVER_MATCHING_RULES, group_name=GROUP, kinds={"polars", "delta"},
-                     deps=[BRONZE_TWEETS],
-                     description="One row per filtered-stream rule that matched a tweet "
-                                 "(tweet_id, rule_id, rule_tag), from matching_rules."),
-    ],
+    specs=[delta_table_spec(key, GROUP, deps=[upstream], description=description)
+           for key, (upstream, description) in SILVER_TABLES.items()],
     check_specs=[
         dg.AssetCheckSpec("unique_tweet_id", asset=SILVER_TWEETS,
                           description="One row per tweet id among the tweets of the run, "

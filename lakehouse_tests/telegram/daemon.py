@@ -8,7 +8,8 @@ from lakehouse.defs.telegram.sensors import telegram_silver_sensor
 def silver_tick(definitions: dg.Definitions, instance: dg.DagsterInstance,
                 cursor: str | None = None) -> dg.SensorResult:
     result = telegram_silver_sensor(dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=definitions))
+        instance=instance, cursor=cursor, definitions=definitions,
+        resources=definitions.resources))
     assert isinstance(result, dg.SensorResult)
     return result
 

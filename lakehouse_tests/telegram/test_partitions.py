@@ -143,3 +143,20 @@ def test_the_daily_schedule_skips_a_day_without_messages_or_already_rebuilt(
         assert definitions.resolve_job_def("telegram_daily_etl_job").execute_in_process(
             instance=instance, partition_key=request.partition_key).success
         assert isinstance(schedule_tick(), dg.SkipReason)  # rebuilt after the last bronze load
+
+
+def test_a_new_instance_over_a_loaded_lake_gets_a_partition_for_every_bronze_day(
+        lake: Lake, definitions) -> None:
+    """An instance upgraded from calendar partitions, or a new one (moved to PostgreSQL) over
+    a lake loaded before: its first bronze load brings every day bronze holds."""
+    before = dg.DagsterInstance.ephemeral()
+    _load_bronze(definitions, before, _land(lake, [
+        _update(1, 1, DAYS[0], "a"), _update(2, 2, DAYS[1], "b")], seq=1))
+    instance = dg.DagsterInstance.ephemeral()
+    _load_bronze(definitions, instance, _land(lake, [_update(3, 3, DAYS[2], "c")], seq=2))
+    result = silver_tick(definitions, instance, None)
+    # Every bronze day becomes a partition; only the day this load touched is rebuilt.
+    assert as_the_daemon(definitions, instance, result) == [
+        (DAYS[2].isoformat(), DAYS[2].isoformat())]
+    assert _partitions(instance) == [d.isoformat() for d in DAYS]
+    assert _missing(instance) == {DAYS[0].isoformat(), DAYS[1].isoformat()}

@@ -22,7 +22,7 @@ from lakehouse.defs.telegram.jobs import (
     telegram_poll_job,
 )
 from lakehouse.lake.resource import LakeResource
-from lakehouse.load.telegram import BRONZE
+from lakehouse.load.telegram import BRONZE, bronze_days
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import RAW_PREFIXES, WEBHOOK_PREFIX, peek_pending_update
 
@@ -74,7 +74,8 @@ telegram_raw_file_sensor = raw_file_sensor(
            description="After bronze loads, adds a silver partition for each new day they "
                        "touched and rebuilds the touched days silver has not rebuilt since; "
                        "the Telegram gold models follow by themselves.")
-def telegram_silver_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def telegram_silver_sensor(context: dg.SensorEvaluationContext,
+                           lake: LakeResource) -> dg.SensorResult:
     instance = context.instance
     # Every bronze load since the last tick, oldest first (an asset sensor would see only the
     # newest one: a second load finishing before the tick would lose its days).
@@ -94,7 +95,10 @@ def telegram_silver_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResu
     if not touched:
         return dg.SensorResult(skip_reason="the bronze loads touched no day", cursor=cursor)
     known = list(instance.get_dynamic_partitions(message_days.name))
-    new = sorted(set(touched) - set(known))
+    # No partition yet while bronze holds days (an instance upgraded from calendar partitions,
+    # or a new one over a loaded lake): every day bronze holds becomes one, from its Delta log.
+    held = bronze_days(lake.lake()) if not known else []
+    new = sorted((set(touched) | set(held)) - set(known))
     # A day silver rebuilt after the load (`make demo`, a backfill, an earlier tick's run) is
     # not asked again.
     rebuilt = instance.get_latest_storage_id_by_partition(

@@ -160,3 +160,25 @@ def test_a_new_instance_over_a_loaded_lake_gets_a_partition_for_every_bronze_day
         (DAYS[2].isoformat(), DAYS[2].isoformat())]
     assert _partitions(instance) == [d.isoformat() for d in DAYS]
     assert _missing(instance) == {DAYS[0].isoformat(), DAYS[1].isoformat()}
+
+
+def test_a_rebuild_that_started_before_a_load_is_not_taken_for_one_after_it(
+        lake: Lake, definitions) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    _load_bronze(definitions, instance, _land(lake, [_update(1, 1, DAYS[2], "early")], seq=1))
+    first = silver_tick(definitions, instance, None)
+    as_the_daemon(definitions, instance, first)
+    late = _land(lake, [_update(2, 2, DAYS[2], "late")], seq=2)
+
+    @dg.asset(key=SILVER_MESSAGES, partitions_def=message_days)
+    def rebuild_under_way() -> None:
+        """A rebuild of the day that read bronze just before a load, and finished after it."""
+        _load_bronze(definitions, instance, late)
+
+    assert dg.materialize([rebuild_under_way], instance=instance,
+                          partition_key=DAYS[2].isoformat()).success
+    second = silver_tick(definitions, instance, first.cursor)
+    assert as_the_daemon(definitions, instance, second) == [
+        (DAYS[2].isoformat(), DAYS[2].isoformat())]
+    silver = scan(lake, lake.table_uri(*SILVER_MESSAGES.path)).collect()
+    assert sorted(silver["text"]) == ["early", "late"]

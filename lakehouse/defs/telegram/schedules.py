@@ -4,8 +4,9 @@ from datetime import timedelta
 
 import dagster as dg
 
-from lakehouse.defs.telegram.assets import BRONZE_UPDATES, SILVER_MESSAGES, message_days
+from lakehouse.defs.telegram.assets import BRONZE_UPDATES, message_days
 from lakehouse.defs.telegram.jobs import telegram_daily_etl_job
+from lakehouse.defs.telegram.sensors import not_rebuilt_since
 
 
 @dg.schedule(job=telegram_daily_etl_job, cron_schedule="30 0 * * *", execution_timezone="UTC",
@@ -20,8 +21,6 @@ def telegram_daily_etl_schedule(context: dg.ScheduleEvaluationContext
     if not message_days.has_partition_key(yesterday, dynamic_partitions_store=instance):
         return dg.SkipReason(f"no message on {yesterday}: it is not a partition")
     loads = instance.fetch_materializations(BRONZE_UPDATES, limit=1, ascending=False).records
-    rebuilt = instance.get_latest_storage_id_by_partition(
-        SILVER_MESSAGES, dg.DagsterEventType.ASSET_MATERIALIZATION, {yesterday})
-    if loads and rebuilt.get(yesterday, -1) > loads[0].storage_id:
+    if loads and not not_rebuilt_since(instance, {yesterday: loads[0]}):
         return dg.SkipReason(f"silver rebuilt {yesterday} after the last bronze load")
     return dg.RunRequest(run_key=f"telegram-daily-{yesterday}", partition_key=yesterday)

@@ -6,6 +6,7 @@ update, asked with the landed offset, so it confirms nothing new).
 
 import os
 import time
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -30,6 +31,7 @@ POLL_INTERVAL_SECONDS = 60
 RETRY_WINDOW_SECONDS = 600
 MAX_FILES_PER_RUN = 500
 MAX_LOADS_PER_TICK = 200  # bronze loads read per tick; the rest on the next ones
+REBUILDS_READ = 1000  # newest silver materializations read to tell what was rebuilt
 
 
 @dg.sensor(job=telegram_poll_job, minimum_interval_seconds=POLL_INTERVAL_SECONDS,
@@ -86,12 +88,12 @@ def telegram_silver_sensor(context: dg.SensorEvaluationContext,
     if not loads:
         return dg.SensorResult(skip_reason="no bronze load since the last tick")
     cursor = str(loads[-1].storage_id)
-    touched: dict[str, int] = {}  # day -> storage id of the newest load that touched it
+    touched: dict[str, dg.EventLogRecord] = {}  # day -> the newest load that touched it
     for load in loads:
         dates = load.asset_materialization.metadata.get("dates") if load.asset_materialization \
             else None
         for day in dates.value if dates is not None else []:
-            touched[day] = load.storage_id
+            touched[day] = load
     if not touched:
         return dg.SensorResult(skip_reason="the bronze loads touched no day", cursor=cursor)
     known = list(instance.get_dynamic_partitions(message_days.name))
@@ -101,9 +103,7 @@ def telegram_silver_sensor(context: dg.SensorEvaluationContext,
     new = sorted((set(touched) | set(held)) - set(known))
     # A day silver rebuilt after the load (`make demo`, a backfill, an earlier tick's run) is
     # not asked again.
-    rebuilt = instance.get_latest_storage_id_by_partition(
-        SILVER_MESSAGES, dg.DagsterEventType.ASSET_MATERIALIZATION, set(touched))
-    todo = {day for day, load_id in touched.items() if rebuilt.get(day, -1) < load_id}
+    todo = not_rebuilt_since(instance, touched)
     # One run per stretch of touched days adjacent in the partitions' order (silver has a
     # single-run backfill policy): an edit of a years-old message rebuilds its own day only.
     requests = [
@@ -116,6 +116,29 @@ def telegram_silver_sensor(context: dg.SensorEvaluationContext,
         run_requests=requests, cursor=cursor,
         dynamic_partitions_requests=[message_days.build_add_request(new)] if new else [],
         skip_reason=None if requests else "silver already holds every day these loads touched")
+
+
+def not_rebuilt_since(instance: dg.DagsterInstance,
+                      loads: Mapping[str, dg.EventLogRecord]) -> set[str]:
+    """The days of ``loads`` (day -> the newest bronze load that touched it) that no silver run
+    started after that load has rebuilt: a run started before the load may have read bronze
+    without the load's rows, even when it finished after it."""
+    if not loads:
+        return set()
+    rebuilds = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=SILVER_MESSAGES, asset_partitions=sorted(loads),
+                              after_storage_id=min(load.storage_id for load in loads.values())),
+        limit=REBUILDS_READ, ascending=False).records
+    run_starts: dict[str, float] = {}
+    rebuilt_from: dict[str, float] = {}  # day -> start of the latest run that rebuilt it
+    for rebuild in rebuilds:
+        if rebuild.run_id not in run_starts:
+            run = instance.get_run_record_by_id(rebuild.run_id) if rebuild.run_id else None
+            run_starts[rebuild.run_id] = (run.start_time if run and run.start_time
+                                          else rebuild.timestamp)  # runless: when reported
+        day = rebuild.partition_key or ""
+        rebuilt_from[day] = max(rebuilt_from.get(day, 0.0), run_starts[rebuild.run_id])
+    return {day for day, load in loads.items() if rebuilt_from.get(day, 0.0) <= load.timestamp}
 
 
 def key_blocks(keys: list[str], wanted: set[str]) -> list[tuple[str, str]]:

@@ -50,8 +50,8 @@ def telegram_mode() -> str:
 
 
 def telegram_partitions_start(default: str) -> str:
-    """``TELEGRAM_PARTITIONS_START``: the first day of the silver partitions, read when the code
-    location loads (a partitions definition is fixed for the location's life)."""
+    """``TELEGRAM_PARTITIONS_START``: the earliest day a Telegram message may have (older ones go
+    to the quarantine), read when a bronze load runs."""
     return os.environ.get("TELEGRAM_PARTITIONS_START") or default
 
 

@@ -26,7 +26,8 @@ from lakehouse.transforms.telegram import (
 BRONZE_COMMIT_BYTES = 64 * 1024 * 1024
 BRONZE_COMMIT_FILES = 2000
 # Telegram's launch: no message can be older, so by default every edit of an old message has
-# its day in silver. TELEGRAM_PARTITIONS_START moves it (fewer empty days in the UI).
+# its day in silver (a partition exists only for a day with messages, so an early floor costs
+# nothing). TELEGRAM_PARTITIONS_START moves it: older messages go to the quarantine.
 DEFAULT_PARTITIONS_START = "2013-08-14"
 SILVER_BATCH_ROWS = 200_000
 BRONZE, QUARANTINE, SILVER = ("bronze", "telegram_updates"), \
@@ -73,6 +74,14 @@ def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: Br
     stats.dates.update(bronze.get_column("date").unique().to_list())
     stats.preview = bronze.head(10).drop("update_json")
     log(f"loaded {len(keys)} raw files: {bronze.height} updates, {quarantine.height} quarantined")
+
+
+def bronze_days(lake: Lake) -> list[str]:
+    """The ISO days bronze holds rows of, read from its Delta log (no data file is opened)."""
+    table = open_table(lake, lake.table_uri(*BRONZE))
+    if table is None:
+        return []
+    return sorted({part["date"] for part in table.partitions() if part.get("date")})
 
 
 def rebuild_silver_days(lake: Lake, days: list[date]) -> pl.DataFrame:

@@ -1,5 +1,5 @@
 """Faults the Telegram pipeline must take without failing or losing a record: untypeable
-records, edits of old messages, records around the partitions' range."""
+records, records around the partitions' range (edits of old messages: test_partitions)."""
 
 import json
 from datetime import UTC, date, datetime
@@ -9,13 +9,11 @@ import polars as pl
 import pytest
 
 from lakehouse.definitions import defs
-from lakehouse.defs.telegram.assets import telegram_silver
-from lakehouse.defs.telegram.sensors import telegram_silver_sensor
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
-from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram_landing import WEBHOOK_PREFIX, read_raw_records
 from lakehouse.transforms.telegram import bronze_updates, quarantine_records
+from lakehouse_tests.telegram.daemon import as_the_daemon, silver_tick
 
 NOW = datetime.now(UTC)
 CHAT = {"id": -1001, "type": "supergroup", "title": "films"}
@@ -86,36 +84,9 @@ def test_untypeable_records_are_quarantined_and_the_run_succeeds(lake: Lake,
     assert bronze_event.metadata["bronze_rows"].value == 2
 
     # Silver, asked for by the sensor, runs on the good records.
-    context = dg.build_sensor_context(instance=instance, definitions=definitions)
-    request = next(iter(telegram_silver_sensor(context)))
-    silver = dg.materialize([telegram_silver], instance=instance, tags=request.tags,
-                            resources={"lake": LakeResource()})
-    assert silver.success
+    assert as_the_daemon(definitions, instance, silver_tick(definitions, instance)) == [
+        (NOW.date().isoformat(), NOW.date().isoformat())]
     assert sorted(table(lake, "silver", "telegram_messages")["message_id"]) == [1, 11]
-
-
-def test_an_edit_of_a_message_sent_long_ago_lands_in_its_day(lake: Lake, definitions) -> None:
-    sent = datetime(2019, 3, 4, 12, 0, tzinfo=UTC)
-    edit = message(21, kind="edited_message", date=int(sent.timestamp()),
-                   edit_date=int(NOW.timestamp()), text="fixed typo")
-    key = land_segment(lake, [json.dumps(message(20)), json.dumps(edit)])
-    instance = dg.DagsterInstance.ephemeral()
-    assert definitions.resolve_job_def("telegram_bronze_job").execute_in_process(
-        instance=instance,
-        run_config={"ops": {"telegram_bronze": {"config": {"files": [key]}}}}).success
-    context = dg.build_sensor_context(instance=instance, definitions=definitions)
-    requests = list(telegram_silver_sensor(context))
-    # Its own day only, not the seven years up to today's message.
-    assert [(r.tags["dagster/asset_partition_range_start"],
-             r.tags["dagster/asset_partition_range_end"]) for r in requests] == [
-        ("2019-03-04", "2019-03-04"), (NOW.date().isoformat(), NOW.date().isoformat())]
-    request = requests[0]
-    result = dg.materialize([telegram_silver], instance=instance, tags=request.tags,
-                            resources={"lake": LakeResource()})
-    assert result.success
-    silver = table(lake, "silver", "telegram_messages")
-    old = silver.filter(pl.col("message_id") == 21).row(0, named=True)
-    assert old["date"] == date(2019, 3, 4) and old["text"] == "fixed typo" and old["is_edited"]
 
 
 def test_a_message_before_a_configured_partitions_start_is_quarantined_with_why(

@@ -11,13 +11,13 @@ from polars.testing import assert_frame_equal
 from lakehouse.definitions import defs
 from lakehouse.defs.gold.assets import gold_dbt_models, gold_selection
 from lakehouse.defs.raw_files import files_run_key
-from lakehouse.defs.telegram.schedules import telegram_daily_etl_schedule
-from lakehouse.defs.telegram.sensors import telegram_raw_file_sensor, telegram_silver_sensor
+from lakehouse.defs.telegram.sensors import telegram_raw_file_sensor
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram_landing import WEBHOOK_PREFIX
 from lakehouse.sources.telegram_sample import SAMPLE_END_DATE, SampleChat
+from lakehouse_tests.telegram.daemon import as_the_daemon, silver_tick
 
 FIRST_DAY, LAST_DAY = "2026-11-10", SAMPLE_END_DATE.isoformat()
 TABLES = [("bronze", "telegram_updates"), ("quarantine", "telegram_quarantine"),
@@ -46,9 +46,9 @@ def build_gold(definitions: dg.Definitions, instance: dg.DagsterInstance) -> Non
 def run_pipeline(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None:
     run(definitions, "telegram_poll_job", instance)
     run(definitions, "telegram_bronze_job", instance)
-    run(definitions, "telegram_daily_etl_job", instance,
-        tags={"dagster/asset_partition_range_start": FIRST_DAY,
-              "dagster/asset_partition_range_end": LAST_DAY})
+    # The sensor adds the days bronze loaded as partitions and rebuilds them.
+    assert as_the_daemon(definitions, instance, silver_tick(definitions, instance)) == [
+        (FIRST_DAY, LAST_DAY)]
     build_gold(definitions, instance)
 
 
@@ -185,20 +185,14 @@ def test_silver_sensor_rebuilds_the_days_bronze_touched(lake: Lake, definitions)
     instance = dg.DagsterInstance.ephemeral()
     run(definitions, "telegram_poll_job", instance)
     run(definitions, "telegram_bronze_job", instance)
-    context = dg.build_sensor_context(instance=instance, definitions=definitions)
-    requests = list(telegram_silver_sensor(context) or [])
+    result = silver_tick(definitions, instance)
+    sample_week = [f"2026-11-{day}" for day in range(10, 17)]
+    assert [r.partition_keys for r in result.dynamic_partitions_requests] == [sample_week]
+    requests = result.run_requests
     assert len(requests) == 1
     assert requests[0].tags["dagster/asset_partition_range_start"] == FIRST_DAY
     assert requests[0].tags["dagster/asset_partition_range_end"] == LAST_DAY
     assert requests[0].run_key.startswith("telegram-silver:")
-
-
-def test_daily_schedule_rebuilds_yesterday() -> None:
-    context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 11, 17, 0, 30, tzinfo=UTC))
-    request = telegram_daily_etl_schedule(context)
-    assert request.partition_key == "2026-11-16"
-    assert request.run_key == "telegram-daily-2026-11-16"
 
 
 def test_the_same_pipeline_runs_on_s3(s3_lake: Lake, definitions) -> None:
@@ -210,16 +204,14 @@ def test_the_same_pipeline_runs_on_s3(s3_lake: Lake, definitions) -> None:
 
 
 def test_silver_sensor_asks_nothing_for_days_already_rebuilt(lake: Lake, definitions) -> None:
-    # `make demo` then `make dev`: the demo's bronze load is the newest event the sensor sees,
-    # and silver already holds every day it touched.
+    # `make demo` then `make dev`: a sensor with no cursor reads the demo's bronze load, and
+    # silver already holds every day it touched.
     instance = dg.DagsterInstance.ephemeral()
     run_pipeline(definitions, instance)
-    context = dg.build_sensor_context(instance=instance, definitions=definitions)
-    results = list(telegram_silver_sensor(context) or [])
-    assert not [r for r in results if isinstance(r, dg.RunRequest)]
+    quiet = silver_tick(definitions, instance)
+    assert not quiet.run_requests and not quiet.dynamic_partitions_requests
     # A later bronze load of the same days asks for them again.
     run(definitions, "telegram_bronze_job", instance,
         run_config={"ops": {"telegram_bronze": {"config": {"reload_all": True}}}})
-    again = [r for r in telegram_silver_sensor(dg.build_sensor_context(
-        instance=instance, definitions=definitions)) or [] if isinstance(r, dg.RunRequest)]
+    again = silver_tick(definitions, instance, quiet.cursor).run_requests
     assert again and again[0].tags["dagster/asset_partition_range_end"] == LAST_DAY

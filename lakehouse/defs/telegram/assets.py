@@ -43,14 +43,22 @@ BRONZE_UPDATES = dg.AssetKey(BRONZE)
 QUARANTINE = dg.AssetKey(QUARANTINE_TABLE)
 SILVER_MESSAGES = dg.AssetKey(SILVER)
 
-# Read when the code location loads: a partitions definition is fixed for the location's life.
-PARTITIONS_START = settings.telegram_partitions_start(DEFAULT_PARTITIONS_START)
-message_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
+# Only the days that have messages are partitions: telegram_silver_sensor adds each day a bronze
+# load touched (the demo its sample days). The UI then lists no empty day to backfill, and an
+# edit of a message sent years ago adds its own day (or refreshes it) instead of needing a
+# calendar reaching back to Telegram's launch. Keys are ISO days, in the order they were added.
+message_days = dg.DynamicPartitionsDefinition(name="telegram_message_days")
 
 
 def partition_days() -> tuple[date, date]:
-    """(first, last) day of the silver partitions now (the last one is tomorrow, UTC)."""
-    return (message_days.start.date(), datetime.now(UTC).date() + timedelta(days=1))
+    """(first, last) day a message may have: ``TELEGRAM_PARTITIONS_START`` (read when a load
+    runs; default Telegram's launch) to tomorrow, UTC. Messages outside go to the quarantine."""
+    start = settings.telegram_partitions_start(DEFAULT_PARTITIONS_START)
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise ValueError(f"TELEGRAM_PARTITIONS_START={start!r} is not a day (YYYY-MM-DD)") from None
+    return (first, datetime.now(UTC).date() + timedelta(days=1))
 
 
 @dg.asset(
@@ -118,16 +126,6 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
                           set_aside=load.set_aside)
 
 
-def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
-    window = context.partition_time_window
-    days = []
-    day = window.start.date()
-    while day < window.end.date():
-        days.append(day)
-        day = date.fromordinal(day.toordinal() + 1)
-    return days
-
-
 @dg.asset(
     key=SILVER_MESSAGES,
     group_name=GROUP,
@@ -144,12 +142,13 @@ def _partition_days(context: dg.AssetExecutionContext) -> list[date]:
     ],
     description="One row per (chat_id, message_id), the latest edit winning, from message, "
                 "edited_message, channel_post and edited_channel_post. Partitioned by the UTC "
-                "day the message was sent; a run replaces exactly its days.",
+                "day the message was sent, one partition per day that has data (added when "
+                "bronze loads it); a run replaces exactly its days.",
 )
 def telegram_silver(context: dg.AssetExecutionContext,
                       lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
-    days = _partition_days(context)
+    days = [date.fromisoformat(key) for key in context.partition_keys]
     messages = rebuild_silver_days(the_lake, days)
     silver_uri = the_lake.table_uri(*SILVER)
     # Checked on the table as written (a concurrent writer would show here), not on the frame.

@@ -5,7 +5,7 @@ update, asked with the landed offset, so it confirms nothing new).
 """
 
 import time
-from datetime import date
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -15,7 +15,7 @@ from lakehouse.defs.telegram.assets import (
     BRONZE_UPDATES,
     RAW_WEBHOOK,
     SILVER_MESSAGES,
-    partition_days,
+    message_days,
 )
 from lakehouse.defs.telegram.jobs import (
     telegram_bronze_job,
@@ -23,14 +23,15 @@ from lakehouse.defs.telegram.jobs import (
     telegram_poll_job,
 )
 from lakehouse.lake.resource import LakeResource
-from lakehouse.load.telegram import BRONZE
+from lakehouse.load.telegram import BRONZE, bronze_days
 from lakehouse.sources.telegram import TelegramResource
 from lakehouse.sources.telegram_landing import RAW_PREFIXES, WEBHOOK_PREFIX, peek_pending_update
 
 POLL_INTERVAL_SECONDS = 60
 RETRY_WINDOW_SECONDS = 600
 MAX_FILES_PER_RUN = 500
-MAX_GAP_DAYS = 7  # touched days closer than this are rebuilt in one run
+MAX_LOADS_PER_TICK = 200  # bronze loads read per tick; the rest on the next ones
+REBUILDS_READ = 1000  # newest silver materializations read to tell what was rebuilt
 
 
 @dg.sensor(job=telegram_poll_job, minimum_interval_seconds=POLL_INTERVAL_SECONDS,
@@ -71,52 +72,85 @@ telegram_raw_file_sensor = raw_file_sensor(
 )
 
 
-@dg.asset_sensor(asset_key=BRONZE_UPDATES, job=telegram_daily_etl_job,
-                 default_status=dg.DefaultSensorStatus.RUNNING,
-                 description="After bronze changes, rebuilds the silver days it touched and the "
-                             "Telegram gold models: one run per block of nearby days.")
-def telegram_silver_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    materialization = asset_event.asset_materialization
-    dates_value = materialization.metadata.get("dates") if materialization else None
-    first, last = (d.isoformat() for d in partition_days())
-    # Days outside the partitions (bronze loaded under an earlier TELEGRAM_PARTITIONS_START)
-    # cannot be asked for: a range reaching past them would fail the whole run.
-    dates = sorted(d for d in (dates_value.value if dates_value is not None else [])
-                   if first <= d <= last)
-    if not dates:
-        yield dg.SkipReason("the bronze load touched no day")
-        return
-    dates = _not_rebuilt_since(context.instance, dates, asset_event.timestamp)
-    if not dates:
-        # The days were rebuilt after this load already (`make demo`, a backfill): no run.
-        yield dg.SkipReason("silver already holds every day this bronze load touched")
-        return
-    # One run per block of nearby touched days (silver has a single-run backfill policy): an
-    # edit of a years-old message rebuilds its day, not every day since.
-    for start, end in day_blocks(dates, MAX_GAP_DAYS):
-        yield dg.RunRequest(
-            run_key=f"telegram-silver:{asset_event.run_id}:{start}..{end}",
-            tags={"dagster/asset_partition_range_start": start,
-                  "dagster/asset_partition_range_end": end},
-        )
+@dg.sensor(job=telegram_daily_etl_job, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="After bronze loads, adds a silver partition for each new day they "
+                       "touched and rebuilds the touched days silver has not rebuilt since; "
+                       "the Telegram gold models follow by themselves.")
+def telegram_silver_sensor(context: dg.SensorEvaluationContext,
+                           lake: LakeResource) -> dg.SensorResult:
+    instance = context.instance
+    # Every bronze load since the last tick, oldest first (an asset sensor would see only the
+    # newest one: a second load finishing before the tick would lose its days).
+    loads = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=BRONZE_UPDATES,
+                              after_storage_id=int(context.cursor) if context.cursor else None),
+        limit=MAX_LOADS_PER_TICK, ascending=True).records
+    if not loads:
+        return dg.SensorResult(skip_reason="no bronze load since the last tick")
+    cursor = str(loads[-1].storage_id)
+    touched: dict[str, dg.EventLogRecord] = {}  # day -> the newest load that touched it
+    for load in loads:
+        dates = load.asset_materialization.metadata.get("dates") if load.asset_materialization \
+            else None
+        for day in dates.value if dates is not None else []:
+            touched[day] = load
+    if not touched:
+        return dg.SensorResult(skip_reason="the bronze loads touched no day", cursor=cursor)
+    known = list(instance.get_dynamic_partitions(message_days.name))
+    # No partition yet while bronze holds days (an instance upgraded from calendar partitions,
+    # or a new one over a loaded lake): every day bronze holds becomes one, from its Delta log.
+    held = bronze_days(lake.lake()) if not known else []
+    new = sorted((set(touched) | set(held)) - set(known))
+    # A day silver rebuilt after the load (`make demo`, a backfill, an earlier tick's run) is
+    # not asked again.
+    todo = not_rebuilt_since(instance, touched)
+    # One run per stretch of touched days adjacent in the partitions' order (silver has a
+    # single-run backfill policy): an edit of a years-old message rebuilds its own day only.
+    requests = [
+        dg.RunRequest(run_key=f"telegram-silver:{cursor}:{first}..{last}",
+                      tags={"dagster/asset_partition_range_start": first,
+                            "dagster/asset_partition_range_end": last})
+        for first, last in key_blocks([*known, *new], todo)
+    ]
+    return dg.SensorResult(
+        run_requests=requests, cursor=cursor,
+        dynamic_partitions_requests=[message_days.build_add_request(new)] if new else [],
+        skip_reason=None if requests else "silver already holds every day these loads touched")
 
 
-def _not_rebuilt_since(instance: dg.DagsterInstance, days: list[str],
-                       since: float) -> list[str]:
-    """The ``days`` whose silver partition has not been materialized after ``since``."""
-    rebuilt = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=SILVER_MESSAGES, asset_partitions=days,
-                              after_timestamp=since), limit=len(days) * 4).records
-    done = {record.partition_key for record in rebuilt}
-    return [day for day in days if day not in done]
+def not_rebuilt_since(instance: dg.DagsterInstance,
+                      loads: Mapping[str, dg.EventLogRecord]) -> set[str]:
+    """The days of ``loads`` (day -> the newest bronze load that touched it) that no silver run
+    started after that load has rebuilt: a run started before the load may have read bronze
+    without the load's rows, even when it finished after it."""
+    if not loads:
+        return set()
+    rebuilds = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=SILVER_MESSAGES, asset_partitions=sorted(loads),
+                              after_storage_id=min(load.storage_id for load in loads.values())),
+        limit=REBUILDS_READ, ascending=False).records
+    run_starts: dict[str, float] = {}
+    rebuilt_from: dict[str, float] = {}  # day -> start of the latest run that rebuilt it
+    for rebuild in rebuilds:
+        if rebuild.run_id not in run_starts:
+            run = instance.get_run_record_by_id(rebuild.run_id) if rebuild.run_id else None
+            run_starts[rebuild.run_id] = (run.start_time if run and run.start_time
+                                          else rebuild.timestamp)  # runless: when reported
+        day = rebuild.partition_key or ""
+        rebuilt_from[day] = max(rebuilt_from.get(day, 0.0), run_starts[rebuild.run_id])
+    return {day for day, load in loads.items() if rebuilt_from.get(day, 0.0) <= load.timestamp}
 
 
-def day_blocks(days: list[str], max_gap: int) -> list[tuple[str, str]]:
-    """Sorted ISO days as (first, last) ranges, days at most ``max_gap`` apart sharing one."""
+def key_blocks(keys: list[str], wanted: set[str]) -> list[tuple[str, str]]:
+    """The ``wanted`` keys as (first, last) ranges of keys adjacent in ``keys``' order."""
     blocks: list[tuple[str, str]] = []
-    for day in days:
-        if blocks and (date.fromisoformat(day) - date.fromisoformat(blocks[-1][1])).days <= max_gap:
-            blocks[-1] = (blocks[-1][0], day)
+    inside = False
+    for key in keys:
+        if key not in wanted:
+            inside = False
+        elif inside:
+            blocks[-1] = (blocks[-1][0], key)
         else:
-            blocks.append((day, day))
+            blocks.append((key, key))
+            inside = True
     return blocks

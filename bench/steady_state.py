@@ -6,7 +6,7 @@ places, matching rules), on a moving clock so days roll over. Each batch is land
 file and loaded the way ``twitter_files_job`` loads it when the sensor asks for that file:
 the ``twitter_bronze`` and ``twitter_silver`` assets materialised in process (a fresh ephemeral
 instance per batch, so Dagster's own storage does not grow) on a local lake. Every
-``--upkeep-every`` batches (288: one simulated day) the nightly upkeep runs
+``--upkeep-every`` batches (72: six simulated hours, as ``lake_maintenance_schedule``) the upkeep runs
 (``lakehouse.lake.maintenance.maintain_table`` on every table, as ``lake_maintenance_job``
 does) with a short retention (``--retention-hours``, default 0: the bench has no readers).
 
@@ -18,7 +18,7 @@ bytes; at the end, the ratio late/early (the means of the last and the 10th batc
 target <= 1.2) and the largest active file count of any table (target <= 200).
 
 Usage: python bench/steady_state.py [--batches 1000] [--tweets-per-batch 300]
-                                    [--upkeep-every 288] [--retention-hours 0] [--root DIR]
+                                    [--upkeep-every 72] [--retention-hours 0] [--root DIR]
 """
 
 import argparse
@@ -138,8 +138,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=1000)
     parser.add_argument("--tweets-per-batch", type=int, default=300)
-    parser.add_argument("--upkeep-every", type=int, default=BATCHES_PER_DAY,
-                        help="Run the table upkeep every this many batches (0: never).")
+    parser.add_argument("--upkeep-every", type=int, default=BATCHES_PER_DAY // 4,
+                        help="Run the table upkeep every this many batches (default 72: six "
+                             "hours, as lake_maintenance_schedule; 0: never).")
     parser.add_argument("--retention-hours", type=int, default=0,
                         help="The upkeep's vacuum retention (default 0: no readers here).")
     parser.add_argument("--first-day", type=date.fromisoformat, default=date(2026, 11, 2))

@@ -267,14 +267,20 @@ def print_stages(stages: dict[str, list[float]]) -> None:
 
 
 def print_scale(runs: dict[int, dict]) -> None:
+    """Per size: wall time and peak RSS of each method against 1x, and the CPU seconds of
+    lakehouse's stages (every thread; what moves least when others load the machine)."""
     base = runs[min(runs)]
+    base_cpu = sum(c for _, c in base["stages"].values())
     print(f"{'scale':>6}{'updates':>12}{'method':>14}{'seconds':>9}{'time vs 1x':>12}"
-          f"{'peak RSS MiB':>14}{'RSS vs 1x':>11}")
+          f"{'CPU s':>8}{'CPU vs 1x':>11}{'peak RSS MiB':>14}{'RSS vs 1x':>11}")
     for factor, result in runs.items():
         for method, r in result["results"].items():
             b = base["results"].get(method)
+            cpu = (f"{sum(c for _, c in result['stages'].values()):>8.2f}"
+                   f"{sum(c for _, c in result['stages'].values()) / base_cpu:>10.2f}x"
+                   if method == "lakehouse" and base_cpu else f"{'':>8}{'':>11}")
             print(f"{factor:>5}x{result['updates']:>12,}{method:>14}{r['seconds']:>9.2f}"
-                  f"{r['seconds'] / b['seconds'] if b else float('nan'):>11.2f}x"
+                  f"{r['seconds'] / b['seconds'] if b else float('nan'):>11.2f}x{cpu}"
                   f"{r['peak_rss_mib']:>14,.0f}"
                   f"{r['peak_rss_mib'] / b['peak_rss_mib'] if b else float('nan'):>10.2f}x")
     print("wanted for lakehouse: time at 4x <= 4.4x the 1x time, peak RSS at 4x <= 1.25x")

@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
+from deltalake import DeltaTable
 
 from lakehouse.lake.delta import (
     append_replacing_sources,
     open_table,
     replace_partitions_streamed,
-    scan,
 )
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
@@ -120,11 +120,12 @@ class SilverLoad:
 _VERSION_COLUMNS = ["update_id", "update_type", "message", "_source_file"]
 
 
-def _day_messages(lake: Lake, day: date, with_message: bool, stages: Stages) -> pl.DataFrame:
+def _day_messages(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
+                  stages: Stages) -> pl.DataFrame:
     """Silver rows of one day from bronze, read batch by batch: only the typed silver columns
     of the whole day are kept. Rows loaded before bronze kept the typed message (``message``
     missing or null) are decoded from their text; a current lake has none."""
-    rows = (scan(lake, lake.table_uri(*BRONZE))
+    rows = (pl.scan_delta(bronze, storage_options=lake.storage_options or None)
             .filter((pl.col("date") == day) & pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES)))
     versions: list[pl.DataFrame] = []
     old_files: set[str] = set()
@@ -172,13 +173,17 @@ def rebuild_silver_days(lake: Lake, days: list[date]) -> SilverLoad:
     def batches() -> Iterator[pa.RecordBatch]:
         load.rows, load.by_type = 0, {}
         for day in (sorted(days) if bronze is not None else []):
-            messages = _day_messages(lake, day, with_message, load.stages)
+            # The table opened once, not once a day: its log is read once per rebuild.
+            messages = _day_messages(lake, bronze, day, with_message, load.stages)
             load.rows += messages.height
             for kind, count in messages.get_column("message_type").value_counts().iter_rows():
                 load.by_type[kind] = load.by_type.get(kind, 0) + count
             if messages.height and not load.preview.height:
                 load.preview = messages.head(10)
-            yield from messages.to_arrow().cast(schema).to_batches()
+            # Slice by slice: Polars' strings become Arrow's by a copy, a slice's at a time.
+            for part in messages.iter_slices(SILVER_BATCH_ROWS):
+                yield from part.to_arrow().cast(schema).to_batches()
+            del messages
 
     total = Stages()
     with total.timed("all"):

@@ -32,7 +32,7 @@ from lakehouse.transforms.telegram import (
     MESSAGE_UPDATE_TYPES,
     QUARANTINE_SCHEMA,
     RAW_RECORD_SCHEMA,
-    update_type_sql,
+    UPDATE_TYPES,
 )
 
 SOURCE, FORMAT = "telegram", "json"
@@ -160,6 +160,13 @@ def raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame
                       for f in frames]), broken
 
 
+def _update_type_sql(keys: str) -> str:
+    """DuckDB SQL naming an update's type from its top-level keys (the first of
+    ``UPDATE_TYPES`` present, else 'other')."""
+    whens = " ".join(f"when list_contains({keys}, '{name}') then '{name}'" for name in UPDATE_TYPES)
+    return f"case {whens} else 'other' end"
+
+
 def decode_records(records: pl.DataFrame) -> pl.DataFrame:
     """``DECODED_RECORD_SCHEMA``: each record's validity, update id, top-level keys and update
     type, the chat id and date of a non-message update, and the message a message-like update
@@ -187,7 +194,7 @@ def decode_records(records: pl.DataFrame) -> pl.DataFrame:
                        case when _json_valid then json_keys(update_text) end as _keys
                 from records),
             typed as (
-                select *, {update_type_sql("_keys")} as _update_type from checked),
+                select *, {_update_type_sql("_keys")} as _update_type from checked),
             parsed as (
                 select _json_valid, _keys, _update_type, {decoded_kinds},
                        case when _json_valid and _update_type not in ({kinds})

@@ -132,13 +132,6 @@ def _epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
-def update_type_sql(keys: str) -> str:
-    """DuckDB SQL naming an update's type from its top-level keys (the first of
-    ``UPDATE_TYPES`` present, else 'other'): computed once, in the decoding pass."""
-    whens = " ".join(f"when list_contains({keys}, '{name}') then '{name}'" for name in UPDATE_TYPES)
-    return f"case {whens} else 'other' end"
-
-
 def record_problem(days: tuple[date, date] | None = None) -> pl.Expr:
     """Why a record cannot become a bronze row (null when it can), in words for the quarantine.
 

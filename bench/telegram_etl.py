@@ -8,35 +8,61 @@ Compares, each in its own process (so peak RSS is its own):
 - ``floor_*``: Polars, pyarrow and DuckDB reading the same raw input and writing just the fields
   silver needs as Parquet, no cleaning, no dedup.
 
-Usage: python bench/telegram_etl.py [--updates 1000000] [--segments 16]
+The ``lakehouse`` method also prints where its time goes, per stage (wall and CPU seconds; CPU
+counts every thread and moves less with the machine's load).
+
+``--scale 1,2,4`` runs ``lakehouse`` and ``floor_duckdb`` at 1x, 2x and 4x ``--updates`` instead,
+the input growing by days (``--updates`` a day, as a busy group over months), and prints time
+and peak RSS per size against 1x: linear time, flat memory is the aim (4x input <= 4.4x time,
+<= 1.25x peak RSS).
+
+Usage: python bench/telegram_etl.py [--updates 1000000] [--segments 16] [--scale 1,2,4]
+Other benches call ``run(n_updates) -> dict``.
 """
 
 import argparse
 import json
 import random
 import shutil
+import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import print_report, report_child, run_children
+sys.path.insert(0, str(Path(__file__).parent))  # harness, also when imported from elsewhere
+from harness import print_report, report_child, run_children  # noqa: E402
 
 SILVER_FIELDS = ["chat_id", "message_id", "chat_type", "chat_title", "user_id", "user_is_bot",
                  "user_first_name", "user_username", "date", "text", "caption", "edit_date",
                  "reply_to_message_id"]
-SEGMENT_PREFIX = "raw/telegram/webhook/2026/11/16"
+FIRST_DAY = datetime(2026, 11, 16, tzinfo=UTC)
+METHODS = ("reference", "floor_duckdb", "floor_polars", "floor_pyarrow", "lakehouse")
+SCALE_METHODS = ("floor_duckdb", "lakehouse")
 
 
-def generate(root: Path, updates: int, segments: int) -> list[str]:
-    """Realistic updates (text, media, edits, replies, reactions) as webhook segments."""
+def generate(root: Path, updates: int, segments: int, days: int = 1) -> list[str]:
+    """Realistic updates (text, media, edits, replies, reactions) as webhook segments:
+    ``updates`` a day over ``days`` days, ``segments`` segments a day."""
+    keys: list[str] = []
+    rng = random.Random(7)
+    state = {"update_id": 900_000_000, "message_id": 0}
+    for day in range(days):
+        keys += _generate_day(root, rng, state, FIRST_DAY + timedelta(days=day), updates, segments)
+    return keys
+
+
+def _generate_day(root: Path, rng: random.Random, state: dict[str, int], day: datetime,
+                  updates: int, segments: int) -> list[str]:
     from lakehouse.sources.telegram_sample import GROUP, PEOPLE, TEXTS
 
-    rng = random.Random(7)
-    base = int(datetime(2026, 11, 16, tzinfo=UTC).timestamp())
+    base = int(day.timestamp())
+    prefix = f"raw/telegram/webhook/{day:%Y/%m/%d}"
     per_segment = -(-updates // segments)
-    keys, update_id, message_id = [], 900_000_000, 0
-    folder = root / SEGMENT_PREFIX
+    keys, update_id, message_id = [], state["update_id"], state["message_id"]
+    first_message = message_id + 1  # edits and reactions are about the day's own messages
+    folder = root / prefix
     folder.mkdir(parents=True, exist_ok=True)
     for seg in range(segments):
         lines = []
@@ -44,14 +70,14 @@ def generate(root: Path, updates: int, segments: int) -> list[str]:
             update_id += 1
             roll = rng.random()
             when = base + rng.randrange(86_400)
-            if roll < 0.05 and message_id:
+            if roll < 0.05 and message_id >= first_message:
                 body = {"update_id": update_id, "message_reaction": {
-                    "chat": GROUP, "message_id": rng.randint(1, message_id),
+                    "chat": GROUP, "message_id": rng.randint(first_message, message_id),
                     "user": rng.choice(PEOPLE), "date": when, "old_reaction": [],
                     "new_reaction": [{"type": "emoji", "emoji": "👍"}]}}
-            elif roll < 0.10 and message_id:
+            elif roll < 0.10 and message_id >= first_message:
                 body = {"update_id": update_id, "edited_message": {
-                    "message_id": rng.randint(1, message_id), "from": rng.choice(PEOPLE),
+                    "message_id": rng.randint(first_message, message_id), "from": rng.choice(PEOPLE),
                     "chat": GROUP, "date": base + 10, "edit_date": when,
                     "text": rng.choice(TEXTS) + " (editado)"}}
             else:
@@ -73,22 +99,28 @@ def generate(root: Path, updates: int, segments: int) -> list[str]:
                                              "date": when - 5}
                 body = {"update_id": update_id, "message": m}
             lines.append(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
-        name = f"20261116T{seg:06d}000000Z-1-{seg:04d}.ndjson"
+        name = f"{day:%Y%m%d}T{seg:06d}000000Z-1-{seg:04d}.ndjson"
         (folder / name).write_text("\n".join(lines) + "\n")
-        keys.append(f"{SEGMENT_PREFIX}/{name}")
+        keys.append(f"{prefix}/{name}")
+    state["update_id"], state["message_id"] = update_id, message_id
     return keys
 
 
 # -- methods (each runs in a child process) ---------------------------------------------------
 
 def run_lakehouse(root: Path, keys: list[str]) -> int:
-    """What the bronze and silver assets run: raw -> bronze Delta -> silver Delta."""
+    """What the bronze and silver assets run: raw -> bronze Delta -> silver Delta. The stages'
+    times go to ``stages.json`` beside the input for the parent to print."""
     from lakehouse.lake.location import Lake
     from lakehouse.load.telegram import load_bronze, rebuild_silver_days
 
     lake = Lake.from_env(str(root))
     load = load_bronze(lake, keys)
-    return rebuild_silver_days(lake, sorted(load.dates)).height
+    silver = rebuild_silver_days(lake, sorted(load.dates))
+    stages = {name: [times.seconds[name], times.cpu_seconds[name]]
+              for times in (load.stages, silver.stages) for name in times.seconds}
+    (root / "stages.json").write_text(json.dumps(stages))
+    return silver.rows
 
 
 def run_reference(root: Path, keys: list[str], out: Path) -> int:
@@ -194,10 +226,70 @@ def child(method: str, root: Path, keys: list[str], out: Path) -> None:
         report_child(method, lambda: run_floor(method.removeprefix("floor_"), root, keys, out))
 
 
+def _prepare(root: Path, updates: int, segments: int, days: int) -> str:
+    t0 = time.perf_counter()
+    keys = generate(root, updates, segments, days)
+    (root / "keys.json").write_text(json.dumps(keys))
+    size = sum((root / k).stat().st_size for k in keys) / 2**20
+    return (f"{updates * days:,} updates ({days} day(s) of {updates:,}) in {len(keys)} segments, "
+            f"{size:,.0f} MiB raw NDJSON (generated in {time.perf_counter() - t0:.1f} s)")
+
+
+def run(n_updates: int, segments: int = 16, days: int = 1,
+        methods: Sequence[str] = METHODS) -> dict:
+    """Generate ``n_updates`` a day for ``days`` days, run ``methods`` (each in its own process)
+    and return ``{"input": str, "updates": int, "results": {method: {seconds, rows,
+    peak_rss_mib}}, "stages": {stage: [wall, cpu]}}`` (stages: of ``lakehouse``, if run)."""
+    root = Path(tempfile.mkdtemp(prefix="bench_telegram_"))
+    try:
+        described = _prepare(root, n_updates, segments, days)
+        print(described, flush=True)
+        results = run_children(__file__, root, methods)
+        stages_file = root / "stages.json"
+        stages = json.loads(stages_file.read_text()) if stages_file.exists() else {}
+        return {"input": described, "updates": n_updates * days, "results": results,
+                "stages": stages}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def print_stages(stages: dict[str, list[float]]) -> None:
+    if not stages:
+        return
+    wall_total = sum(w for w, _ in stages.values())
+    cpu_total = sum(c for _, c in stages.values())
+    print(f"lakehouse by stage {'wall s':>25}{'share':>8}{'CPU s':>9}{'share':>8}")
+    for name, (wall, cpu) in stages.items():
+        print(f"  {name:<40}{wall:>8.2f}{wall / wall_total:>8.0%}{cpu:>9.2f}"
+              f"{cpu / cpu_total:>8.0%}")
+    print(f"  {'total':<40}{wall_total:>8.2f}{'':>8}{cpu_total:>9.2f}")
+
+
+def print_scale(runs: dict[int, dict]) -> None:
+    """Per size: wall time and peak RSS of each method against 1x, and the CPU seconds of
+    lakehouse's stages (every thread; what moves least when others load the machine)."""
+    base = runs[min(runs)]
+    base_cpu = sum(c for _, c in base["stages"].values())
+    print(f"{'scale':>6}{'updates':>12}{'method':>14}{'seconds':>9}{'time vs 1x':>12}"
+          f"{'CPU s':>8}{'CPU vs 1x':>11}{'peak RSS MiB':>14}{'RSS vs 1x':>11}")
+    for factor, result in runs.items():
+        for method, r in result["results"].items():
+            b = base["results"].get(method)
+            cpu = (f"{sum(c for _, c in result['stages'].values()):>8.2f}"
+                   f"{sum(c for _, c in result['stages'].values()) / base_cpu:>10.2f}x"
+                   if method == "lakehouse" and base_cpu else f"{'':>8}{'':>11}")
+            print(f"{factor:>5}x{result['updates']:>12,}{method:>14}{r['seconds']:>9.2f}"
+                  f"{r['seconds'] / b['seconds'] if b else float('nan'):>11.2f}x{cpu}"
+                  f"{r['peak_rss_mib']:>14,.0f}"
+                  f"{r['peak_rss_mib'] / b['peak_rss_mib'] if b else float('nan'):>10.2f}x")
+    print("wanted for lakehouse: time at 4x <= 4.4x the 1x time, peak RSS at 4x <= 1.25x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--updates", type=int, default=1_000_000)
-    parser.add_argument("--segments", type=int, default=16)
+    parser.add_argument("--updates", type=int, default=1_000_000, help="updates a day")
+    parser.add_argument("--segments", type=int, default=16, help="webhook segments a day")
+    parser.add_argument("--scale", help="comma-separated factors (e.g. 1,2,4): days of input")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -208,20 +300,16 @@ def main() -> None:
         out.mkdir()
         child(args.child, root, keys, out)
         return
-
-    root = Path(tempfile.mkdtemp(prefix="bench_telegram_"))
-    try:
-        t0 = time.perf_counter()
-        keys = generate(root, args.updates, args.segments)
-        (root / "keys.json").write_text(json.dumps(keys))
-        size = sum((root / k).stat().st_size for k in keys) / 2**20
-        print(f"{args.updates:,} updates in {len(keys)} segments, {size:,.0f} MiB raw NDJSON "
-              f"(generated in {time.perf_counter() - t0:.1f} s)")
-        results = run_children(__file__, root, ("reference", "floor_duckdb", "floor_polars",
-                                                "floor_pyarrow", "lakehouse"))
-        print_report(results, args.updates, "rows = messages in silver (after dedup)")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    if args.scale:
+        runs = {}
+        for factor in (int(f) for f in args.scale.split(",")):
+            runs[factor] = run(args.updates, args.segments, days=factor, methods=SCALE_METHODS)
+            print_stages(runs[factor]["stages"])
+        print_scale(runs)
+        return
+    result = run(args.updates, args.segments)
+    print_report(result["results"], result["updates"], "rows = messages in silver (after dedup)")
+    print_stages(result["stages"])
 
 
 if __name__ == "__main__":

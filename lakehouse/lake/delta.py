@@ -168,6 +168,26 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
     _document(lake, uri, table)
 
 
+def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
+                                batches: Callable[[], Iterable[pa.RecordBatch]], column: str,
+                                values: Iterable[Any]) -> None:
+    """``replace_partitions`` for data too large to hold at once: ``batches()`` yields it (for
+    example a day at a time) while delta-rs writes, still in one commit. It is called again if
+    a concurrent writer wins the commit."""
+    values = list(values)
+    if not values:
+        return
+    predicate = in_predicate(column, values)
+
+    def write() -> None:
+        ensure_table(lake, uri, schema, [column])
+        write_deltalake(uri, pa.RecordBatchReader.from_batches(schema, batches()),
+                        mode="overwrite", predicate=predicate, schema_mode="merge",
+                        storage_options=lake.storage_options or None)
+    _with_commit_retry(write)
+    _document(lake, uri)
+
+
 def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
                     partition_by: Sequence[str] | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""

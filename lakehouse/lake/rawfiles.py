@@ -14,6 +14,7 @@ import polars as pl
 
 from lakehouse.lake.location import Lake, day_of_raw_key
 from lakehouse.lake.segments import parse_landing_stamp
+from lakehouse.lake.stagetimes import StageTimes
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -32,6 +33,7 @@ class BronzeLoad:
     set_aside: int = 0
     dates: set[date] = field(default_factory=set)  # days of the bronze rows (partitioned bronze)
     preview: pl.DataFrame = field(default_factory=pl.DataFrame)  # a few bronze rows for the UI
+    stages: StageTimes = field(default_factory=StageTimes)  # where the load's time went
 
     def totals(self) -> dict[str, Any]:
         return {"files": self.files, "records": self.records, "bronze_rows": self.bronze_rows,

@@ -41,6 +41,17 @@ class StageTimes:
                 self._nested[-1] = (outer_wall + wall, outer_cpu + cpu)
 
 
+    def add(self, stage: str, seconds: float, cpu_seconds: float) -> None:
+        """Time measured elsewhere (another process, a callback) charged to ``stage``."""
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + cpu_seconds
+
+    def summary(self) -> dict[str, str]:
+        """``{stage: "wall s (cpu s CPU)"}``, rounded, for run metadata."""
+        return {stage: f"{self.seconds[stage]:.2f} s ({self.cpu_seconds[stage]:.2f} s CPU)"
+                for stage in self.seconds}
+
+
 def stage_summary(times: StageTimes) -> str:
     """One log line: the stages by wall time, slowest first."""
     stages = sorted(times.seconds.items(), key=lambda kv: -kv[1])

@@ -21,18 +21,18 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import polars as pl
 
-from lakehouse.lake.jsondecode import decode_json, duckdb_structure
+from lakehouse.lake.jsondecode import duckdb_structure
 from lakehouse.lake.location import Lake, raw_key, raw_prefix
 from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
 from lakehouse.sources.telegram import ALLOWED_UPDATES, UpdatesSource
 from lakehouse.transforms.telegram import (
     DECODED_RECORD_SCHEMA,
-    ENVELOPE_DTYPE,
     MESSAGE_DTYPE,
     MESSAGE_UPDATE_TYPES,
     QUARANTINE_SCHEMA,
     RAW_RECORD_SCHEMA,
+    UPDATE_TYPES,
 )
 
 # The raw assets' keys; their files land under the keys' paths.
@@ -123,10 +123,15 @@ def poll_updates(source: UpdatesSource, lake: Lake, *, max_batches: int = 200,
 
 
 def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``raw_records`` with the records decoded (``decode_records``)."""
+    records, broken = raw_records(lake, keys)
+    return decode_records(records), broken
+
+
+def raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(records, broken files) for the given raw keys.
 
-    Records follow ``DECODED_RECORD_SCHEMA``: one row per Update, its JSON text as received and
-    what bronze needs decoded from it (``decode_records``). A webhook
+    Records follow ``RAW_RECORD_SCHEMA``: one row per Update, its JSON text as received. A webhook
     segment gives one record per line; a getUpdates answer one per element of ``result``
     (split by DuckDB's JSON reader, which keeps each element's text). A getUpdates file that is
     not an ok answer comes back whole in the second frame, for the quarantine.
@@ -150,55 +155,84 @@ def read_raw_records(lake: Lake, keys: list[str]) -> tuple[pl.DataFrame, pl.Data
         exploded, broken = _explode_answers(pl.DataFrame(answers))
         frames.append(exploded)
     if not frames:
-        return pl.DataFrame(schema=DECODED_RECORD_SCHEMA), broken
-    records = pl.concat([f.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA)
-                         for f in frames])
-    return decode_records(records), broken
+        return pl.DataFrame(schema=RAW_RECORD_SCHEMA), broken
+    return pl.concat([f.select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA)
+                      for f in frames]), broken
+
+
+def _update_type_sql(keys: str) -> str:
+    """DuckDB SQL naming an update's type from its top-level keys (the first of
+    ``UPDATE_TYPES`` present, else 'other')."""
+    whens = " ".join(f"when list_contains({keys}, '{name}') then '{name}'" for name in UPDATE_TYPES)
+    return f"case {whens} else 'other' end"
 
 
 def decode_records(records: pl.DataFrame) -> pl.DataFrame:
-    """``DECODED_RECORD_SCHEMA``: each record's validity, envelope, top-level keys, and the chat
-    id and date of a non-message update, in one DuckDB pass over the JSON text."""
-    structure = json.dumps(duckdb_structure(ENVELOPE_DTYPE))
+    """``DECODED_RECORD_SCHEMA``: each record's validity, update id, top-level keys and update
+    type, the chat id and date of a non-message update, and the message a message-like update
+    carries, typed: one DuckDB pass over the JSON text, the only decoding of it.
+
+    Every JSON function parses the text again, so each record is parsed three times only:
+    validity, top-level keys, then one ``from_json`` per record into a struct of its own update
+    type (the update id kept as JSON text, so its JSON type tells a double from an integer).
+    Decoding cost grows with the width of the target struct, and an update carries one message
+    kind only: each kind's column is decoded on its own rows (a ``case`` evaluates only those).
+    """
+    message = duckdb_structure(MESSAGE_DTYPE)
     kinds = ", ".join(f"'{k}'" for k in MESSAGE_UPDATE_TYPES)
+    decoded_kinds = ",\n".join(
+        f"""case when _update_type = '{kind}' then from_json(update_text,
+                '{json.dumps({"update_id": "JSON", kind: message})}') end as "_d_{kind}\""""
+        for kind in MESSAGE_UPDATE_TYPES)
+    update_id = ", ".join(f'"_d_{k}".update_id' for k in MESSAGE_UPDATE_TYPES)
+    messages = ", ".join(f'"_d_{k}"."{k}"' for k in MESSAGE_UPDATE_TYPES)
     with duckdb.connect() as con:
         con.register("records", records.select("update_text").to_arrow())
         decoded = con.sql(f"""
-            select json_valid(update_text) as _json_valid,
-                   case when _json_valid then from_json(update_text, '{structure}') end
+            with checked as (
+                select update_text, json_valid(update_text) as _json_valid,
+                       case when _json_valid then json_keys(update_text) end as _keys
+                from records),
+            typed as (
+                select *, {_update_type_sql("_keys")} as _update_type from checked),
+            parsed as (
+                select _json_valid, _keys, _update_type, {decoded_kinds},
+                       case when _json_valid and _update_type not in ({kinds})
+                           then from_json(update_text, '{{"update_id": "JSON"}}') end
+                           as _d_other,
+                       case when _json_valid and _update_type not in ({kinds}) then coalesce(
+                           try_cast(json_extract(update_text, '$.*.chat.id')[1] as bigint),
+                           try_cast(json_extract(update_text, '$.*.message.chat.id')[1]
+                                    as bigint))
+                       end as _other_chat_id,
+                       case when _json_valid and _update_type not in ({kinds}) then coalesce(
+                           try_cast(json_extract(update_text, '$.*.date')[1] as bigint),
+                           try_cast(json_extract(update_text, '$.*.message.date')[1] as bigint))
+                       end as _other_date
+                from typed),
+            ids as (
+                select *, coalesce({update_id}, _d_other.update_id) as _update_id_json
+                from parsed)
+            select _json_valid,
+                   struct_pack(update_id := case when json_type(_update_id_json)
+                       in ('BIGINT', 'UBIGINT') then try_cast(_update_id_json as bigint) end)
                        as _envelope,
-                   case when _json_valid and json_type(update_text) = 'OBJECT'
-                       then json_keys(update_text) end as _keys,
-                   case when _json_valid and not list_has_any(_keys, [{kinds}]) then coalesce(
-                       try_cast(json_extract(update_text, '$.*.chat.id')[1] as bigint),
-                       try_cast(json_extract(update_text, '$.*.message.chat.id')[1] as bigint))
-                   end as _other_chat_id,
-                   case when _json_valid and not list_has_any(_keys, [{kinds}]) then coalesce(
-                       try_cast(json_extract(update_text, '$.*.date')[1] as bigint),
-                       try_cast(json_extract(update_text, '$.*.message.date')[1] as bigint))
-                   end as _other_date,
-                   json_type(case when _json_valid then update_text end, '$.update_id')
-                       as _update_id_type
-            from records""").pl()
+                   _keys, _update_type, _other_chat_id, _other_date,
+                   json_type(_update_id_json) as _update_id_type,
+                   coalesce({messages}) as _message
+            from ids""").pl()
     return pl.concat([records, decoded], how="horizontal").cast(DECODED_RECORD_SCHEMA)
 
 
 def decode_updates(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Bronze rows of message-like updates, with their message decoded as ``_message``.
-
-    Each update type is decoded on its own rows into a one-field struct: decoding cost grows
-    with the width of the target struct, and an update carries one message kind only.
-    """
-    parts = []
-    for kind in MESSAGE_UPDATE_TYPES:
-        rows = bronze.filter(pl.col("update_type") == kind)
-        if rows.height:
-            decoded = decode_json(rows, "update_json", pl.Struct({kind: MESSAGE_DTYPE}), "_u")
-            parts.append(decoded.with_columns(pl.col("_u").struct.field(kind).alias("_message"))
-                         .drop("_u"))
-    if not parts:
-        return bronze.clear().with_columns(pl.lit(None, MESSAGE_DTYPE).alias("_message"))
-    return pl.concat(parts)
+    """Bronze rows written before bronze kept the typed message (its ``message`` column null or
+    missing), with ``message`` decoded from their ``update_json``: how silver reads a lake
+    loaded by an older version without reloading it."""
+    records = bronze.select(pl.col("update_json").alias("update_text"))
+    decoded = decode_records(records.with_columns(
+        pl.lit(None, RAW_RECORD_SCHEMA[c]).alias(c) for c in RAW_RECORD_SCHEMA
+        if c != "update_text").select(list(RAW_RECORD_SCHEMA)))
+    return bronze.with_columns(decoded.get_column("_message").alias("message"))
 
 
 def _explode_answers(answers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -2,11 +2,12 @@
 
 Input of ``bronze_updates`` is one row per received record (``DECODED_RECORD_SCHEMA``): the
 Update's JSON text as landed, its source file and index in that file, when the file was landed,
-and what the reader decoded from it (validity, ``ENVELOPE_DTYPE``, top-level keys, the chat id
-and date of non-message updates).
-``silver_messages`` reads bronze rows with ``_message`` decoded (``MESSAGE_DTYPE``: the message,
-edited message, channel post or edited channel post the update carries). The decoding
-is DuckDB's (``lakehouse.lake.jsondecode``), several times faster than Polars' here.
+and what the reader decoded from it (validity, update id and its JSON type, top-level keys and
+the update type they name, the chat id and date of non-message updates, and ``_message``: the
+message, edited message, channel post or edited channel post the update carries, typed as
+``MESSAGE_DTYPE``). The decoding is DuckDB's (``lakehouse.lake.jsondecode``), several times
+faster than Polars' here, and happens once: bronze keeps the typed message (column
+``message``), which is what ``silver_messages`` reads.
 """
 
 from __future__ import annotations
@@ -32,16 +33,6 @@ RAW_RECORD_SCHEMA = {
     "_source_file": pl.String,
     "_record_index": pl.Int64,
     "update_text": pl.String,
-    "_ingested_at": pl.Datetime("us", "UTC"),
-}
-BRONZE_SCHEMA = {
-    "update_id": pl.Int64,
-    "update_type": pl.String,
-    "chat_id": pl.Int64,
-    "date": pl.Date,
-    "update_json": pl.String,
-    "_source_file": pl.String,
-    "_record_index": pl.Int64,
     "_ingested_at": pl.Datetime("us", "UTC"),
 }
 QUARANTINE_SCHEMA = {
@@ -75,22 +66,6 @@ SILVER_SCHEMA = {
 }
 
 _CHAT = pl.Struct({"id": pl.Int64, "type": pl.String, "title": pl.String})
-# What bronze needs decoded from a record: the message kinds' day and chat. Which update type a
-# record is comes from its top-level keys, and the chat of other update types (reactions,
-# membership, callback queries) from a JSON path: a narrow struct decodes much faster.
-_DATED = pl.Struct({"message_id": pl.Int64, "date": pl.Int64, "edit_date": pl.Int64,
-                    "chat": pl.Struct({"id": pl.Int64})})
-ENVELOPE_DTYPE = pl.Struct({"update_id": pl.Int64, **{t: _DATED for t in MESSAGE_UPDATE_TYPES}})
-DECODED_RECORD_SCHEMA = {
-    **RAW_RECORD_SCHEMA,
-    "_json_valid": pl.Boolean,
-    "_envelope": ENVELOPE_DTYPE,
-    "_keys": pl.List(pl.String),
-    "_other_chat_id": pl.Int64,
-    "_other_date": pl.Int64,
-    "_update_id_type": pl.String,
-}
-
 _USER = pl.Struct({"id": pl.Int64, "is_bot": pl.Boolean, "first_name": pl.String,
                    "username": pl.String})
 _FILE = pl.Struct({"file_id": pl.String})
@@ -118,6 +93,32 @@ MESSAGE_DTYPE = pl.Struct({
     "location": pl.Struct({"latitude": pl.Float64}),
     "contact": pl.Struct({"phone_number": pl.String}),
 })
+BRONZE_SCHEMA = {
+    "update_id": pl.Int64,
+    "update_type": pl.String,
+    "chat_id": pl.Int64,
+    "date": pl.Date,
+    "update_json": pl.String,
+    "message": MESSAGE_DTYPE,  # null for other update types
+    "_source_file": pl.String,
+    "_record_index": pl.Int64,
+    "_ingested_at": pl.Datetime("us", "UTC"),
+}
+# What the reader decodes from every record besides its message. Which update type a record is
+# comes from its top-level keys, and the chat of other update types (reactions, membership,
+# callback queries) from a JSON path.
+ENVELOPE_DTYPE = pl.Struct({"update_id": pl.Int64})
+DECODED_RECORD_SCHEMA = {
+    **RAW_RECORD_SCHEMA,
+    "_json_valid": pl.Boolean,
+    "_envelope": ENVELOPE_DTYPE,
+    "_keys": pl.List(pl.String),
+    "_update_type": pl.String,
+    "_other_chat_id": pl.Int64,
+    "_other_date": pl.Int64,
+    "_update_id_type": pl.String,
+    "_message": MESSAGE_DTYPE,
+}
 
 
 def _epoch_to_utc(expr: pl.Expr) -> pl.Expr:
@@ -131,23 +132,6 @@ def _epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
-def _update_type() -> pl.Expr:
-    keys = pl.col("_keys")
-    return pl.coalesce(
-        [pl.when(keys.list.contains(name)).then(pl.lit(name)) for name in UPDATE_TYPES]
-    ).fill_null("other")
-
-
-def _payload() -> pl.Expr:
-    """The message an update carries (by its update type), or null for other update types."""
-    kind = _update_type()
-    chain = pl.when(kind == MESSAGE_UPDATE_TYPES[0]).then(
-        pl.col("_envelope").struct.field(MESSAGE_UPDATE_TYPES[0]))
-    for name in MESSAGE_UPDATE_TYPES[1:]:
-        chain = chain.when(kind == name).then(pl.col("_envelope").struct.field(name))
-    return chain.otherwise(None)
-
-
 def record_problem(days: tuple[date, date] | None = None) -> pl.Expr:
     """Why a record cannot become a bronze row (null when it can), in words for the quarantine.
 
@@ -155,8 +139,8 @@ def record_problem(days: tuple[date, date] | None = None) -> pl.Expr:
     needs its ``message_id``, ``chat.id`` and an integer ``date``, and with ``days`` (first, last)
     that date's UTC day must lie in that range (the silver partitions), as its ``edit_date``.
     """
-    message = _payload()
-    is_message = _update_type().is_in(MESSAGE_UPDATE_TYPES)
+    message = pl.col("_message")
+    is_message = pl.col("_update_type").is_in(MESSAGE_UPDATE_TYPES)
     sent = message.struct.field("date")
     edited = message.struct.field("edit_date")
     update_id_type = pl.col("_update_id_type")
@@ -215,7 +199,7 @@ def bronze_updates(records: pl.LazyFrame, allowed_chat_ids: Collection[int] = ()
     original message), else the day the record was landed. With an allow-list, updates of other
     chats are dropped (updates with no chat, like inline queries, are kept).
     """
-    message = _payload()
+    message = pl.col("_message")
     other_date = pl.col("_other_date")
     if days is not None:  # a non-message update's own date is only a hint: keep it in range
         other_date = (pl.when(other_date.is_between(_epoch(days[0]),
@@ -231,20 +215,26 @@ def bronze_updates(records: pl.LazyFrame, allowed_chat_ids: Collection[int] = ()
         records.filter(record_problem(days).is_null())
         .select(
             pl.col("_envelope").struct.field("update_id").alias("update_id"),
-            _update_type().alias("update_type"),
+            pl.col("_update_type").alias("update_type"),
             chat_id.alias("chat_id"),
             pl.coalesce(_epoch_to_utc(dated).dt.date(),
                         pl.col("_ingested_at").dt.date()).alias("date"),
             pl.col("update_text").alias("update_json"),
+            pl.col("_message").alias("message"),
             "_source_file",
             "_record_index",
             "_ingested_at",
         )
     )
-    if allowed_chat_ids:
-        frame = frame.filter(pl.col("chat_id").is_null()
-                             | pl.col("chat_id").is_in(list(allowed_chat_ids)))
-    return frame
+    return only_allowed_chats(frame, allowed_chat_ids)
+
+
+def only_allowed_chats(bronze: pl.LazyFrame, allowed_chat_ids: Collection[int]) -> pl.LazyFrame:
+    """Bronze rows of the allowed chats, and those with no chat; every row without a list."""
+    if not allowed_chat_ids:
+        return bronze
+    return bronze.filter(pl.col("chat_id").is_null()
+                         | pl.col("chat_id").is_in(list(allowed_chat_ids)))
 
 
 def message_type_expr(m: pl.Expr) -> pl.Expr:
@@ -259,10 +249,10 @@ def message_type_expr(m: pl.Expr) -> pl.Expr:
 def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """One row per message-like update (every version of a message), typed; row-wise only.
 
-    Input: bronze rows of message-like updates with ``_message`` decoded (``MESSAGE_DTYPE``).
-    Being row-wise, it can run batch by batch over a large day before ``latest_versions``.
+    Input: bronze rows (``update_type``, ``message`` as ``MESSAGE_DTYPE``, ``update_id``,
+    ``_source_file``). Being row-wise, it can run batch by batch before ``latest_versions``.
     """
-    m = pl.col("_message")
+    m = pl.col("message")
     user = m.struct.field("from")
     chat = m.struct.field("chat")
     text = m.struct.field("text")
@@ -312,16 +302,16 @@ def latest_versions(versions: pl.LazyFrame) -> pl.LazyFrame:
         .group_by("chat_id", "message_id", maintain_order=True)
         .agg(pl.col("_row").last(), pl.col("is_edited").any())
     )
+    # The winners are in key order already: joining onto them in their order gathers each wide
+    # row once, with no sort of the wide rows afterwards.
     return (
-        keyed.drop("is_edited")
-        .join(winners.select("_row", "is_edited"), on="_row", how="inner")
-        .sort("chat_id", "message_id")
+        winners.select("_row", "is_edited")
+        .join(keyed.drop("is_edited"), on="_row", how="left", maintain_order="left")
         .select(list(SILVER_SCHEMA))
         .cast(SILVER_SCHEMA)
     )
 
 
 def silver_messages(bronze: pl.LazyFrame) -> pl.LazyFrame:
-    """Bronze rows (``_message`` decoded) to silver messages: ``message_versions`` then
-    ``latest_versions``."""
+    """Bronze rows to silver messages: ``message_versions`` then ``latest_versions``."""
     return bronze.pipe(message_versions).pipe(latest_versions)

@@ -94,8 +94,9 @@ telegram_raw_webhook = dg.AssetSpec(
     specs=bronze_load_specs(
         BRONZE_UPDATES, QUARANTINE, GROUP, [RAW_GETUPDATES, RAW_WEBHOOK],
         bronze_description="One row per Update: update_id, update_type, chat_id, date (UTC day of the "
-                           "message), the Update as JSON text, _source_file, _record_index, _ingested_at. "
-                           "Delta, partitioned by date; re-loading a raw file replaces its rows.",
+                           "message), the Update as JSON text, the message it carries typed (decoded "
+                           "once, read by silver), _source_file, _record_index, _ingested_at. Delta, "
+                           "partitioned by date; re-loading a raw file replaces its rows.",
         quarantine_description="Raw Telegram records that could not be parsed, with the reason, the record "
                                "as received and where it came from."),
     check_specs=[file_accounting_spec(BRONZE_UPDATES)],
@@ -117,6 +118,7 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
         **delta_metadata(the_lake, the_lake.table_uri(*BRONZE), load.preview), **totals,
         # The silver sensor reads this list to rebuild exactly the days that changed.
         "dates": dg.MetadataValue.json(sorted(d.isoformat() for d in load.dates)),
+        "seconds_by_stage": dg.MetadataValue.json(load.stages.summary()),
     })
     yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
         **delta_metadata(the_lake, the_lake.table_uri(*QUARANTINE_TABLE)),
@@ -149,20 +151,20 @@ def telegram_silver(context: dg.AssetExecutionContext,
                       lake: LakeResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    messages = rebuild_silver_days(the_lake, days)
+    load = rebuild_silver_days(the_lake, days)
     silver_uri = the_lake.table_uri(*SILVER)
-    # Checked on the table as written (a concurrent writer would show here), not on the frame.
+    # Checked on the table as written (a concurrent writer would show here), not on the frames.
     written = (scan(the_lake, silver_uri).filter(pl.col("date").is_in(days))
                .select("chat_id", "message_id").collect())
     duplicates = written.height - written.unique().height
-    unknown = messages.filter(~pl.col("message_type").is_in(MESSAGE_TYPES)).height
-    table_facts = delta_metadata(the_lake, silver_uri, messages)
+    unknown = sum(n for kind, n in load.by_type.items() if kind not in MESSAGE_TYPES)
+    table_facts = delta_metadata(the_lake, silver_uri, load.preview)
     yield dg.MaterializeResult(metadata={
         **table_facts,
-        "dagster/row_count": messages.height,  # of the rebuilt days; the table's is below
+        "dagster/row_count": load.rows,  # of the rebuilt days; the table's is below
         "table_row_count": table_facts["dagster/row_count"],
-        "messages_by_type": dg.MetadataValue.json(
-            dict(messages.group_by("message_type").len().sort("message_type").iter_rows())),
+        "messages_by_type": dg.MetadataValue.json(dict(sorted(load.by_type.items()))),
+        "seconds_by_stage": dg.MetadataValue.json(load.stages.summary()),
     })
     yield dg.AssetCheckResult(check_name="unique_chat_message", passed=duplicates == 0,
                               metadata={"duplicate_rows": duplicates})

@@ -179,13 +179,14 @@ def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
         return
     predicate = in_predicate(column, values)
 
-    def write() -> None:
-        ensure_table(lake, uri, schema, [column])
-        write_deltalake(uri, pa.RecordBatchReader.from_batches(schema, batches()),
-                        mode="overwrite", predicate=predicate, schema_mode="merge",
-                        storage_options=lake.storage_options or None)
-    _with_commit_retry(write)
-    _document(lake, uri)
+    schema = table_docs.annotate_schema(uri, schema)  # the comments ride on the data, as _write
+
+    def write() -> DeltaTable:
+        table = ensure_table(lake, uri, schema, [column])
+        write_deltalake(table, pa.RecordBatchReader.from_batches(schema, batches()),
+                        mode="overwrite", predicate=predicate, schema_mode="merge")
+        return table
+    _document(lake, uri, _with_commit_retry(write))
 
 
 def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,

@@ -1,5 +1,8 @@
-"""A run whose process is SIGKILLed is marked FAILED by the daemon's run monitoring, with the
-instance configured as `make dev` configures it (deploy/dagster.yaml)."""
+"""How runs start and end with the instance configured as `make dev` configures it
+(deploy/dagster.yaml): in forks of a warm run worker (``lakehouse.run_worker``), one worker
+serving run after run and new code getting a new worker; a run whose process is SIGKILLed (a
+fork or any other) is marked FAILED by the daemon's run monitoring, and a forked run is
+terminated like any other (CANCELED)."""
 
 import contextlib
 import os
@@ -12,8 +15,12 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import psutil
+
+from lakehouse.run_launcher import WORKER_PID_TAG
 
 ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
 SLOW_DEFS = textwrap.dedent("""
     import time
     import dagster as dg
@@ -23,6 +30,25 @@ SLOW_DEFS = textwrap.dedent("""
         time.sleep(300)
 
     defs = dg.Definitions(assets=[slow_load])
+""")
+
+DEFS = textwrap.dedent("""
+    import os
+    import time
+
+    import dagster as dg
+
+    @dg.asset
+    def quick() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"pid": os.getpid(), "parent": os.getppid()})
+
+    @dg.asset
+    def slow() -> None:
+        time.sleep(300)
+
+    defs = dg.Definitions(assets=[quick, slow], executor=dg.in_process_executor,
+                          jobs=[dg.define_asset_job("quick_job", ["quick"]),
+                                dg.define_asset_job("slow_job", ["slow"])])
 """)
 
 
@@ -46,17 +72,29 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def test_a_killed_run_is_marked_failed_and_frees_its_slot(tmp_path: Path) -> None:
+def _dev_instance(tmp_path: Path, defs: str) -> tuple[Path, Path, dict[str, str]]:
+    """A Dagster home configured as `make dev`'s (storage created), a definitions file and the
+    processes' environment."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    defs_file = tmp_path / "slow_defs.py"
-    defs_file.write_text(SLOW_DEFS)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT),
-           "DAGSTER_TELEMETRY_DISABLED": "1"}
-    bin_dir = Path(sys.executable).parent
+    defs_file = tmp_path / "defs.py"
+    defs_file.write_text(defs)
+    # The storage is created here, before processes race to create it (SQLite's migrations).
+    dg.DagsterInstance.from_config(str(home)).dispose()
+    return home, defs_file, {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT),
+                             "DAGSTER_TELEMETRY_DISABLED": "1"}
+
+
+def _finished(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun | None:
+    run = instance.get_run_by_id(run_id)
+    return run if run is not None and run.is_finished else None
+
+
+def test_a_killed_run_is_marked_failed_and_frees_its_slot(tmp_path: Path) -> None:
+    home, defs_file, env = _dev_instance(tmp_path, SLOW_DEFS)
     run_log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed with the process
-    run_proc = subprocess.Popen([str(bin_dir / "dagster"), "asset", "materialize", "-f",
+    run_proc = subprocess.Popen([str(BIN / "dagster"), "asset", "materialize", "-f",
                                  str(defs_file), "--select", "slow_load"], env=env,
                                 cwd=tmp_path, stdout=run_log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -71,7 +109,7 @@ def test_a_killed_run_is_marked_failed_and_frees_its_slot(tmp_path: Path) -> Non
             run_proc.wait(timeout=10)
             assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
 
-            daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-f",
+            daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-f",
                                        str(defs_file)], env=env, cwd=tmp_path,
                                       stdout=run_log, stderr=subprocess.STDOUT)
             _wait_for(lambda: instance.get_run_by_id(run.run_id).status
@@ -92,3 +130,65 @@ def test_a_killed_run_is_marked_failed_and_frees_its_slot(tmp_path: Path) -> Non
         run_log.close()
         if daemon is not None:
             _stop(daemon)
+
+
+def test_runs_start_in_forks_of_one_warm_worker_which_reloads_new_code(tmp_path: Path) -> None:
+    home, defs_file, env = _dev_instance(tmp_path, DEFS)
+    instance = dg.DagsterInstance.from_config(str(home))
+    log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115 - closed in finally
+    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-f", str(defs_file)],
+                              env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+
+    def submit(job: str) -> str:
+        before = {r.run_id for r in instance.get_runs()}
+        subprocess.run([str(BIN / "dagster"), "job", "launch", "-f", str(defs_file), "-j", job],
+                       env=env, cwd=tmp_path, check=True, capture_output=True)
+        return next(r.run_id for r in instance.get_runs() if r.run_id not in before)
+
+    def quick_run_facts(run_id: str) -> dict[str, int]:
+        run = _wait_for(lambda: _finished(instance, run_id), 180, f"run {run_id}")
+        assert run.status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
+        event = instance.get_latest_materialization_event(dg.AssetKey("quick"))
+        metadata = event.asset_materialization.metadata
+        assert int(run.tags[WORKER_PID_TAG]) == metadata["pid"].value
+        return {"pid": metadata["pid"].value, "worker": metadata["parent"].value}
+
+    try:
+        with instance:
+            first = quick_run_facts(submit("quick_job"))
+            second = quick_run_facts(submit("quick_job"))
+            # One warm worker forked both runs: not the daemon, not a process per run.
+            assert first["worker"] == second["worker"] != daemon.pid
+            assert first["pid"] != second["pid"]
+            worker = psutil.Process(first["worker"])
+            assert "lakehouse.run_worker" in " ".join(worker.cmdline())
+
+            # New code: the worker answers stale, a fresh one loads it and runs it.
+            defs_file.write_text(DEFS + "\n# edited\n")
+            third = quick_run_facts(submit("quick_job"))
+            assert third["worker"] != first["worker"]
+            assert not psutil.pid_exists(first["worker"]) or \
+                psutil.Process(first["worker"]).status() == psutil.STATUS_ZOMBIE
+
+            # A run in a fork is terminated as Dagster terminates runs: CANCELED.
+            canceled = submit("slow_job")
+            _wait_for(lambda: instance.get_run_by_id(canceled).status == dg.DagsterRunStatus.STARTED,
+                      120, "the slow run to start")
+            assert instance.run_launcher.terminate(canceled)
+            run = _wait_for(lambda: _finished(instance, canceled), 60, "the run to be canceled")
+            assert run.status == dg.DagsterRunStatus.CANCELED
+
+            # A fork that dies is seen by run monitoring: FAILED, its slot freed.
+            killed = submit("slow_job")
+            run = _wait_for(lambda: (r := instance.get_run_by_id(killed)).status
+                            == dg.DagsterRunStatus.STARTED and r, 120, "the slow run to start")
+            _wait_for(lambda: instance.all_logs(killed, of_type=dg.DagsterEventType.STEP_START),
+                      60, "the step to start")
+            # its own session (setsid): the group is the run and its compute-log tailers
+            os.killpg(int(instance.get_run_by_id(killed).tags[WORKER_PID_TAG]), signal.SIGKILL)
+            run = _wait_for(lambda: _finished(instance, killed), 120, "run monitoring")
+            assert run.status == dg.DagsterRunStatus.FAILURE
+            assert any("is gone" in (e.message or "") for e in instance.all_logs(killed))
+    finally:
+        _stop(daemon)
+        log.close()

@@ -117,9 +117,12 @@ def _delta_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def _arrow(df: pl.DataFrame) -> pa.Table:
-    """``df`` in Polars' own Arrow layout (string views): no copy of every string, which the
-    default conversion to ``large_string`` makes; delta-rs writes views as Delta strings."""
-    return df.to_arrow(compat_level=pl.CompatLevel.newest())
+    """``df`` as Arrow for delta-rs, strings as plain (large) strings. Not Polars' own string
+    views, though they would save a copy of every string: delta-rs keeps the view type in the
+    Parquet files' Arrow schema, and pyarrow datasets over the table (``lakehouse sql``, a
+    notebook's ``to_pyarrow_dataset``) then fail filters on such columns ("no kernel matching
+    input types (string, string_view)")."""
+    return df.to_arrow()
 
 
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,

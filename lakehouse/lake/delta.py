@@ -150,14 +150,25 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
     _document(lake, uri)
 
 
-def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
+def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame | Callable[[], pa.RecordBatchReader],
                     partition_by: Sequence[str] | None = None) -> None:
-    """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
+    """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old.
+
+    ``df`` may be a function opening a stream of batches (a query's result), so a big table is
+    written without being whole in memory; it is called again if the commit is retried.
+    """
     def write() -> None:
-        data = df.to_arrow()
+        data: pa.Table | pa.RecordBatchReader
+        if callable(df):
+            reader = df()
+            # The comments ride on the data: a schema overwrite would otherwise drop them each time.
+            schema = table_docs.annotate_schema(uri, reader.schema)
+            data = pa.RecordBatchReader.from_batches(schema, (
+                pa.RecordBatch.from_arrays(batch.columns, schema=schema) for batch in reader))
+        else:
+            data = table_docs.annotate(uri, df.to_arrow())
         ensure_table(lake, uri, data.schema, partition_by)
-        # The comments ride on the data: a schema overwrite would otherwise drop them each time.
-        write_deltalake(uri, table_docs.annotate(uri, data), mode="overwrite", schema_mode="overwrite",
+        write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite",
                         partition_by=list(partition_by) if partition_by else None,
                         storage_options=lake.storage_options or None)
     _with_commit_retry(write)

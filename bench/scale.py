@@ -53,6 +53,13 @@ def movie_size(cache: Path, fraction: float, gold: bool) -> dict[str, dict]:
         print(f"  {fraction:g}x real size, {stage}: " + (
             f"{r['seconds']:.2f} s, {r['peak_rss_mib']:,.0f} MiB, {r['rows']:,} rows out"
             if "seconds" in r else f"failed: {r['error']}"), flush=True)
+        if "models" in r:
+            slowest = sorted(((v, k.split(".")[-1]) for k, v in r["models"].items()
+                              if k.startswith("model.")), reverse=True)[:4]
+            print(f"    dbt build {r['dbt_seconds']:.1f} s (dbt's peak RSS "
+                  f"{r['children_peak_rss_mib']:,.0f} MiB), landing as Delta "
+                  f"{r['land_seconds']:.1f} s; slowest models: "
+                  + ", ".join(f"{name} {v:.1f} s" for v, name in slowest), flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return results
 

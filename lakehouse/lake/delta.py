@@ -181,7 +181,6 @@ def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
     if not values:
         return
     predicate = in_predicate(column, values)
-
     schema = table_docs.annotate_schema(uri, schema)  # the comments ride on the data, as _write
 
     def write() -> DeltaTable:
@@ -192,13 +191,24 @@ def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
     _document(lake, uri, _with_commit_retry(write))
 
 
-def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame,
+def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame | Callable[[], pa.RecordBatchReader],
                     partition_by: Sequence[str] | None = None) -> None:
-    """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old."""
+    """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old.
+
+    ``df`` may be a function opening a stream of batches (a query's result), so a big table is
+    written without being whole in memory; it is called again if the commit is retried.
+    """
     def write() -> DeltaTable:
-        data = table_docs.annotate(uri, _arrow(df))
+        data: pa.Table | pa.RecordBatchReader
+        if callable(df):
+            reader = df()
+            # The comments ride on the data: a schema overwrite would otherwise drop them each time.
+            schema = table_docs.annotate_schema(uri, reader.schema)
+            data = pa.RecordBatchReader.from_batches(schema, (
+                pa.RecordBatch.from_arrays(batch.columns, schema=schema) for batch in reader))
+        else:
+            data = table_docs.annotate(uri, _arrow(df))
         table = ensure_table(lake, uri, data.schema, partition_by)
-        # The comments ride on the data: a schema overwrite would otherwise drop them each time.
         write_deltalake(table, data, mode="overwrite", schema_mode="overwrite",
                         partition_by=list(partition_by) if partition_by else None)
         return table

@@ -8,6 +8,7 @@ No Dagster here, so the benchmark runs exactly this code.
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
 import tempfile
 import zipfile
@@ -16,7 +17,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -65,33 +68,128 @@ def _noop(_: str) -> None:
     return None
 
 
+class KeyHashes:
+    """The key hashes of one pass, with the keys that repeat found in bounded memory.
+
+    During the pass each batch's hashes are appended to an anonymous temporary file (8 bytes a
+    row, a sequential write): nothing grows in memory with the input. At the end, only when
+    needed, the file is split by the hashes' top bits into partitions of about
+    ``partition_rows`` hashes, and each partition is sorted alone to find its repeats; so the
+    memory is that of one partition whatever the size of the file (about 0.7 GB of hashes for
+    IMDB's 90M principals used to be held and sorted whole).
+    """
+
+    def __init__(self, partition_rows: int = 4 << 20):
+        self.partition_rows = partition_rows
+        self.rows = 0
+        self.dtype: pl.DataType = pl.UInt64()
+        self._file: IO[bytes] | None = None
+        self._repeated: pl.Series | None = None
+
+    def add(self, hashes: pl.Series) -> None:
+        if hashes.len() == 0:
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="lakehouse-keys-")  # noqa: SIM115 (close())
+        self.dtype = hashes.dtype
+        # An exact integer key (ratings) may be negative: its bits are kept as they are.
+        self._file.write(hashes.to_numpy().astype(np.int64 if hashes.dtype.is_signed_integer()
+                                                  else np.uint64, copy=False).tobytes())
+        self.rows += hashes.len()
+        self._repeated = None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file, self.rows, self._repeated = None, 0, None
+
+    def _chunks(self, chunk_rows: int) -> Iterator[np.ndarray]:
+        assert self._file is not None
+        self._file.flush()
+        self._file.seek(0)
+        while True:
+            chunk = np.fromfile(self._file, dtype=np.uint64, count=chunk_rows)
+            if chunk.size == 0:
+                return
+            yield chunk
+
+    def repeated(self) -> pl.Series:
+        """Every hash seen more than once (each once), of the hashes' own type."""
+        if self._repeated is None:
+            found = self._find_repeated()
+            if self.dtype.is_signed_integer():
+                found = found.view(np.int64)
+            self._repeated = pl.Series("h", found).cast(self.dtype)
+        return self._repeated
+
+    def _find_repeated(self) -> np.ndarray:
+        if self.rows == 0:
+            return np.empty(0, np.uint64)
+        # At most 512 partition files open at once, each sorted alone.
+        bits = min(9, math.ceil(math.log2(self.rows / self.partition_rows))) \
+            if self.rows > self.partition_rows else 0
+        if bits == 0:
+            return _repeats(np.concatenate(list(self._chunks(self.rows))))
+        shift = np.uint64(64 - bits)
+        with tempfile.TemporaryDirectory(prefix="lakehouse-keys-") as tmp:
+            parts = [open(Path(tmp) / f"{i}", "wb") for i in range(1 << bits)]  # noqa: SIM115
+            try:
+                for chunk in self._chunks(self.partition_rows):
+                    # Mixed first: an exact key (user, movie) has its top bits all zero.
+                    bucket = ((chunk * _MIX) >> shift).astype(np.int64)
+                    order = np.argsort(bucket, kind="stable")
+                    bounds = np.searchsorted(bucket[order], np.arange((1 << bits) + 1))
+                    ordered = chunk[order]
+                    for i, part in enumerate(parts):
+                        if bounds[i + 1] > bounds[i]:
+                            part.write(ordered[bounds[i]:bounds[i + 1]].tobytes())
+            finally:
+                for part in parts:
+                    part.close()
+            found = [_repeats(np.fromfile(Path(tmp) / f"{i}", dtype=np.uint64))
+                     for i in range(1 << bits)]
+        return np.concatenate(found)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: odd, so a bijection on 64 bits
+
+
+def _repeats(hashes: np.ndarray) -> np.ndarray:
+    hashes = np.sort(hashes)
+    return np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+
+
 class StreamSplit:
     """A one-pass load: raw text rows in, typed good rows out, bad rows and key hashes aside.
 
     ``prepare`` adds to the (parallel, streaming) Polars plan the typed columns, the reason
     of the first failing check, the key hash and the raw row as a struct; the per-batch
     callback only splits on the reason, so the Python work per batch stays tiny. Bad rows are
-    kept for quarantine; the key hashes of good rows find duplicates after the pass without
-    holding the rows.
+    kept for quarantine; the key hashes of good rows go to a spill file (``KeyHashes``) that
+    finds repeated keys after the pass without holding the rows or the keys.
+
+    The real files (IMDB's, MovieLens ratings) come sorted by their key: each batch records
+    whether its keys strictly increase and its first and last key, and when every batch does
+    and their ranges do not overlap, no key can repeat and the hashes are never read back.
     """
 
     def __init__(self, checks: Sequence[Check], columns: Sequence[pl.Expr], key: Sequence[str],
-                 raw_key: Sequence[str], ordered_key: pl.Expr | None = None):
+                 raw_key: Sequence[str], exact_key: pl.Expr | None = None):
         self.checks, self.columns = list(checks), list(columns)
         self.key, self.raw_key = list(key), list(raw_key)
-        # An integer that orders like the key (ratings: user, then movie). Files sorted by their
-        # key (MovieLens, IMDB) then prove "no repeats" from each batch's range, with no sort.
-        self.ordered_key = ordered_key
+        # An integer that is the key itself (ratings: user, then movie), used instead of a hash.
+        self.exact_key = exact_key
+        self.hashes = KeyHashes()
         self.reset()
 
     def reset(self) -> None:
         self.bad: list[pl.DataFrame] = []
-        self.hashes: list[pl.Series] = []
-        self.runs: list[tuple[int, int, bool]] = []
+        self.hashes.close()
+        self.runs: list[tuple[tuple, tuple, bool]] = []
 
     def key_expr(self) -> pl.Expr:
-        if self.ordered_key is not None:
-            return self.ordered_key.alias("_key_hash")
+        if self.exact_key is not None:
+            return self.exact_key.alias("_key_hash")
         return typed_key_hash(self.key)
 
     def typed(self, rows: pl.LazyFrame) -> pl.LazyFrame:
@@ -106,29 +204,41 @@ class StreamSplit:
             pl.col("_index"),
         ).with_columns(self.key_expr())
 
+    def _increasing(self) -> pl.Expr:
+        """True when each row's key is greater than the previous row's (tuple order)."""
+        greater: pl.Expr | None = None
+        for column in reversed(self.key):
+            now, before = pl.col(column), pl.col(column).shift(1)
+            greater = (now > before) if greater is None else \
+                (now > before) | ((now == before) & greater)
+        assert greater is not None
+        return greater.slice(1).fill_null(False).all()
+
     def __call__(self, batch: pl.DataFrame) -> pl.DataFrame:
         ok = batch["_reason"].is_null()
         if not ok.all():
             self.bad.append(batch.filter(~ok).select("_raw", "_index").unnest("_raw"))
             batch = batch.filter(ok)
-        keys = batch["_key_hash"]
-        self.hashes.append(keys)
-        if self.ordered_key is not None and keys.len():
-            self.runs.append((keys.min(), keys.max(),  # type: ignore[arg-type]
-                              keys.len() < 2 or bool((keys.diff().slice(1) > 0).all())))
+        if batch.height:
+            self.hashes.add(batch["_key_hash"])
+            keys = batch.select(self.key)
+            strict = batch.height < 2 or bool(keys.select(self._increasing()).item())
+            self.runs.append((keys.row(0), keys.row(-1), strict))
         return batch.drop("_reason", "_key_hash", "_raw", "_index")
 
     def _runs_prove_unique(self) -> bool:
-        if self.ordered_key is None or not all(strict for _, _, strict in self.runs):
+        if not all(strict for _, _, strict in self.runs):
             return False
-        ranges = sorted((lo, hi) for lo, hi, _ in self.runs)
+        try:
+            ranges = sorted((lo, hi) for lo, hi, _ in self.runs)
+        except TypeError:  # a null in a key: no proof
+            return False
         return all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))
 
     def duplicate_hashes(self) -> pl.Series:
-        if not self.hashes or self._runs_prove_unique():
+        if self._runs_prove_unique():
             return pl.Series("h", [], pl.UInt64)
-        hashes = pl.concat(self.hashes).sort()
-        return hashes.filter(hashes == hashes.shift(1)).unique()
+        return self.hashes.repeated()
 
 
 def typed_key_hash(key: Sequence[str]) -> pl.Expr:
@@ -161,8 +271,11 @@ def load_csv_one_pass(lake: Lake, uri: str, path: Path, csv_options: dict, split
     raw = pl.scan_csv(path, row_index_name="_index", **csv_options)
     schema = split.typed(raw.head(0)).collect_schema()
     plan = split.prepare(raw).map_batches(split, schema=schema, streamable=True)
-    write_snapshot_table(lake, uri, plan, version_tag)
-    _dedup_if_needed(lake, uri, split, dedup, version_tag, log)
+    try:
+        write_snapshot_table(lake, uri, plan, version_tag)
+        _dedup_if_needed(lake, uri, split, dedup, version_tag, log)
+    finally:
+        split.hashes.close()
 
 
 def _tsv_reader(path: Path, invalid: list[tuple[int | None, str, str]],
@@ -251,6 +364,8 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
             raise
         log(f"{uri}: {repeated.len()} keys repeat; second pass keeps one row each")
         return write(repeated)
+    finally:
+        split.hashes.close()
 
 
 class UnreadableRawFile(ValueError):
@@ -390,7 +505,7 @@ def load_movielens_member(lake: Lake, uri: str, path: Path, spec: MovieLensTable
     take the one-pass streaming load; the small files the plain transform."""
     if spec.table == "movielens_ratings":
         split = StreamSplit(spec.checks, RATINGS_COLUMNS, RATINGS_KEY, ("userId", "movieId"),
-                            ordered_key=pl.col("user_id").cast(pl.Int64) * (1 << 32)
+                            exact_key=pl.col("user_id").cast(pl.Int64) * (1 << 32)
                             + pl.col("movie_id").cast(pl.Int64))
         load_csv_one_pass(lake, uri, path, MOVIELENS_CSV_OPTIONS, split, latest_rating,
                           version_tag, log)

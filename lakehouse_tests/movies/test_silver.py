@@ -68,3 +68,56 @@ def test_movielens_tag_counts_count_every_tags_csv_row_as_an_application(lake: L
     assert (rows[(1, "dark")]["n_applications"], rows[(1, "dark")]["n_users"]) == (4, 2)
     assert rows[(1, "dark")]["last_tagged_at"].timestamp() == 3000
     assert (rows[(2, "funny")]["n_applications"], rows[(2, "funny")]["n_users"]) == (1, 1)
+
+
+def test_imdb_repeats_found_partition_by_partition_give_the_transforms_rows(lake: Lake,
+                                                                            tmp_path) -> None:
+    """Keys repeated far apart in an unsorted file, found through many small hash partitions
+    (bounded memory), leave exactly the rows the plain transform keeps."""
+    import random
+
+    from lakehouse.load.movies import KeyHashes, StreamSplit, load_tsv_one_commit
+    from lakehouse.transforms.imdb import IMDB_CSV_OPTIONS
+
+    spec = next(t for t in IMDB_TABLES if t.table == "imdb_principals")
+    rng = random.Random(9)
+    rows = [f"tt{rng.randrange(10**7):07d}\t{rng.randrange(1, 4)}\tnm{rng.randrange(10**7):07d}"
+            f"\tactor\t\\N\t[\"Role {i}\"]" for i in range(20_000)]
+    rows += rng.sample(rows, 300)  # repeated keys, whole lines
+    rng.shuffle(rows)
+    rows.insert(5, "tt0000001\tx\tnm0000001\tself\t\\N\t\\N")  # a bad ordering: quarantined
+    path = tmp_path / "title.principals.tsv"
+    path.write_text("tconst\tordering\tnconst\tcategory\tjob\tcharacters\n" + "\n".join(rows)
+                    + "\n")
+    split = StreamSplit(spec.checks, spec.columns, spec.key, spec.raw_key)
+    split.hashes = KeyHashes(partition_rows=1_000)  # 32 partitions of the 20,300 hashes
+    uri = lake.table_uri("silver", spec.table)
+    invalid = load_tsv_one_commit(lake, uri, path, split,
+                                  lambda lf: lf.unique(subset=list(spec.key), keep="any"), "v1")
+    assert invalid == []
+    assert [r["_index"] for r in split.bad[0].iter_rows(named=True)] == [5]
+    loaded = scan(lake, uri).sort(spec.key).collect()
+    expected = spec.transform(pl.scan_csv(path, **IMDB_CSV_OPTIONS)).sort(spec.key).collect()
+    assert loaded.height == expected.height == expected.unique(spec.key).height
+    assert loaded.select(spec.key).equals(expected.select(spec.key))
+    assert DeltaTable(uri).version() == 0
+
+
+def test_key_hashes_repeats_are_the_same_in_memory_or_partitioned() -> None:
+    import numpy as np
+
+    from lakehouse.load.movies import KeyHashes
+
+    rng = np.random.default_rng(3)
+    unique = rng.integers(0, 2**63, 50_000, dtype=np.int64)
+    values = np.concatenate([unique, unique[:700], unique[:5]])  # 700 repeat, 5 of them thrice
+    rng.shuffle(values)
+    results = []
+    for partition_rows in (1 << 20, 2_000):
+        hashes = KeyHashes(partition_rows=partition_rows)
+        for chunk in np.array_split(values, 37):
+            hashes.add(pl.Series(chunk))
+        results.append(sorted(hashes.repeated().to_list()))
+        assert hashes.repeated().dtype == pl.Int64
+        hashes.close()
+    assert results[0] == results[1] == sorted(unique[:700].tolist())

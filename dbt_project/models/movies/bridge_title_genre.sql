@@ -26,13 +26,14 @@ canonical as (
         else [genre] end) as genre_name
     from raw_genres
 )
+-- One row per (title_id, genre_id) by construction, so dim_genre counts rows, not distinct ids.
 select
     c.title_id,
     lower(replace(c.genre_name, ' ', '-')) as genre_id,
-    c.genre_name,
+    min(c.genre_name) as genre_name,
     bool_or(c.source = 'imdb') as from_imdb,
     bool_or(c.source = 'movielens') as from_movielens,
     bool_or(c.source = 'tmdb') as from_tmdb
 from canonical as c
 join {{ ref('dim_title') }} as t on t.title_id = c.title_id
-group by all
+group by c.title_id, genre_id

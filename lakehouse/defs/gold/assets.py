@@ -131,11 +131,13 @@ def land_models_as_delta(lake: Lake, models: list[str]) -> dict[str, dict[str, A
     facts: dict[str, dict[str, Any]] = {}
     with duckdb.connect(str(duckdb_path()), read_only=True) as con:
         for model in models:
-            frame = con.sql(f'select * from main."{model}"').pl()
-            assert isinstance(frame, pl.DataFrame)
+            query = f'select * from main."{model}"'
             uri = lake.table_uri("gold", model)
-            overwrite_table(lake, uri, frame)
-            facts[model] = delta_metadata(lake, uri, frame)
+            # Streamed in batches: a model of tens of millions of rows is never whole in memory.
+            overwrite_table(lake, uri, lambda q=query: con.sql(q).fetch_arrow_reader(1 << 20))
+            preview = con.sql(f"{query} limit 10").pl()
+            assert isinstance(preview, pl.DataFrame)
+            facts[model] = delta_metadata(lake, uri, preview)
     return facts
 
 

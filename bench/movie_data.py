@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from datetime import date
 from pathlib import Path
 
 IMDB_ROWS = {  # rows of the real datasets (IMDB, late 2025), without the header
@@ -360,23 +361,33 @@ def generate(folder: Path, fraction: float, log=print) -> dict[str, Path]:
 def land(lake_root: Path, paths: dict[str, Path]) -> None:
     """Put the generated files in the raw zone as ``land_snapshot`` would (hard links), with
     their landing states, so each stage reads them as the assets do."""
-    from lakehouse.lake.location import Lake
+    from lakehouse.lake.location import Lake, raw_key
     from lakehouse.lake.snapshots import LandingState, state_key
 
     lake = Lake.from_env(str(lake_root))
     for stage, src in paths.items():
-        if stage.startswith("imdb:"):
-            spec, fmt, source = stage[5:].replace(".", "_"), "tsv", "imdb"
-        else:
-            spec, fmt, source = RELEASE, "zip", "movielens"
-        key = f"raw/{source}/{fmt}/{spec}/2026/12/01/{src.name}"
+        prefix = _raw_prefix(stage)
+        key = raw_key(prefix, date(2026, 12, 1), src.name)
         dest = Path(lake.uri(key))
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
             os.link(src, dest)
         state = LandingState(key=key, sha256=f"synthetic-{src.stat().st_size}",
                              size=src.stat().st_size, landed_at="2026-12-01T00:00:00+00:00")
-        lake.write_bytes(state_key(source, fmt, spec), json.dumps(state.__dict__).encode())
+        lake.write_bytes(state_key(prefix), json.dumps(state.__dict__).encode())
+
+
+def _raw_prefix(stage: str) -> str:
+    """Where the assets land a stage's file: the raw asset key's path."""
+    from lakehouse.lake.location import raw_prefix
+
+    if stage.startswith("imdb:"):
+        from lakehouse.transforms.imdb import IMDB_TABLES
+
+        return raw_prefix(next(t for t in IMDB_TABLES if t.dataset == stage[5:]).raw_asset)
+    from lakehouse.sources.movielens import RAW_RELEASE
+
+    return raw_prefix(RAW_RELEASE, RELEASE)
 
 
 def empty_tmdb_silver(lake_root: Path) -> None:
@@ -410,14 +421,14 @@ def run_stage(stage: str, lake_root: Path, duckdb_file: Path | None = None) -> d
         from lakehouse.transforms.imdb import IMDB_TABLES
 
         spec = next(t for t in IMDB_TABLES if t.dataset == stage[5:])
-        state = read_state(lake, "imdb", "tsv", spec.spec)
+        state = read_state(lake, _raw_prefix(stage))
         assert state is not None
         outcome = build_imdb_table(lake, spec, state)
         return {"rows": delta_rows(outcome.uri), "tables": [outcome.table]}
     if stage == "movielens":
         from lakehouse.load.movies import build_movielens_tables
 
-        state = read_state(lake, "movielens", "zip", RELEASE)
+        state = read_state(lake, _raw_prefix(stage))
         assert state is not None
         outcomes = build_movielens_tables(lake, state)
         return {"rows": sum(delta_rows(o.uri) for o in outcomes),

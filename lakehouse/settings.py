@@ -6,6 +6,7 @@ the Dagster UI shows which variable a value comes from (never the value of a sec
 one leaves the field at its default (``dg.EnvVar`` on an unset variable fails the run).
 """
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -29,6 +30,19 @@ GIT_BRANCH_ENV = "LAKEHOUSE_GIT_BRANCH"
 def duckdb_path() -> Path:
     """The DuckDB file dbt builds the gold models in (``LAKEHOUSE_DUCKDB_PATH``), absolute."""
     return Path(os.environ.get("LAKEHOUSE_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH).resolve()
+
+
+def dbt_vars(lake_root: str, duckdb_file: Path, storage_options: Mapping[str, str]) -> list[str]:
+    """The ``--vars`` argument of a dbt command: where the lake and the DuckDB file are, read by
+    ``profiles.yml`` and the sources (``var('lakehouse_root')``...), plus the lake's storage
+    options that are not secrets (endpoint, region). The credentials stay out of the command
+    line (dagster-dbt logs it): dbt's delta-rs reads them from the environment dbt inherits."""
+    from lakehouse.secrets import SECRET_OPTION_KEYS
+
+    public = {k: v for k, v in storage_options.items() if k not in SECRET_OPTION_KEYS}
+    return ["--vars", json.dumps({"lakehouse_root": lake_root,
+                                  "lakehouse_duckdb_path": str(duckdb_file),
+                                  "lakehouse_storage_options": public})]
 
 
 def download_dir() -> Path:

@@ -33,7 +33,7 @@ from deltalake import DeltaTable
 from lakehouse import catalog as lake_catalog
 from lakehouse.lake.location import Lake
 from lakehouse.serving import serve_until_stopped
-from lakehouse.settings import DBT_PROJECT_DIR, duckdb_path
+from lakehouse.settings import DBT_PROJECT_DIR, dbt_vars, duckdb_path
 
 log = logging.getLogger("lakehouse.docs")
 
@@ -124,21 +124,23 @@ def _generate(lake: Lake, target: Path, compile_models: bool) -> DocsBuild:
     target.mkdir(parents=True, exist_ok=True)
     (target / "static_index.html").unlink(missing_ok=True)
     duckdb_copy, have_gold = _fresh_duckdb_copy(target)
-    env = {**os.environ, **lake.storage_options, "LAKEHOUSE_ROOT": lake.root,
-           "LAKEHOUSE_DUCKDB_PATH": str(duckdb_copy), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    # The lake's storage options go to dbt's environment, not its --vars: the published
+    # docs would carry them otherwise.
+    env = {**os.environ, **lake.storage_options, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    settings = dbt_vars(lake.root, duckdb_copy, {})
 
-    parsed = _dbt(["parse"], target, env)
+    parsed = _dbt(["parse", *settings], target, env)
     if parsed.returncode != 0:
         raise RuntimeError(f"dbt parse failed: {_error_line(parsed)}")
     missing = _missing_sources(target / "manifest.json", lake)
 
     if compile_models and not missing:
-        full = _dbt(["docs", "generate", "--static"], target, env)
+        full = _dbt(["docs", "generate", "--static", *settings], target, env)
         if full.returncode == 0:
             return DocsBuild(target / "static_index.html", True, "full", [])
         log.warning("compiling the models failed (%s); generating without compiling", _error_line(full))
         _fresh_duckdb_copy(target)
-        _dbt(["parse"], target, env)  # the failed run may have left no manifest behind
+        _dbt(["parse", *settings], target, env)  # the failed run may have left no manifest behind
     elif missing:
         log.warning("silver tables missing (%s): generating without compiling", ", ".join(missing))
 
@@ -146,7 +148,7 @@ def _generate(lake: Lake, target: Path, compile_models: bool) -> DocsBuild:
     attempts = [(["--no-compile"], "built models" if have_gold else "empty"),
                 (["--no-compile", "--empty-catalog"], "empty")]
     for flags, catalog in attempts:
-        result = _dbt(["docs", "generate", "--static", *flags], target, env)
+        result = _dbt(["docs", "generate", "--static", *flags, *settings], target, env)
         if result.returncode == 0 and (target / "static_index.html").exists():
             return DocsBuild(target / "static_index.html", False, catalog, missing)
         log.warning("dbt docs generate %s failed: %s", " ".join(flags), _error_line(result))

@@ -215,3 +215,34 @@ def test_silver_sensor_asks_nothing_for_days_already_rebuilt(lake: Lake, definit
         run_config={"ops": {"telegram_bronze": {"config": {"reload_all": True}}}})
     again = silver_tick(definitions, instance, quiet.cursor).run_requests
     assert again and again[0].tags["dagster/asset_partition_range_end"] == LAST_DAY
+
+
+def test_gold_takes_its_lake_from_the_resource_and_leaves_the_environment_alone(
+        lake: Lake, definitions, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt gets the lake root and the DuckDB file as ``--vars``: the asset sets no variable of
+    the process (an audit hook sees every ``os.putenv``/``os.unsetenv``), and a lake given to
+    the resource wins over ``LAKEHOUSE_ROOT``."""
+    import sys
+
+    instance = dg.DagsterInstance.ephemeral()
+    run(definitions, "telegram_poll_job", instance)
+    run(definitions, "telegram_bronze_job", instance)
+    as_the_daemon(definitions, instance, silver_tick(definitions, instance))
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "elsewhere"))  # an empty lake
+    changes: list[tuple[str, tuple]] = []
+    watching = [True]
+
+    def audit(event: str, args: tuple) -> None:
+        if watching[0] and event in ("os.putenv", "os.unsetenv"):
+            changes.append((event, args[:1]))
+
+    sys.addaudithook(audit)  # hooks cannot be removed: `watching` turns this one off
+    try:
+        resources = {**definitions.resources, "lake": LakeResource(root=lake.root)}
+        assert dg.materialize([gold_dbt_models], selection=gold_selection("telegram"),
+                              instance=instance, resources=resources).success
+    finally:
+        watching[0] = False
+    assert changes == []
+    per_day = read(lake, "gold", "telegram_messages_per_day")
+    assert per_day["message_count"].sum() == _independent_messages().height

@@ -10,7 +10,6 @@ silver assets in the lineage graph.
 
 from collections.abc import Iterator, Mapping
 from typing import Any
-from unittest import mock
 
 import dagster as dg
 import duckdb
@@ -26,7 +25,7 @@ from dagster_dbt import (
 from lakehouse.lake.delta import delta_metadata, overwrite_table
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
-from lakehouse.settings import DBT_PROJECT_DIR, duckdb_path
+from lakehouse.settings import DBT_PROJECT_DIR, dbt_vars, duckdb_path
 
 DBT_POOL = "duckdb"  # one writer per DuckDB file: runs of dbt are serialised by this pool
 
@@ -114,13 +113,6 @@ class LakehouseTranslator(DagsterDbtTranslator):
             description=dbt_test_description(self.get_resource_props(manifest, unique_id)))
 
 
-def dbt_env(lake: Lake) -> dict[str, str]:
-    """What the dbt profile and sources read: the lake root and the DuckDB file, absolute."""
-    env = {"LAKEHOUSE_ROOT": lake.root, "LAKEHOUSE_DUCKDB_PATH": str(duckdb_path())}
-    env.update(lake.storage_options)  # delta-rs in the dbt process reads the AWS variables
-    return env
-
-
 def land_models_as_delta(lake: Lake, models: list[str]) -> dict[str, dict[str, Any]]:
     """Copy each built DuckDB table to ``gold/<model>`` (one Delta commit each).
 
@@ -151,10 +143,9 @@ def gold_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                     lake: LakeResource) -> Iterator[Any]:
     the_lake = lake.lake()
     duckdb_path().parent.mkdir(parents=True, exist_ok=True)
-    # DbtCliResource.cli (dagster-dbt 0.29) passes the process environment to dbt and takes
-    # no env of its own: the dbt settings are set only while the dbt process is started.
-    with mock.patch.dict("os.environ", dbt_env(the_lake)):
-        invocation = dbt.cli(["build"], context=context)
+    # The lake this run was given (which may not be LAKEHOUSE_ROOT) reaches dbt as --vars.
+    invocation = dbt.cli(["build", *dbt_vars(the_lake.root, duckdb_path(),
+                                             the_lake.storage_options)], context=context)
     # Collect first: the DuckDB file is only readable here once the dbt process has exited.
     events = list(invocation.stream())
     def model_of(output: dg.Output) -> str:

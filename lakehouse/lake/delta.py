@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (registers pa.compute)
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.lake import table_docs
@@ -126,7 +126,8 @@ def _arrow(df: pl.DataFrame) -> pa.Table:
 
 
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
-           predicate: str | None = None, partition_by: Sequence[str] | None = None) -> DeltaTable:
+           predicate: str | None = None, partition_by: Sequence[str] | None = None,
+           writer_properties: WriterProperties | None = None) -> DeltaTable:
     # The column comments ride on the data, so a column's comment lands in the commit that
     # adds it (or changes with the catalogue) instead of a docs commit of its own.
     data = table_docs.annotate(uri, _arrow(df))
@@ -138,20 +139,23 @@ def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
         predicate=predicate,
         # New columns (a source field now kept) join the table; old rows read them as null.
         schema_mode="merge",
+        writer_properties=writer_properties,
     )
     return table
 
 
 def append_replacing_sources(lake: Lake, uri: str, df: pl.DataFrame, sources: Iterable[str], *,
                              source_column: str = "_source_file",
-                             partition_by: Sequence[str] | None = None) -> None:
+                             partition_by: Sequence[str] | None = None,
+                             writer_properties: WriterProperties | None = None) -> None:
     """Replace every row of ``sources`` with ``df`` (whose rows all come from ``sources``)."""
     sources = list(sources)
     if not sources:
         return
     predicate = in_predicate(source_column, sources)
     table = _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite",
-                                              predicate=predicate, partition_by=partition_by))
+                                              predicate=predicate, partition_by=partition_by,
+                                              writer_properties=writer_properties))
     _document(lake, uri, table)
 
 
@@ -173,7 +177,8 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
 
 def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
                                 batches: Callable[[], Iterable[pa.RecordBatch]], column: str,
-                                values: Iterable[Any]) -> None:
+                                values: Iterable[Any],
+                                writer_properties: WriterProperties | None = None) -> None:
     """``replace_partitions`` for data too large to hold at once: ``batches()`` yields it (for
     example a day at a time) while delta-rs writes, still in one commit. It is called again if
     a concurrent writer wins the commit."""
@@ -186,7 +191,8 @@ def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
     def write() -> DeltaTable:
         table = ensure_table(lake, uri, schema, [column])
         write_deltalake(table, pa.RecordBatchReader.from_batches(schema, batches()),
-                        mode="overwrite", predicate=predicate, schema_mode="merge")
+                        mode="overwrite", predicate=predicate, schema_mode="merge",
+                        writer_properties=writer_properties)
         return table
     _document(lake, uri, _with_commit_retry(write))
 

@@ -177,8 +177,7 @@ def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
 
 def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
                                 batches: Callable[[], Iterable[pa.RecordBatch]], column: str,
-                                values: Iterable[Any],
-                                writer_properties: WriterProperties | None = None) -> None:
+                                values: Iterable[Any]) -> None:
     """``replace_partitions`` for data too large to hold at once: ``batches()`` yields it (for
     example a day at a time) while delta-rs writes, still in one commit. It is called again if
     a concurrent writer wins the commit."""
@@ -191,8 +190,7 @@ def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
     def write() -> DeltaTable:
         table = ensure_table(lake, uri, schema, [column])
         write_deltalake(table, pa.RecordBatchReader.from_batches(schema, batches()),
-                        mode="overwrite", predicate=predicate, schema_mode="merge",
-                        writer_properties=writer_properties)
+                        mode="overwrite", predicate=predicate, schema_mode="merge")
         return table
     _document(lake, uri, _with_commit_retry(write))
 

@@ -49,9 +49,6 @@ _UNPRUNED = ColumnProperties(statistics_enabled="NONE")
 BRONZE_WRITER = WriterProperties(compression="SNAPPY", max_row_group_size=16_384,
                                  column_properties={"update_json": _UNPRUNED,
                                                     "message": _UNPRUNED})
-# Silver's row groups: delta-rs holds a row group's encoded pages until it is complete, by
-# default a whole day's file.
-SILVER_WRITER = WriterProperties(compression="SNAPPY", max_row_group_size=65_536)
 SILVER_BATCH_ROWS = 50_000  # 200,000 measured 0.08 GiB more peak RSS for a 900k-message day
 # Telegram's launch: no message can be older, so by default every edit of an old message has
 # its day in silver (a partition exists only for a day with messages, so an early floor costs
@@ -234,6 +231,5 @@ def rebuild_silver_days(lake: Lake, days: list[date]) -> SilverLoad:
     # The write runs interleaved with the days' reads and transforms (nested stages, charged
     # to themselves): what is left is the write.
     with load.stages("silver write"):
-        replace_partitions_streamed(lake, lake.table_uri(*SILVER), schema, batches, "date", days,
-                                    writer_properties=SILVER_WRITER)
+        replace_partitions_streamed(lake, lake.table_uri(*SILVER), schema, batches, "date", days)
     return load

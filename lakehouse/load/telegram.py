@@ -2,8 +2,8 @@
 
 Both loads bound their memory: bronze commits every ``BRONZE_COMMIT_BYTES`` of raw input, and
 silver rebuilds one day at a time from bronze's typed ``message`` column (decoded once, when
-bronze was loaded), in two passes over the day's rows (the narrow keys first, then the winning
-rows batch by batch), streaming the days into one commit.
+bronze was loaded), choosing each message's latest version on the narrow key columns and
+streaming the winners of each batch, and the days, into one commit.
 """
 
 from collections.abc import Callable, Collection, Iterator
@@ -131,11 +131,11 @@ _KEY = ["_source_file", "_record_index"]  # bronze's key: finds a version again
 
 
 def _day_versions(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
-                  stages: StageTimes, legacy: dict[str, pl.DataFrame]) -> Iterator[pl.LazyFrame]:
+                  stages: StageTimes) -> Iterator[pl.LazyFrame]:
     """The message versions (``message_versions``) of one day of bronze, batch by batch.
 
     Rows loaded before bronze kept the typed message (``message`` missing or null) are decoded
-    from their text, once: ``legacy`` keeps them for the next pass; a current lake has none.
+    from their text; a current lake has none.
     """
     rows = (pl.scan_delta(bronze, storage_options=lake.storage_options or None)
             .filter((pl.col("date") == day) & pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES)))
@@ -153,7 +153,7 @@ def _day_versions(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
         if typed.height < batch.height:
             old_files.update(batch.filter(pl.col("message").is_null())
                              .get_column("_source_file").unique().to_list())
-    if "versions" not in legacy and (not with_message or old_files):
+    if not with_message or old_files:
         text = ["update_id", "update_type", "update_json", *_KEY]
         with stages("bronze read"):
             if with_message:
@@ -165,9 +165,8 @@ def _day_versions(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
             else:
                 old = rows.select(text).collect()
         with stages("decode JSON (rows loaded before bronze kept the message)"):
-            legacy["versions"] = message_versions(decode_updates(old).lazy()).collect()
-    if "versions" in legacy:
-        yield legacy["versions"].lazy()
+            old = decode_updates(old)
+        yield message_versions(old.lazy())
 
 
 def _day_messages(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
@@ -179,7 +178,7 @@ def _day_messages(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
     # every row of its file).
     as_key = pl.col("_source_file").cast(pl.Categorical)
     versions: list[pl.DataFrame] = []
-    for batch in _day_versions(lake, bronze, day, with_message, stages, {}):
+    for batch in _day_versions(lake, bronze, day, with_message, stages):
         with stages("silver transform"):
             versions.append(batch.with_columns(as_key).collect())
     if not versions:

@@ -117,7 +117,7 @@ def run_lakehouse(root: Path, keys: list[str]) -> int:
     lake = Lake.from_env(str(root))
     load = load_bronze(lake, keys)
     silver = rebuild_silver_days(lake, sorted(load.dates))
-    stages = {name: [times.seconds[name], times.cpu_seconds[name]]
+    stages = {name: [times.seconds[name], times.cpu_seconds[name], times.peak_rss_mib[name]]
               for times in (load.stages, silver.stages) for name in times.seconds}
     (root / "stages.json").write_text(json.dumps(stages))
     return silver.rows
@@ -239,7 +239,8 @@ def run(n_updates: int, segments: int = 16, days: int = 1,
         methods: Sequence[str] = METHODS) -> dict:
     """Generate ``n_updates`` a day for ``days`` days, run ``methods`` (each in its own process)
     and return ``{"input": str, "updates": int, "results": {method: {seconds, rows,
-    peak_rss_mib}}, "stages": {stage: [wall, cpu]}}`` (stages: of ``lakehouse``, if run)."""
+    peak_rss_mib}}, "stages": {stage: [wall, cpu, peak RSS MiB when it last ended]}}`` (stages:
+    of ``lakehouse``, if run)."""
     root = Path(tempfile.mkdtemp(prefix="bench_telegram_"))
     try:
         described = _prepare(root, n_updates, segments, days)
@@ -254,14 +255,17 @@ def run(n_updates: int, segments: int = 16, days: int = 1,
 
 
 def print_stages(stages: dict[str, list[float]]) -> None:
+    """Wall and CPU seconds per stage, and the process's peak RSS when the stage last ended
+    (the first stage showing the run's peak is where it was reached, or a stage nested in it)."""
     if not stages:
         return
-    wall_total = sum(w for w, _ in stages.values())
-    cpu_total = sum(c for _, c in stages.values())
-    print(f"lakehouse by stage {'wall s':>25}{'share':>8}{'CPU s':>9}{'share':>8}")
-    for name, (wall, cpu) in stages.items():
+    wall_total = sum(w for w, *_ in stages.values())
+    cpu_total = sum(c for _, c, *_ in stages.values())
+    print(f"lakehouse by stage {'wall s':>25}{'share':>8}{'CPU s':>9}{'share':>8}"
+          f"{'peak RSS MiB':>14}")
+    for name, (wall, cpu, *peak) in stages.items():
         print(f"  {name:<40}{wall:>8.2f}{wall / wall_total:>8.0%}{cpu:>9.2f}"
-              f"{cpu / cpu_total:>8.0%}")
+              f"{cpu / cpu_total:>8.0%}{peak[0] if peak else float('nan'):>14,.0f}")
     print(f"  {'total':<40}{wall_total:>8.2f}{'':>8}{cpu_total:>9.2f}")
 
 
@@ -269,14 +273,14 @@ def print_scale(runs: dict[int, dict]) -> None:
     """Per size: wall time and peak RSS of each method against 1x, and the CPU seconds of
     lakehouse's stages (every thread; what moves least when others load the machine)."""
     base = runs[min(runs)]
-    base_cpu = sum(c for _, c in base["stages"].values())
+    base_cpu = sum(c for _, c, *_ in base["stages"].values())
     print(f"{'scale':>6}{'updates':>12}{'method':>14}{'seconds':>9}{'time vs 1x':>12}"
           f"{'CPU s':>8}{'CPU vs 1x':>11}{'peak RSS MiB':>14}{'RSS vs 1x':>11}")
     for factor, result in runs.items():
         for method, r in result["results"].items():
             b = base["results"].get(method)
-            cpu = (f"{sum(c for _, c in result['stages'].values()):>8.2f}"
-                   f"{sum(c for _, c in result['stages'].values()) / base_cpu:>10.2f}x"
+            cpu = (f"{sum(c for _, c, *_ in result['stages'].values()):>8.2f}"
+                   f"{sum(c for _, c, *_ in result['stages'].values()) / base_cpu:>10.2f}x"
                    if method == "lakehouse" and base_cpu else f"{'':>8}{'':>11}")
             print(f"{factor:>5}x{result['updates']:>12,}{method:>14}{r['seconds']:>9.2f}"
                   f"{r['seconds'] / b['seconds'] if b else float('nan'):>11.2f}x{cpu}"

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (registers pa.compute)
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.lake import table_docs
@@ -126,7 +126,8 @@ def _arrow(df: pl.DataFrame) -> pa.Table:
 
 
 def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
-           predicate: str | None = None, partition_by: Sequence[str] | None = None) -> DeltaTable:
+           predicate: str | None = None, partition_by: Sequence[str] | None = None,
+           writer_properties: WriterProperties | None = None) -> DeltaTable:
     # The column comments ride on the data, so a column's comment lands in the commit that
     # adds it (or changes with the catalogue) instead of a docs commit of its own.
     data = table_docs.annotate(uri, _arrow(df))
@@ -138,20 +139,23 @@ def _write(lake: Lake, uri: str, df: pl.DataFrame, *, mode: str,
         predicate=predicate,
         # New columns (a source field now kept) join the table; old rows read them as null.
         schema_mode="merge",
+        writer_properties=writer_properties,
     )
     return table
 
 
 def append_replacing_sources(lake: Lake, uri: str, df: pl.DataFrame, sources: Iterable[str], *,
                              source_column: str = "_source_file",
-                             partition_by: Sequence[str] | None = None) -> None:
+                             partition_by: Sequence[str] | None = None,
+                             writer_properties: WriterProperties | None = None) -> None:
     """Replace every row of ``sources`` with ``df`` (whose rows all come from ``sources``)."""
     sources = list(sources)
     if not sources:
         return
     predicate = in_predicate(source_column, sources)
     table = _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite",
-                                              predicate=predicate, partition_by=partition_by))
+                                              predicate=predicate, partition_by=partition_by,
+                                              writer_properties=writer_properties))
     _document(lake, uri, table)
 
 

@@ -250,7 +250,8 @@ def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """One row per message-like update (every version of a message), typed; row-wise only.
 
     Input: bronze rows (``update_type``, ``message`` as ``MESSAGE_DTYPE``, ``update_id``,
-    ``_source_file``). Being row-wise, it can run batch by batch before ``latest_versions``.
+    ``_source_file``, ``_record_index``); the bronze key is kept, so a version can be found
+    again. Being row-wise, it can run batch by batch before ``latest_versions``.
     """
     m = pl.col("message")
     user = m.struct.field("from")
@@ -282,30 +283,39 @@ def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
              | m.struct.field("forward_date").is_not_null()).alias("is_forwarded"),
             pl.col("update_id"),
             pl.col("_source_file"),
+            pl.col("_record_index"),
         )
         .filter(pl.col("chat_id").is_not_null() & pl.col("message_id").is_not_null())
     )
 
 
-def latest_versions(versions: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per (chat_id, message_id), the latest edit winning; ``SILVER_SCHEMA``.
+_VERSION_ORDER = ["chat_id", "message_id", "edited_at", "update_id"]
+
+
+def winning_versions(versions: pl.LazyFrame, identity: list[str]) -> pl.LazyFrame:
+    """One row per (chat_id, message_id): the ``identity`` columns of its latest version and
+    ``is_edited``, true when any version was an edit.
 
     Versions are ordered by edit time (the original has none), then by update_id for repeated
-    deliveries of the same version; ``is_edited`` is true when any version was an edit. The
-    winner is chosen on the narrow key columns and the wide rows are gathered once, which keeps
-    a large day's memory near the size of its messages.
+    deliveries of the same version. Only the narrow key columns are sorted, so this can run
+    over a large day's keys alone, the wide rows gathered afterwards by ``identity``.
     """
-    keyed = versions.with_row_index("_row")
-    winners = (
-        keyed.select("_row", "chat_id", "message_id", "edited_at", "update_id", "is_edited")
-        .sort(["chat_id", "message_id", "edited_at", "update_id"], nulls_last=False)
+    return (
+        versions.select(*identity, *_VERSION_ORDER, "is_edited")
+        .sort(_VERSION_ORDER, nulls_last=False)
         .group_by("chat_id", "message_id", maintain_order=True)
-        .agg(pl.col("_row").last(), pl.col("is_edited").any())
+        .agg(*(pl.col(column).last() for column in identity), pl.col("is_edited").any())
     )
+
+
+def latest_versions(versions: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (chat_id, message_id), the latest edit winning (``winning_versions``);
+    ``SILVER_SCHEMA``, in key order."""
+    keyed = versions.with_row_index("_row")
     # The winners are in key order already: joining onto them in their order gathers each wide
     # row once, with no sort of the wide rows afterwards.
     return (
-        winners.select("_row", "is_edited")
+        winning_versions(keyed, ["_row"]).select("_row", "is_edited")
         .join(keyed.drop("is_edited"), on="_row", how="left", maintain_order="left")
         .select(list(SILVER_SCHEMA))
         .cast(SILVER_SCHEMA)

@@ -171,3 +171,47 @@ def test_silver_reads_a_bronze_written_before_bronze_kept_the_typed_message(
     mixed = rebuild_silver_days(old, sorted(load.dates))
     assert mixed.rows == expected.height
     assert _silver(old).to_dicts() == expected.to_dicts()
+
+
+def test_latest_edit_wins_across_files_and_batches(lake: Lake,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Silver reads a day in batches and picks each message's latest version on the keys
+    alone: versions of one message in different files and batches, an older edit landed
+    after a newer one and a repeated delivery still give one row, the latest edit's."""
+    from lakehouse.load import telegram as tables
+
+    monkeypatch.setattr(tables, "SILVER_BATCH_ROWS", 4)  # many batches from a few rows
+    sent = int(datetime(2026, 11, 17, 8, tzinfo=UTC).timestamp())
+    chat = {"id": GROUP_ID, "type": "supergroup", "title": "cinema"}
+
+    def update(update_id: int, message_id: int, text: str, edited: int | None = None) -> str:
+        body = {"message_id": message_id, "date": sent + message_id, "chat": chat,
+                "from": {"id": 7, "is_bot": False, "first_name": "Ana"}, "text": text}
+        kind = "message"
+        if edited is not None:
+            body["edit_date"], kind = sent + edited, "edited_message"
+        return json.dumps({"update_id": update_id, kind: body})
+
+    segments = [
+        [update(m, m, "v0") for m in range(1, 21)],
+        [update(100 + m, m, "v1", edited=100) for m in range(1, 11)] + [update(15, 15, "v0")],
+        [update(200 + m, m, "v2", edited=200) for m in range(1, 6)]
+        + [update(300, 6, "older edit", edited=50)],
+    ]
+    keys = []
+    for seq, lines in enumerate(segments, start=1):
+        key = f"raw/telegram/webhook/2026/11/17/20261117T0{seq}0000000000Z-1-000{seq}.ndjson"
+        lake.write_bytes(key, ("\n".join(lines) + "\n").encode())
+        keys.append(key)
+    monkeypatch.setattr(tables, "BRONZE_COMMIT_FILES", 1)  # a commit (a Parquet file) a file
+    load = load_bronze(lake, keys)
+    silver = rebuild_silver_days(lake, sorted(load.dates))
+
+    rows = _silver(lake)
+    assert silver.rows == rows.height == 20
+    texts = dict(zip(rows["message_id"], rows["text"], strict=True))
+    assert texts == {m: "v2" if m <= 5 else "v1" if m <= 10 else "v0" for m in range(1, 21)}
+    edited = dict(zip(rows["message_id"], rows["is_edited"], strict=True))
+    assert edited == {m: m <= 10 for m in range(1, 21)}
+    assert rows.filter(pl.col("message_id") == 6)["edited_at"].item() == \
+        datetime.fromtimestamp(sent + 100, UTC)

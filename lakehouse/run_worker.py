@@ -153,14 +153,19 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
     # What every run imports when it starts: the instance's storage, the execution machinery and
     # the libraries the steps use (the code location itself imports them lazily).
     import dagster._cli.api  # noqa: F401
+    import dagster._core.execution.plan.active  # noqa: F401
+    import dagster._core.executor.in_process  # noqa: F401
     import deltalake  # noqa: F401
+    import pandas  # noqa: F401 - Arrow and delta-rs writes import it on first use (~0.3 s)
     import polars  # noqa: F401
     import pyarrow  # noqa: F401
+    import pyarrow.pandas_compat  # noqa: F401
     import requests  # noqa: F401
 
     _cache_alembic_scripts()
     instance = DagsterInstance.from_ref(deserialize_value(instance_ref_json))
     instance.get_runs_count()
+    instance.compute_log_manager  # noqa: B018 - built (and its module imported) once, here
     if _shareable(instance):
         return instance
     instance.dispose()

@@ -39,6 +39,7 @@ from typing import IO, Any
 import psutil
 from dagster import DagsterEventType, DagsterRun, Field, Float, StringSource
 from dagster._core.execution.compute_logs import redirect_to_file
+from dagster._core.instance.ref import compute_logs_directory
 from dagster._core.launcher import DefaultRunLauncher
 from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.storage.compute_log_manager import CapturedLogContext
@@ -231,16 +232,17 @@ class LocalComputeLogs(LocalComputeLogManager):
     as it does (so a killed run's output is in them, and the UI reads them live), and what was
     captured is copied to the process's own streams when the capture ends, instead of live
     through a ``tail -F`` and a watcher process per stream. ``base_dir`` defaults to Dagster's
-    own place for them, ``$DAGSTER_HOME/storage``."""
+    own place for them, ``storage`` in the instance's folder (``$DAGSTER_HOME``)."""
 
     def __init__(self, base_dir: str | None = None, polling_timeout: float | None = None,
                  inst_data: Any = None) -> None:
-        if base_dir is None:
-            home = os.environ.get("DAGSTER_HOME")
-            if not home:
-                raise ValueError("compute_logs: set base_dir, or DAGSTER_HOME for its default")
-            base_dir = os.path.join(home, "storage")
-        super().__init__(base_dir, polling_timeout=polling_timeout, inst_data=inst_data)
+        super().__init__(base_dir or "", polling_timeout=polling_timeout, inst_data=inst_data)
+        self._in_instance_folder = base_dir is None
+
+    def register_instance(self, instance: Any) -> None:
+        super().register_instance(instance)
+        if self._in_instance_folder:  # the instance's folder is known from here on
+            self._base_dir = compute_logs_directory(instance.root_directory)
 
     @classmethod
     def config_type(cls) -> dict[str, Field]:

@@ -19,18 +19,30 @@ loaded from the project (and the dbt manifest) with those at start-up, and answe
 they differ, so the launcher starts a fresh worker; runs in flight finish on the code they began
 with. It exits when the process that started it (the daemon or the webserver) is gone.
 
+What a run in a fork does not pay again: the instance (the worker's own, when it is the same
+instance on SQLite, whose storages hold no connection between calls), Dagster's schema check
+loading its ~350 alembic migration scripts (``_cache_alembic_scripts``: about 20 ms each time a
+process first touches a database, run shards included), and the checkpoint SQLite does when the
+last connection to a WAL database closes: Dagster opens and closes a connection for each event,
+so without another connection held open (``_hold_sqlite``) every event also rewrote the
+database and deleted its WAL (about 10 ms an event here).
+
 Protocol (one JSON line each way on a Unix socket): ``{"run_id", "instance_ref"}`` ->
 ``{"pid"}`` | ``{"stale": true}`` | ``{"error"}``.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # A connection is served within this; the launcher waits a little longer.
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -95,9 +107,36 @@ def _changed(files: dict[str, int]) -> bool:
     return False
 
 
-def _load(origin_json: str, instance_ref_json: str) -> None:
+def _cache_alembic_scripts() -> None:
+    """Load Dagster's migration scripts once per worker, not once per database a process opens.
+
+    Dagster checks a SQL storage's schema revision against its alembic scripts' head whenever a
+    process first connects to a database (``check_alembic_revision``), and each check parses the
+    ~350 scripts again (``ScriptDirectory.from_config``): about 20 ms on a quiet 2-core machine,
+    paid by every run for its own event shard. The scripts are files of the installed Dagster:
+    they cannot change under a running worker.
+    """
+    from alembic.script import ScriptDirectory
+
+    if getattr(ScriptDirectory.from_config, "_lakehouse_cached", False):
+        return
+    load = ScriptDirectory.from_config
+    loaded: dict[str, ScriptDirectory] = {}
+
+    def from_config(config: Any) -> ScriptDirectory:
+        location = config.get_main_option("script_location")
+        if location not in loaded:
+            loaded[location] = load(config)
+        return loaded[location]
+
+    from_config._lakehouse_cached = True  # type: ignore[attr-defined]
+    ScriptDirectory.from_config = staticmethod(from_config)  # type: ignore[method-assign]
+
+
+def _load(origin_json: str, instance_ref_json: str) -> Any:
     """Import and build everything a run needs, then pin the built repository in its module so
-    that a run's reconstruction (``recon_job_from_origin``) finds it instead of building it."""
+    that a run's reconstruction (``recon_job_from_origin``) finds it instead of building it.
+    Returns the instance, kept for the runs when forks may share it (``_shareable``)."""
     from dagster import DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableRepository
     from dagster._serdes import deserialize_value
@@ -114,28 +153,99 @@ def _load(origin_json: str, instance_ref_json: str) -> None:
     # What every run imports when it starts: the instance's storage, the execution machinery and
     # the libraries the steps use (the code location itself imports them lazily).
     import dagster._cli.api  # noqa: F401
+    import dagster._core.execution.plan.active  # noqa: F401
+    import dagster._core.executor.in_process  # noqa: F401
     import deltalake  # noqa: F401
+    import pandas  # noqa: F401 - Arrow and delta-rs writes import it on first use (~0.3 s)
     import polars  # noqa: F401
     import pyarrow  # noqa: F401
+    import pyarrow.pandas_compat  # noqa: F401
     import requests  # noqa: F401
 
-    with DagsterInstance.from_ref(deserialize_value(instance_ref_json)) as instance:
-        instance.get_runs_count()
+    _cache_alembic_scripts()
+    instance = DagsterInstance.from_ref(deserialize_value(instance_ref_json))
+    instance.get_runs_count()
+    instance.compute_log_manager  # noqa: B018 - built (and its module imported) once, here
+    if _shareable(instance):
+        return instance
+    instance.dispose()
+    return None
 
 
-def _run(run_id: str, instance_ref_json: str) -> int:
-    """In the forked child: execute the run as ``dagster api execute_run`` does."""
+def _shareable(instance: Any) -> bool:
+    """Whether forks may use this process's instance: its storages are Dagster's SQLite ones,
+    whose engines keep no connection between calls (a pooled connection, as Postgres storage
+    may keep, must not be used by two processes)."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+    from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import (
+        SqliteScheduleStorage,
+    )
+
+    return (isinstance(instance.run_storage, SqliteRunStorage)
+            and isinstance(instance.event_log_storage, SqliteEventLogStorage)
+            and isinstance(instance.schedule_storage, SqliteScheduleStorage | None))
+
+
+@contextlib.contextmanager
+def _hold_sqlite(instance: Any, run_id: str) -> Iterator[None]:
+    """Hold a connection open to the SQLite databases the run writes (its event shard, the
+    index, the runs) for the run's duration.
+
+    Dagster connects per event and closes at once; when the last connection to a database in
+    WAL mode closes, SQLite checkpoints the WAL into the database and deletes it, so each event
+    cost a checkpoint (about 10 ms here, more on a busy disk). An idle connection holding the
+    database open makes the closes cheap; the commits stay as durable (each still syncs the WAL)
+    and the WAL is checkpointed when it grows (SQLite's auto-checkpoint) and when this closes.
+    Opened in the fork, never inherited (SQLite connections must not cross a fork)."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+        INDEX_SHARD_NAME,
+        SqliteEventLogStorage,
+    )
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+    from sqlalchemy.engine import make_url
+
+    paths = []
+    events, runs = instance.event_log_storage, instance.run_storage
+    if isinstance(events, SqliteEventLogStorage):
+        paths += [events.path_for_shard(run_id), events.path_for_shard(INDEX_SHARD_NAME)]
+    if isinstance(runs, SqliteRunStorage):
+        paths.append(make_url(runs._conn_string).database)  # noqa: SLF001 - no public accessor
+    held = []
+    try:
+        for path in paths:
+            try:
+                # mode=rw: a database not there yet is not created here (Dagster creates it)
+                conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the WAL
+                held.append(conn)
+            except sqlite3.Error:
+                continue  # a database it cannot hold costs its checkpoints, nothing else
+        yield
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def _run(run_id: str, instance_ref_json: str, shared: tuple[str, Any] | None) -> int:
+    """In the forked child: execute the run as ``dagster api execute_run`` does, with the
+    worker's instance if it is the one the run is for."""
     from dagster import DagsterInstance
     from dagster._cli.api import _execute_run_command_body
     from dagster._serdes import deserialize_value
     from dagster._utils.interrupts import capture_interrupts
 
-    with capture_interrupts(), DagsterInstance.from_ref(deserialize_value(instance_ref_json)) as instance:
+    if shared is not None and shared[0] == instance_ref_json:
+        instance = shared[1]
+    else:
+        instance = DagsterInstance.from_ref(deserialize_value(instance_ref_json))
+    with capture_interrupts(), instance, _hold_sqlite(instance, run_id):
         return _execute_run_command_body(run_id, instance, lambda _event: None,
                                          set_exit_code_on_failure=True)
 
 
-def _fork_run(request: dict, listener: socket.socket, conn: socket.socket) -> int:
+def _fork_run(request: dict, listener: socket.socket, conn: socket.socket,
+              shared: tuple[str, Any] | None) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -146,7 +256,7 @@ def _fork_run(request: dict, listener: socket.socket, conn: socket.socket) -> in
         os.setsid()  # the worker's stop or its terminal's Ctrl-C do not reach runs in flight
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        code = _run(request["run_id"], request["instance_ref"])
+        code = _run(request["run_id"], request["instance_ref"], shared)
     except BaseException:  # noqa: BLE001 - the run's own events carry the error
         import traceback
 
@@ -169,7 +279,8 @@ def _reap(_signum: int, _frame: object) -> None:
 
 def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid: int) -> None:
     working_directory = Path.cwd().resolve()
-    _load(origin_json, instance_ref_json)
+    instance = _load(origin_json, instance_ref_json)
+    shared = (instance_ref_json, instance) if instance is not None else None
     hazards = fork_hazards()
     if hazards:
         raise SystemExit(f"run worker: not safe to fork after loading the code ({hazards}); "
@@ -196,7 +307,7 @@ def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid
                 elif hazards:
                     reply = {"error": f"not safe to fork now: {hazards}"}
                 else:
-                    reply = {"pid": _fork_run(request, listener, conn)}
+                    reply = {"pid": _fork_run(request, listener, conn, shared)}
             except Exception as error:  # noqa: BLE001 - answered, and the launcher falls back
                 reply = {"error": f"{type(error).__name__}: {error}"}
             conn.sendall(json.dumps(reply).encode() + b"\n")

@@ -40,6 +40,7 @@ DEFS = textwrap.dedent("""
 
     @dg.asset
     def quick() -> dg.MaterializeResult:
+        print(f"quick ran in {os.getpid()}")
         return dg.MaterializeResult(metadata={"pid": os.getpid(), "parent": os.getppid()})
 
     @dg.asset
@@ -162,6 +163,19 @@ def test_runs_start_in_forks_of_one_warm_worker_which_reloads_new_code(tmp_path:
             assert first["pid"] != second["pid"]
             worker = psutil.Process(first["worker"])
             assert "lakehouse.run_worker" in " ".join(worker.cmdline())
+            # Its compute logs are where the UI reads them, complete, and what it printed also
+            # reached the daemon's output (the terminal under `make dev`).
+            run_id = next(r.run_id for r in instance.get_runs() if r.tags.get(WORKER_PID_TAG)
+                          == str(second["pid"]))
+            captured = instance.all_logs(run_id, of_type=dg.DagsterEventType.LOGS_CAPTURED)
+            log_key = instance.compute_log_manager.build_log_key_for_run(
+                run_id, captured[0].dagster_event.event_specific_data.file_key)
+            logs = instance.compute_log_manager.get_log_data(log_key)
+            assert instance.compute_log_manager.is_capture_complete(log_key)
+            assert f"quick ran in {second['pid']}" in logs.stdout.decode()
+            assert "STEP_SUCCESS" in logs.stderr.decode()
+            log.flush()
+            assert f"quick ran in {second['pid']}" in (tmp_path / "daemon.log").read_text()
 
             # New code: the worker answers stale, a fresh one loads it and runs it.
             defs_file.write_text(DEFS + "\n# edited\n")

@@ -11,8 +11,11 @@ from polars.testing import assert_frame_equal
 from lakehouse.definitions import defs
 from lakehouse.defs.gold.assets import gold_dbt_models, gold_selection
 from lakehouse.defs.raw_files import files_run_key
+from lakehouse.defs.telegram.assets import RAW_GETUPDATES
+from lakehouse.defs.telegram.jobs import telegram_poll_job
 from lakehouse.defs.telegram.sensors import telegram_raw_file_sensor
 from lakehouse.lake.delta import scan
+from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.resource import LakeResource
 from lakehouse.sources.telegram_landing import WEBHOOK_PREFIX
@@ -43,9 +46,14 @@ def build_gold(definitions: dg.Definitions, instance: dg.DagsterInstance) -> Non
                           instance=instance, resources=definitions.resources).success
 
 
+def land(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """A poll of the sample chat that only lands its answers (the raw asset on its own)."""
+    run(definitions, "telegram_poll_job", instance, asset_selection=[RAW_GETUPDATES])
+
+
 def run_pipeline(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    # A poll run lands the answers and loads them into bronze.
     run(definitions, "telegram_poll_job", instance)
-    run(definitions, "telegram_bronze_job", instance)
     # The sensor adds the days bronze loaded as partitions and rebuilds them.
     assert as_the_daemon(definitions, instance, silver_tick(definitions, instance)) == [
         (FIRST_DAY, LAST_DAY)]
@@ -135,7 +143,7 @@ def _files(result: dg.SensorResult) -> list[list[str]]:
 
 def test_raw_file_sensor_requests_each_new_file_once(lake: Lake, definitions) -> None:
     instance = dg.DagsterInstance.ephemeral()
-    run(definitions, "telegram_poll_job", instance)
+    land(definitions, instance)
     first = _tick(instance)
     assert _files(first) == [lake.list_keys("raw/telegram")]
     assert first.run_requests[0].run_key == files_run_key(_files(first)[0])
@@ -184,7 +192,6 @@ def test_a_late_out_of_order_file_is_loaded_exactly_once(lake: Lake, definitions
 def test_silver_sensor_rebuilds_the_days_bronze_touched(lake: Lake, definitions) -> None:
     instance = dg.DagsterInstance.ephemeral()
     run(definitions, "telegram_poll_job", instance)
-    run(definitions, "telegram_bronze_job", instance)
     result = silver_tick(definitions, instance)
     sample_week = [f"2026-11-{day}" for day in range(10, 17)]
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [sample_week]
@@ -193,6 +200,43 @@ def test_silver_sensor_rebuilds_the_days_bronze_touched(lake: Lake, definitions)
     assert requests[0].tags["dagster/asset_partition_range_start"] == FIRST_DAY
     assert requests[0].tags["dagster/asset_partition_range_end"] == LAST_DAY
     assert requests[0].run_key.startswith("telegram-silver:")
+
+
+def test_a_poll_run_loads_what_it_landed_and_leaves_webhook_files_to_the_sensor(
+        lake: Lake, definitions) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    segment = _segment(lake, "120000000000Z", 700)  # landed by the webhook before the poll
+    run(definitions, "telegram_poll_job", instance)
+    answers = lake.list_keys("raw/telegram/getupdates")
+    bronze = read(lake, "bronze", "telegram_updates")
+    # The poll's answers are in bronze and its ledger, the webhook segment is not: it is the
+    # raw-file sensor's, which asks for it alone, and never for the answers.
+    assert answers and sorted(bronze["_source_file"].unique()) == answers
+    assert Ledger(lake, "bronze", "telegram_updates").unloaded([*answers, segment]) == [segment]
+    first = _tick(instance)
+    assert _files(first) == [[segment]]
+    run(definitions, "telegram_bronze_job", instance, run_config=first.run_requests[0].run_config)
+    assert not _tick(instance, first.cursor).run_requests
+    bronze = read(lake, "bronze", "telegram_updates")
+    assert bronze.filter(pl.col("update_id") == 700).height == 1
+    # Each answer's updates once: the sensor never loaded them a second time.
+    assert bronze.filter(pl.col("_source_file").is_in(answers)).height == \
+        sum(len(json.loads(lake.read_bytes(key))["result"]) for key in answers)
+
+
+def test_answers_are_left_to_a_poll_run_in_flight_and_taken_after_it_failed(
+        lake: Lake, definitions) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    land(definitions, instance)  # answers landed, not loaded: as a poll run that died midway
+    answers = lake.list_keys("raw/telegram/getupdates")
+    segment = _segment(lake, "120000000000Z", 700)
+    instance.add_run(dg.DagsterRun(job_name=telegram_poll_job.name, run_id="polling",
+                                   status=dg.DagsterRunStatus.STARTED))
+    while_polling = _tick(instance)
+    assert _files(while_polling) == [[segment]]
+    instance.report_run_failed(instance.get_run_by_id("polling"))
+    after = _tick(instance, while_polling.cursor)
+    assert _files(after) == [answers]
 
 
 def test_the_same_pipeline_runs_on_s3(s3_lake: Lake, definitions) -> None:

@@ -50,6 +50,10 @@ SILVER_MESSAGES = dg.AssetKey(SILVER)
 message_days = dg.DynamicPartitionsDefinition(name="telegram_message_days")
 
 
+# The raw keys a poll landed, in its materialization: the bronze step of the same run loads them.
+LANDED_KEYS = "landed_keys"
+
+
 def partition_days() -> tuple[date, date]:
     """(first, last) day a message may have: ``TELEGRAM_PARTITIONS_START`` (read when a load
     runs; default Telegram's launch) to tomorrow, UTC. Messages outside go to the quarantine."""
@@ -67,13 +71,15 @@ def partition_days() -> tuple[date, date]:
     kinds={"telegram", "json"},
     description="getUpdates answers landed byte-for-byte under raw/telegram/getupdates/"
                 "YYYY/MM/DD/. The offset is the last landed update_id + 1, derived from the "
-                "landing zone, so a crash between landing and the next call loses nothing.",
+                "landing zone, so a crash between landing and the next call loses nothing. "
+                "In telegram_poll_job, bronze loads the answers this run landed.",
 )
 def telegram_raw_getupdates(lake: LakeResource, telegram: TelegramResource) -> dg.MaterializeResult:
     result = poll_updates(telegram.updates_source(), lake.lake(),
                           max_batches=telegram.max_batches_per_run)
     return dg.MaterializeResult(metadata={
         "files_landed": len(result.keys),
+        LANDED_KEYS: dg.MetadataValue.json(result.keys),
         "updates_landed": result.updates,
         "offset_used": result.first_offset if result.first_offset is not None else "none",
         "backend": "sample" if telegram.is_sample else "bot api",
@@ -104,7 +110,9 @@ telegram_raw_webhook = dg.AssetSpec(
 def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, lake: LakeResource,
                     telegram: TelegramResource) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     the_lake = lake.lake()
-    keys = raw_keys_to_load(the_lake, config, RAW_PREFIXES, bronze_ledger(the_lake))
+    polled = None if config.files or config.reload_all else landed_in_this_run(context)
+    keys = polled if polled is not None else \
+        raw_keys_to_load(the_lake, config, RAW_PREFIXES, bronze_ledger(the_lake))
     if not keys:
         context.log.info("no raw Telegram files to load")
         yield dg.MaterializeResult(asset_key=BRONZE_UPDATES, metadata={"files": 0, "dates": []})
@@ -126,6 +134,19 @@ def telegram_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig, l
     })
     yield file_accounting(the_lake, BRONZE_UPDATES, QUARANTINE, keys, load.records,
                           set_aside=load.set_aside)
+
+
+def landed_in_this_run(context: dg.AssetExecutionContext) -> list[str] | None:
+    """The answers the poll step of this run landed (a poll run: telegram_poll_job), else None.
+
+    A poll run loads exactly these, not every file the ledger lacks: webhook segments and
+    answers of earlier polls are the raw-file sensor's (it leaves answers alone while a poll
+    run is in flight), so no file is loaded by two runs at once."""
+    event = context.instance.get_latest_materialization_event(RAW_GETUPDATES)
+    if event is None or event.run_id != context.run_id or event.asset_materialization is None:
+        return None
+    landed = event.asset_materialization.metadata.get(LANDED_KEYS)
+    return list(landed.value) if landed is not None else None
 
 
 @dg.asset(

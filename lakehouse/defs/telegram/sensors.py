@@ -6,11 +6,12 @@ update, asked with the landed offset, so it confirms nothing new).
 
 import time
 from collections.abc import Mapping
+from datetime import date
 
 import dagster as dg
 
 from lakehouse import settings
-from lakehouse.defs.raw_files import files_request, raw_file_sensor, raw_landed_keys
+from lakehouse.defs.raw_files import files_request, raw_file_sensor
 from lakehouse.defs.telegram.assets import (
     BRONZE_UPDATES,
     RAW_WEBHOOK,
@@ -22,10 +23,17 @@ from lakehouse.defs.telegram.jobs import (
     telegram_daily_etl_job,
     telegram_poll_job,
 )
+from lakehouse.lake.location import Lake
+from lakehouse.lake.rawfiles import list_raw_keys
 from lakehouse.lake.resource import LakeResource
 from lakehouse.load.telegram import BRONZE, bronze_days
 from lakehouse.sources.telegram import TelegramResource
-from lakehouse.sources.telegram_landing import RAW_PREFIXES, WEBHOOK_PREFIX, peek_pending_update
+from lakehouse.sources.telegram_landing import (
+    GETUPDATES_PREFIX,
+    RAW_PREFIXES,
+    WEBHOOK_PREFIX,
+    peek_pending_update,
+)
 
 POLL_INTERVAL_SECONDS = 60
 RETRY_WINDOW_SECONDS = 600
@@ -58,17 +66,35 @@ def _poll_run_active(instance: dg.DagsterInstance) -> bool:
     active = instance.get_runs(dg.RunsFilter(
         job_name=telegram_poll_job.name,
         statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-                  dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]), limit=1)
+                  dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+                  dg.DagsterRunStatus.CANCELING]), limit=1)
     return bool(active)
+
+
+def landed_not_polled(context: dg.SensorEvaluationContext, lake: Lake,
+                      since: date | None) -> list[str]:
+    """The landed raw keys the raw-file sensor may load: all of them, except getUpdates answers
+    while a poll run is queued or running, since that run loads the answers it lands.
+
+    Asked before and after the listing (the ledger is read after both): an answer listed here
+    was landed either by a poll run seen in flight (left to it), or by one that had ended by the
+    second look, whose load the ledger then shows. An answer of a poll run that failed before
+    loading it is taken on the first tick with no poll run in flight."""
+    polling = _poll_run_active(context.instance)
+    keys = list_raw_keys(lake, RAW_PREFIXES, since)
+    if polling or _poll_run_active(context.instance):
+        return [key for key in keys if not key.startswith(GETUPDATES_PREFIX + "/")]
+    return keys
 
 
 telegram_raw_file_sensor = raw_file_sensor(
     name="telegram_raw_file_sensor", job=telegram_bronze_job, ledger=BRONZE,
-    list_landed=raw_landed_keys(RAW_PREFIXES), request_for=files_request(["telegram_bronze"]),
+    list_landed=landed_not_polled, request_for=files_request(["telegram_bronze"]),
     files_per_run=MAX_FILES_PER_RUN, landed_outside={WEBHOOK_PREFIX: RAW_WEBHOOK},
     description="Loads every landed raw Telegram file that bronze's ledger does not hold yet "
                 "(late and out-of-order files too), each exactly once, in batches of up to "
-                f"{MAX_FILES_PER_RUN} files per run.",
+                f"{MAX_FILES_PER_RUN} files per run; getUpdates answers are left to the poll "
+                "run that landed them while one is in flight.",
 )
 
 

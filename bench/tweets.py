@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -170,13 +171,24 @@ def run_lakehouse(root: Path, keys: list[str], out: Path) -> int:
     from lakehouse.load.twitter import load_bronze, load_silver
 
     lake = Lake.from_env(str(root))
-    times, rows = StageTimes(), 0
+    # stage: [wall s, CPU s, peak RSS MiB when it last ended, MiB the process peak rose in it]
+    profile: dict[str, list[float]] = {}
+    rows = 0
     for key in keys:
+        # A fresh StageTimes per batch lists the stages in the order they ran, so how much the
+        # process's peak RSS rose in each stage (what it held on top of what was already held)
+        # is the difference from the stage before: the figure that says where memory goes.
+        times = StageTimes()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         load_bronze(lake, [key], times=times)
         rows += load_silver(lake, [key], times=times).tweets.height
-    (out / "profile.json").write_text(json.dumps({
-        stage: [seconds, times.cpu_seconds[stage], times.peak_rss_mib[stage]]
-        for stage, seconds in times.seconds.items()}))
+        for stage, seconds in times.seconds.items():
+            peak = times.peak_rss_mib[stage]
+            wall, cpu, _, rose = profile.get(stage, [0.0, 0.0, 0.0, 0.0])
+            profile[stage] = [wall + seconds, cpu + times.cpu_seconds[stage], peak,
+                              rose + max(peak - before, 0.0)]
+            before = max(before, peak)
+    (out / "profile.json").write_text(json.dumps(profile))
     return rows
 
 
@@ -358,7 +370,8 @@ def run(n_tweets: int = 1_000_000, batch_tweets: int = 100_000,
         verbose: bool = True) -> dict:
     """Generate ``n_tweets`` in stream batches of ``batch_tweets`` and run ``methods`` on them,
     each in its own process. Returns ``{"raw_mib", "results": {method: {seconds, rows,
-    peak_rss_mib, cpu_seconds}}, "profile": {stage: [wall s, CPU s, peak RSS MiB]}}`` (the
+    peak_rss_mib, cpu_seconds}}, "profile": {stage: [wall s, CPU s, peak RSS MiB at its
+    end, MiB the peak rose in it]}}`` (the
     reference's times scaled to N)."""
     root = Path(tempfile.mkdtemp(prefix="bench_tweets_"))
     try:
@@ -388,16 +401,19 @@ def run(n_tweets: int = 1_000_000, batch_tweets: int = 100_000,
 
 def print_profile(profile: dict[str, list[float]]) -> None:
     """Wall and CPU seconds per stage of the assets' path (CPU: every thread of the process;
-    it moves much less than wall time when other work shares the machine), and the peak RSS
-    when the stage last ended (the first stage showing the run's peak is where it is)."""
-    wall = sum(w for w, _, _ in profile.values())
-    cpu = sum(c for _, c, _ in profile.values())
+    it moves much less than wall time when other work shares the machine), and memory: how
+    many MiB the process's peak RSS rose during the stage, over every batch (the stages'
+    rises add up to the run's peak less what the process held before the first batch)."""
+    wall = sum(p[0] for p in profile.values())
+    cpu = sum(p[1] for p in profile.values())
+    rose = sum(p[3] for p in profile.values())
     print(f"\nlakehouse, time per stage ({len(profile)} stages; wall {wall:.2f} s, "
-          f"CPU {cpu:.2f} s):")
-    print(f"  {'stage':<32}{'wall s':>8}{'wall %':>8}{'CPU s':>8}{'CPU %':>8}{'peak MiB':>10}")
-    for stage, (w, c, peak) in sorted(profile.items(), key=lambda kv: -kv[1][0]):
+          f"CPU {cpu:.2f} s; the peak RSS rose {rose:,.0f} MiB over the batches):")
+    print(f"  {'stage':<32}{'wall s':>8}{'wall %':>8}{'CPU s':>8}{'CPU %':>8}"
+          f"{'peak +MiB':>11}")
+    for stage, (w, c, _, up) in sorted(profile.items(), key=lambda kv: -kv[1][0]):
         print(f"  {stage:<32}{w:>8.2f}{100 * w / wall:>8.1f}{c:>8.2f}{100 * c / cpu:>8.1f}"
-              f"{peak:>10,.0f}")
+              f"{up:>11,.0f}")
 
 
 def print_honest(results: dict[str, dict]) -> None:

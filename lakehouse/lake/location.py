@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from lakehouse.secrets import SECRET_OPTION_KEYS, redact_options, register
@@ -205,7 +206,17 @@ class Lake:
             yield dest
 
     def read_bytes(self, key: str) -> bytes:
-        with self._fs.open_input_stream(self._path(key)) as src:
+        """The object's bytes; decompressed when its name says so (``.gz``, ``.zst``, ...)."""
+        path = self._path(key)
+        try:
+            pa.Codec.detect(path)
+        except (TypeError, ValueError):  # not a compressed name
+            # A random-access file reads its known size into one buffer; a stream grows its
+            # buffer as it reads, then copies it into bytes: a 128 MiB stream batch raised the
+            # process's peak memory by 256 MiB that way, by 128 MiB this way.
+            with self._fs.open_input_file(path) as src:
+                return src.read()
+        with self._fs.open_input_stream(path) as src:
             return src.read()
 
     def size(self, key: str) -> int:

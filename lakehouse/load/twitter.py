@@ -119,11 +119,11 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> pl.DataFrame:
     if batch.is_empty():
         return batch
     existing = pl.LazyFrame(schema=TWEETS_SCHEMA)
-    if open_table(lake, uri) is not None:
+    if (opened := open_table(lake, uri)) is not None:
         days = {d + timedelta(days=k) for d in batch.get_column("date").unique().drop_nulls()
                 for k in (-1, 0, 1)}
         chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
-        table = scan(lake, uri)
+        table = scan(lake, uri, opened)
         existing = (table.filter(pl.col("date").is_in(sorted(days)))
                     .filter(chain_filter(chains, table.collect_schema().names())))
     rows = tweets_to_upsert(batch.lazy(), existing).collect(engine="in-memory")

@@ -15,7 +15,8 @@ the mean over the 5 batches ending there (one batch is noisy on a shared machine
 CPU seconds (CPU time moves less with the machine's load), the time of
 the bronze and silver steps (from the run's event log), and each table's active files and
 bytes; at the end, the ratio late/early (the means of the last and the 10th batch's windows,
-target <= 1.2) and the largest active file count of any table (target <= 200).
+target <= 1.2), the bronze and silver steps' means over the same windows, and the largest
+active file count of any table (target <= 200).
 
 Usage: python bench/steady_state.py [--batches 1000] [--tweets-per-batch 300]
                                     [--upkeep-every 72] [--retention-hours 0] [--root DIR]
@@ -161,6 +162,7 @@ def main() -> int:
     report_at = {int(b) for b in args.report_at.split(",") if b} | {args.batches}
     walls: list[float] = []
     cpus: list[float] = []  # CPU seconds of all threads: less swayed by a loaded machine
+    step_times: dict[str, list[float]] = {"twitter_bronze": [], "twitter_silver": []}
     max_files: dict[str, int] = {}
     print(f"steady state: {args.batches} batches of ~{args.tweets_per_batch} tweets, upkeep "
           f"every {args.upkeep_every} (retention {args.retention_hours} h), lake {root}",
@@ -175,6 +177,8 @@ def main() -> int:
             steps = load_file(root, key)
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu_start)
+            for step, seconds in step_times.items():
+                seconds.append(steps.get(step, 0.0))
             if n in report_at or n % 50 == 0:
                 tweets = data.count(b'{"data"')
                 tables = table_files(root)
@@ -208,6 +212,10 @@ def main() -> int:
     late = statistics.mean(walls[-WINDOW:])
     ratio = late / early
     cpu_ratio = statistics.mean(cpus[-WINDOW:]) / statistics.mean(cpus[max(0, 10 - WINDOW):10])
+    for step, seconds in step_times.items():
+        print(f"{step} step, means of the same windows: "
+              f"{statistics.mean(seconds[max(0, 10 - WINDOW):10]):.2f} s at batch 10, "
+              f"{statistics.mean(seconds[-WINDOW:]):.2f} s at batch {len(walls)}")
     worst = max(max_files.items(), key=lambda kv: kv[1])
     print(f"ratio batch {len(walls)} / batch 10 (means of {WINDOW}-batch windows): "
           f"{late:.2f} s / {early:.2f} s = {ratio:.2f} (target <= {TARGET_RATIO}: "

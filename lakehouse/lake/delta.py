@@ -28,6 +28,13 @@ from lakehouse.secrets import redact
 
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 5
+# Opening a table replays every JSON commit since its last checkpoint, and delta-rs writes one
+# every ``delta.checkpointInterval`` commits (100 by default). A table written every few minutes
+# and opened a dozen times a run would replay up to 100 commits on each open, a cost growing
+# with the writes since the last upkeep; a checkpoint every 10 commits keeps that short and
+# costs one small Parquet file per 10 writes. Set when a table is created, and by the upkeep
+# (``lakehouse.lake.maintenance``) on tables created before.
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
 
 
 def _with_commit_retry(write: Callable[[], T]) -> T:
@@ -92,7 +99,8 @@ def ensure_table(lake: Lake, uri: str, schema: pa.Schema,
         return DeltaTable.create(
             uri, schema=_delta_schema(table_docs.annotate_schema(uri, schema)), mode="ignore",
             partition_by=list(partition_by) if partition_by else None,
-            storage_options=lake.storage_options or None, **table_docs.creation_options(uri))
+            configuration=TABLE_PROPERTIES, storage_options=lake.storage_options or None,
+            **table_docs.creation_options(uri))
     except DeltaError:
         table = open_table(lake, uri)
         if table is None:
@@ -243,8 +251,11 @@ def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
     _document(lake, uri, _with_commit_retry(merge))
 
 
-def scan(lake: Lake, uri: str) -> pl.LazyFrame:
-    """A lazy scan of a Delta table; filters on partition columns prune files."""
+def scan(lake: Lake, uri: str, table: DeltaTable | None = None) -> pl.LazyFrame:
+    """A lazy scan of a Delta table; filters on partition columns prune files (and filters on
+    other columns, files by their statistics). ``table``: the table already opened."""
+    if table is not None:
+        return pl.scan_delta(table, storage_options=lake.storage_options or None)
     return pl.scan_delta(uri, storage_options=lake.storage_options or None)
 
 
@@ -254,11 +265,14 @@ def row_count(table: DeltaTable) -> int:
     return int(pa.compute.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
 
 
-def delta_metadata(lake: Lake, uri: str, preview: pl.DataFrame | None = None) -> dict[str, Any]:
-    """What every Delta asset reports: row count, URI, Delta version, a Markdown preview."""
+def delta_metadata(lake: Lake, uri: str, preview: pl.DataFrame | None = None,
+                   table: DeltaTable | None = None) -> dict[str, Any]:
+    """What every Delta asset reports: row count, URI, Delta version, a Markdown preview.
+    ``table``: the table already opened (at the version to report), so it is not read again."""
     import dagster as dg  # kept local so transforms and benches never import Dagster
 
-    table = DeltaTable(uri, storage_options=lake.storage_options or None)
+    if table is None:
+        table = DeltaTable(uri, storage_options=lake.storage_options or None)
     meta: dict[str, Any] = {
         "dagster/row_count": row_count(table),
         "dagster/uri": uri,

@@ -18,6 +18,7 @@ import pyarrow.compute  # noqa: F401  (registers pa.compute)
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
+from lakehouse.lake.delta import TABLE_PROPERTIES
 from lakehouse.lake.location import Lake
 
 DEFAULT_RETENTION_HOURS = 7 * 24
@@ -78,11 +79,29 @@ def _compact(lake: Lake, uri: str, target_size: int | None) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
+def _set_properties(lake: Lake, uri: str) -> None:
+    """Give a table created before ``TABLE_PROPERTIES`` existed (or with other values) those
+    properties: how an existing lake takes them on, at its next upkeep."""
+    for attempt in range(1, COMPACT_ATTEMPTS + 1):
+        table = DeltaTable(uri, storage_options=lake.storage_options or None)
+        configuration = table.metadata().configuration
+        if all(configuration.get(k) == v for k, v in TABLE_PROPERTIES.items()):
+            return
+        try:
+            table.alter.set_table_properties(TABLE_PROPERTIES)
+            return
+        except CommitFailedError:
+            if attempt == COMPACT_ATTEMPTS:
+                raise
+            time.sleep(0.2 * 2**attempt)
+
+
 def maintain_table(lake: Lake, uri: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS,
                    target_size: int | None = None) -> MaintenanceReport:
     """Compact, checkpoint and vacuum one Delta table; the report holds before/after facts."""
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
     before, version_before = active_files(table), table.version()
+    _set_properties(lake, uri)
     metrics = _compact(lake, uri, target_size)
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
     table.create_checkpoint()

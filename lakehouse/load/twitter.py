@@ -94,22 +94,34 @@ def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda
     return stats
 
 
-def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str]) -> list[date]:
-    """Upsert ``new`` on ``date`` + ``keys`` (one commit) and return the days it touched.
+def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str],
+               known: pl.Expr | None = None) -> list[date]:
+    """Upsert ``new`` on ``date`` + ``keys`` and return the days it touched.
 
     ``date`` is the partition column and tweet ids grow with time, so delta-rs prunes the
     target to the files of those days whose id range overlaps the batch (``streamed_exec``
     off lets it derive that pruning predicate from the batch): a batch costs in proportion
     to itself, not to the table.
+
+    ``known`` marks the rows silver already holds (a version relinked by a later edit, a tweet
+    seen again). They are merged in a commit of their own: a merge writes the rows it copies
+    from the files it rewrites together with the rows it inserts, so one merge of both would
+    fold each batch's new tweets into the file of an earlier batch's updated row, and that
+    file would grow batch after batch (and be rewritten whole each time) until the upkeep.
+    Both commits are merges, so a row marked wrongly is still upserted, never doubled.
     """
     if new.is_empty():
         return []
-    merge_on_keys(lake, uri, new, ["date", *keys], partition_by=["date"])
+    parts = [new] if known is None else [new.filter(known.not_()), new.filter(known)]
+    for part in parts:
+        if not part.is_empty():
+            merge_on_keys(lake, uri, part, ["date", *keys], partition_by=["date"])
     return sorted(new.get_column("date").unique().to_list())
 
 
-def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> pl.DataFrame:
-    """Upsert a batch of silver tweets and return the rows written.
+def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Upsert a batch of silver tweets; return the rows written and the ids of those silver
+    already held (which ``merge_days`` merges apart from the new ones).
 
     The rows already in silver of the batch's edit chains are read first (edits come within
     an hour of the post, so from the batch's days and the days around them), so that versions
@@ -117,18 +129,19 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> pl.DataFrame:
     (``tweets_to_upsert``).
     """
     if batch.is_empty():
-        return batch
-    existing = pl.LazyFrame(schema=TWEETS_SCHEMA)
-    if open_table(lake, uri) is not None:
+        return batch, []
+    existing = pl.DataFrame(schema=TWEETS_SCHEMA)
+    if (opened := open_table(lake, uri)) is not None:
         days = {d + timedelta(days=k) for d in batch.get_column("date").unique().drop_nulls()
                 for k in (-1, 0, 1)}
         chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
-        table = scan(lake, uri)
+        table = scan(lake, uri, opened)
         existing = (table.filter(pl.col("date").is_in(sorted(days)))
-                    .filter(chain_filter(chains, table.collect_schema().names())))
-    rows = tweets_to_upsert(batch.lazy(), existing).collect(engine="in-memory")
-    merge_days(lake, uri, rows, ["id"])
-    return rows
+                    .filter(chain_filter(chains, table.collect_schema().names())).collect())
+    rows = tweets_to_upsert(batch.lazy(), existing.lazy()).collect(engine="in-memory")
+    known = existing.get_column("id").unique().to_list()
+    merge_days(lake, uri, rows, ["id"], known=pl.col("id").is_in(known))
+    return rows, known
 
 
 def bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
@@ -175,7 +188,7 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
         sentiment = tweet_sentiment(sentiment_input(batch.lazy())).collect()
     load = SilverLoad()
     with times(f"write {TWEETS[1]}"):
-        load.rows[TWEETS] = upsert_tweets(lake, lake.table_uri(*TWEETS), batch)
+        load.rows[TWEETS], known = upsert_tweets(lake, lake.table_uri(*TWEETS), batch)
     days = set(load.tweets.get_column("date").drop_nulls().unique())
     # A reference to a tweet silver holds from a direct sighting leaves its row alone, and so
     # its entities and score: merging them again would rewrite earlier batches' files, each
@@ -189,7 +202,8 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
               MATCHING_RULES: ["tweet_id", "rule_id"]}
     for table, keys in by_day.items():
         with times(f"write {table[1]}"):
-            days |= set(merge_days(lake, lake.table_uri(*table), frames[table], keys))
+            days |= set(merge_days(lake, lake.table_uri(*table), frames[table], keys,
+                                   known=pl.col(keys[0]).is_in(known)))
         load.rows[table] = frames[table]
     for table, keys in ((USERS, ["id"]), (MEDIA, ["media_key"])):
         if not frames[table].is_empty():

@@ -2,7 +2,7 @@
 the same however much of the day silver already holds."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -52,3 +52,32 @@ def test_a_tweet_seen_again_through_a_reference_keeps_its_rows_and_their_files(
     assert set(scores) == {original_id, RETWEET["data"]["id"]}
     # A retweet is scored on its original's text.
     assert scores[RETWEET["data"]["id"]] == scores[original_id]
+
+
+def _post(n: int, likes: int = 0) -> dict:
+    """A post ``n`` minutes after the fixture's, with its own (later) snowflake id."""
+    line = LINES[1]
+    tweet_id = str(int(line["data"]["id"]) + n * (60_000 << 22))
+    created = datetime.fromisoformat(line["data"]["created_at"]) + timedelta(minutes=n)
+    data = {**line["data"], "id": tweet_id, "conversation_id": tweet_id,
+            "edit_history_tweet_ids": [tweet_id],
+            "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "public_metrics": {**line["data"]["public_metrics"], "like_count": likes}}
+    return {**line, "data": data}
+
+
+def test_updating_an_earlier_batchs_tweet_does_not_fold_new_tweets_into_its_file(
+        lake: Lake) -> None:
+    # Every batch sees the previous batch's post again (its metrics grew) and a new post. The
+    # update rewrites the earlier file; the new posts must not ride along into it, or that
+    # file grows batch after batch and each batch rewrites all of it.
+    load_batch(lake, 0, [_post(0), _post(1)])
+    for n in range(1, 7):
+        load_batch(lake, n, [_post(n, likes=1000 + n), _post(n + 1)])
+
+    tweets = scan(lake, lake.table_uri(*TWEETS)).collect()
+    assert tweets.height == tweets.get_column("id").n_unique() == 8
+    likes = dict(tweets.select("id", "like_count").iter_rows())
+    assert [likes[_post(n)["data"]["id"]] for n in range(8)] == [0, *range(1001, 1007), 0]
+    rows = pa.table(DeltaTable(lake.table_uri(*TWEETS)).get_add_actions(flatten=True))
+    assert max(rows.column("num_records").to_pylist()) <= 2, rows.column("num_records")

@@ -111,8 +111,9 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
     bronze_uri, quarantine_uri = the_lake.table_uri(*tables.BRONZE), the_lake.table_uri(*tables.QUARANTINE)
     yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={
         **delta_metadata(the_lake, bronze_uri), **load.totals(), "tweets": load.tweets})
-    quarantine_meta = (delta_metadata(the_lake, quarantine_uri)
-                       if open_table(the_lake, quarantine_uri) else {})
+    quarantine_table = open_table(the_lake, quarantine_uri)
+    quarantine_meta = (delta_metadata(the_lake, quarantine_uri, table=quarantine_table)
+                       if quarantine_table else {})
     yield dg.MaterializeResult(asset_key=QUARANTINE, metadata={
         **quarantine_meta, "quarantined_this_run": load.quarantined})
     yield file_accounting(the_lake, BRONZE_TWEETS, QUARANTINE, keys, load.records)
@@ -122,8 +123,10 @@ def _checks(lake: Lake, tweets: pl.DataFrame,
             sentiment: pl.DataFrame) -> list[dg.AssetCheckResult]:
     # Read back from the table as written (a concurrent writer would show here), not the frame.
     uri = lake.table_uri(*tables.TWEETS)
-    written = (scan(lake, uri).filter(pl.col("id").is_in(tweets.get_column("id").unique().to_list()))
-               .select("id").collect() if open_table(lake, uri) else tweets.select("id"))
+    table = open_table(lake, uri)
+    written = (scan(lake, uri, table)
+               .filter(pl.col("id").is_in(tweets.get_column("id").unique().to_list()))
+               .select("id").collect() if table else tweets.select("id"))
     duplicates = written.height - written.get_column("id").n_unique()
     bad_labels = sentiment.filter(~pl.col("sentiment_label").is_in(LABELS)).height
     out_of_range = sentiment.filter(~pl.col("polarity").is_between(-1, 1)
@@ -193,8 +196,9 @@ def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
     for table, frame in load.rows.items():
         uri = the_lake.table_uri(*table)
         by_day = table not in unpartitioned
-        meta = (delta_metadata(the_lake, uri, frame if by_day else None)
-                if open_table(the_lake, uri) else {})
+        written = open_table(the_lake, uri)
+        meta = (delta_metadata(the_lake, uri, frame if by_day else None, table=written)
+                if written else {})
         days = {"days_rewritten": dg.MetadataValue.json([d.isoformat() for d in load.days])
                 } if by_day else {}
         yield dg.MaterializeResult(asset_key=dg.AssetKey(table), metadata={

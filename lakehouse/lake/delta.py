@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (registers pa.compute)
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.lake import table_docs
@@ -35,6 +35,25 @@ COMMIT_ATTEMPTS = 5
 # costs one small Parquet file per 10 writes. Set when a table is created, and by the upkeep
 # (``lakehouse.lake.maintenance``) on tables created before.
 TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+BRONZE_ROW_GROUP_ROWS = 16_384
+
+
+def bronze_writer(pruning_columns: Sequence[str]) -> WriterProperties:
+    """How a bronze table's Parquet files are written, for every domain.
+
+    Row groups of 16,384 rows instead of delta-rs' default of a whole file: a reader and the
+    writer hold a whole row group decoded, nested records included (Telegram: silver's read of
+    a 900k-message day 0.45 -> 0.31 GiB peak RSS; tweets: a 100k-tweet batch's load 1,147 ->
+    1,017 MiB, same CPU). Statistics only on ``pruning_columns`` (a reload's ``_source_file``
+    predicate, the envelope, the key), not on the text and the nested records' leaves: the
+    writes took 13% less CPU time. Snappy is delta-rs' default, said again: WriterProperties
+    without it means uncompressed.
+    """
+    return WriterProperties(
+        compression="SNAPPY", max_row_group_size=BRONZE_ROW_GROUP_ROWS,
+        default_column_properties=ColumnProperties(statistics_enabled="NONE"),
+        column_properties={name: ColumnProperties(statistics_enabled="PAGE")
+                           for name in pruning_columns})
 
 
 def _with_commit_retry(write: Callable[[], T]) -> T:

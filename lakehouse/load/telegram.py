@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
-from deltalake import ColumnProperties, DeltaTable, WriterProperties
+from deltalake import DeltaTable
 
 from lakehouse.lake.delta import (
     append_replacing_sources,
+    bronze_writer,
     open_table,
     replace_partitions_streamed,
 )
@@ -39,18 +40,9 @@ from lakehouse.transforms.telegram import (
 # (64 MiB: 1.03 GiB), and the peak does not grow with the input.
 BRONZE_COMMIT_BYTES = 32 * 1024 * 1024
 BRONZE_COMMIT_FILES = 2000
-# Bronze's Parquet row groups: a reader (and the writer) holds a whole row group decoded, with
-# the typed message struct; 16,384 rows instead of delta-rs' default of a whole file cut
-# silver's read of a 900k-message day from 0.45 to 0.31 GiB peak RSS, at the same CPU time.
-# Statistics only on the columns that prune (the source file of a reload's predicate, the
-# envelope, the key), not on the text and the message struct's 29 leaves: the writes took 13%
-# less CPU time. Snappy is delta-rs' default, said again: WriterProperties without it means
-# uncompressed.
-_PRUNED = ("update_id", "update_type", "chat_id", "_source_file", "_record_index", "_ingested_at")
-BRONZE_WRITER = WriterProperties(
-    compression="SNAPPY", max_row_group_size=16_384,
-    default_column_properties=ColumnProperties(statistics_enabled="NONE"),
-    column_properties={name: ColumnProperties(statistics_enabled="PAGE") for name in _PRUNED})
+# Statistics on the columns that prune: the envelope, the key, the source file.
+BRONZE_WRITER = bronze_writer(
+    ("update_id", "update_type", "chat_id", "_source_file", "_record_index", "_ingested_at"))
 SILVER_BATCH_ROWS = 50_000  # 200,000 measured 0.08 GiB more peak RSS for a 900k-message day
 # Telegram's launch: no message can be older, so by default every edit of an old message has
 # its day in silver (a partition exists only for a day with messages, so an early floor costs

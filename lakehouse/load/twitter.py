@@ -12,7 +12,13 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from lakehouse.lake.delta import append_replacing_sources, merge_on_keys, open_table, scan
+from lakehouse.lake.delta import (
+    append_replacing_sources,
+    bronze_writer,
+    merge_on_keys,
+    open_table,
+    scan,
+)
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.rawfiles import BronzeLoad
@@ -51,6 +57,10 @@ class TweetsBronzeLoad(BronzeLoad):
     tweets: int = 0  # valid tweets in the records loaded
 
 
+# Statistics on the columns that prune: a reload's source file, the record, the spec.
+BRONZE_WRITER = bronze_writer(("_source_file", "_record_index", "_ingested_at", "spec", "newest_id"))
+
+
 def bronze_ledger(lake: Lake) -> Ledger:
     return Ledger(lake, *BRONZE)
 
@@ -82,7 +92,8 @@ def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda
         stats.records += records.height
         del records
         with times("bronze write"):
-            append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, chunk)
+            append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, chunk,
+                                     writer_properties=BRONZE_WRITER)
         with times("quarantine write"):
             append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, chunk)
         with times("ledger"):

@@ -6,9 +6,10 @@ upserts the tweets of the given bronze files into Delta tables partitioned by th
 touching only the files whose days and id ranges the batch overlaps.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 
 import polars as pl
 
@@ -23,9 +24,11 @@ from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.rawfiles import BronzeLoad
 from lakehouse.lake.stagetimes import StageTimes
-from lakehouse.sources.twitter import decode_records, records_of_file
+from lakehouse.sources.twitter import decode_records, record_chunks
 from lakehouse.transforms.sentiment import tweet_sentiment
 from lakehouse.transforms.twitter import (
+    BRONZE_SCHEMA,
+    QUARANTINE_SCHEMA,
     TWEETS_SCHEMA,
     bronze_records,
     chain_filter,
@@ -42,7 +45,11 @@ from lakehouse.transforms.twitter import (
     tweets_to_upsert,
 )
 
-FILES_PER_CHUNK = 200  # bounds memory of a full reload; each chunk is one bronze commit
+# Raw files per bronze commit (and ledger record): a full reload commits as it goes, each
+# commit's predicate names at most this many files. Memory does not depend on it: bronze rows
+# are decoded and written ``DECODE_BYTES`` of raw text at a time.
+FILES_PER_CHUNK = 200
+DECODE_BYTES = 16 * 1024 * 1024
 BRONZE, QUARANTINE = ("bronze", "twitter_records"), ("quarantine", "twitter_quarantine")
 TWEETS, USERS, HASHTAGS, MENTIONS, URLS, SENTIMENT, MEDIA, MATCHING_RULES = (
     ("silver", f"twitter_{name}") for name in ("tweets", "users", "hashtags", "mentions", "urls",
@@ -65,43 +72,79 @@ def bronze_ledger(lake: Lake) -> Ledger:
     return Ledger(lake, *BRONZE)
 
 
+@dataclass
+class _ChunkPass:
+    """What one pass over a chunk's raw files gave besides bronze's rows (a commit that lost
+    the race to a concurrent writer is written again from a new pass)."""
+
+    records: int = 0
+    bronze_rows: int = 0
+    tweets: int = 0
+    quarantine: list[pl.DataFrame] = field(default_factory=list)
+
+
+def _bronze_rows(lake: Lake, chunk: list[str], times: StageTimes,
+                 passes: list[_ChunkPass]) -> Iterator[pl.DataFrame]:
+    """Bronze rows of ``chunk``'s raw files, a piece of ``DECODE_BYTES`` at a time; the
+    records counted and the quarantine rows go to a new entry of ``passes``."""
+    done = _ChunkPass()
+    passes.append(done)
+    for key in chunk:
+        with times("read raw"):
+            data = lake.read_bytes(key)
+        pieces = record_chunks(key, data, DECODE_BYTES)
+        while True:
+            with times("split records"):
+                piece = next(pieces, None)
+            if piece is None:
+                break
+            with times("decode"):
+                records = decode_records(piece)
+            del piece
+            with times("bronze rows"):
+                bronze = bronze_records(records.lazy()).collect()
+            with times("quarantine rows"):
+                done.quarantine.append(quarantine_records(records.lazy()).collect())
+            done.records += records.height
+            done.bronze_rows += bronze.height
+            done.tweets += int(bronze.get_column("tweet_count").sum() or 0)
+            del records
+            yield bronze
+        del data, pieces
+
+
 def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda _m: None,
                 times: StageTimes | None = None) -> TweetsBronzeLoad:
     """Load raw files into bronze and quarantine, replacing any rows they had before, and
     record them in bronze's ledger after each chunk's commits. ``times`` gets the time of
-    each stage."""
+    each stage.
+
+    A chunk's files are read, decoded and turned into bronze rows ``DECODE_BYTES`` of raw
+    text at a time while delta-rs writes them, in one commit: what is held is one piece's
+    rows (and the raw file being read), however big the files.
+    """
     times = times or StageTimes()
     stats = TweetsBronzeLoad(files=len(keys))
     ledger = bronze_ledger(lake)
     for start in range(0, len(keys), FILES_PER_CHUNK):
         chunk = keys[start:start + FILES_PER_CHUNK]
-        frames = []
-        for key in chunk:
-            with times("read raw"):
-                data = lake.read_bytes(key)
-            with times("split records"):
-                frames.append(records_of_file(key, data))
-            del data
-        with times("decode"):
-            records = decode_records(pl.concat(frames))
-        del frames
-        with times("bronze rows"):
-            bronze = bronze_records(records.lazy()).collect()
-        with times("quarantine rows"):
-            quarantine = quarantine_records(records.lazy()).collect()
-        stats.records += records.height
-        del records
+        passes: list[_ChunkPass] = []
         with times("bronze write"):
-            append_replacing_sources(lake, lake.table_uri(*BRONZE), bronze, chunk,
-                                     writer_properties=BRONZE_WRITER)
+            append_replacing_sources(lake, lake.table_uri(*BRONZE),
+                                     partial(_bronze_rows, lake, chunk, times, passes), chunk,
+                                     schema=BRONZE_SCHEMA, writer_properties=BRONZE_WRITER)
+        done = passes[-1]
+        quarantine = pl.concat([pl.DataFrame(schema=QUARANTINE_SCHEMA), *done.quarantine])
         with times("quarantine write"):
             append_replacing_sources(lake, lake.table_uri(*QUARANTINE), quarantine, chunk)
         with times("ledger"):
             ledger.record(chunk)
-        stats.bronze_rows += bronze.height
-        stats.tweets += int(bronze.get_column("tweet_count").sum() or 0)
+        stats.records += done.records
+        stats.bronze_rows += done.bronze_rows
+        stats.tweets += done.tweets
         stats.quarantined += quarantine.height
-        log(f"{len(chunk)} raw files: {bronze.height} records, {quarantine.height} quarantined")
+        log(f"{len(chunk)} raw files: {done.bronze_rows} records, {quarantine.height} "
+            "quarantined")
     return stats
 
 

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from lakehouse.lake.jsondecode import decode_json
 from lakehouse.lake.location import Lake, raw_key, raw_prefix
-from lakehouse.lake.rawfiles import landed_at, ndjson_lines
+from lakehouse.lake.rawfiles import landed_at, ndjson_line_chunks
 from lakehouse.lake.segments import SegmentWriter, landing_stamp
 from lakehouse.secrets import register
 from lakehouse.sources.http import ApiError, build_session, send
@@ -432,17 +432,27 @@ def consume_stream(connect: Callable[[], Iterator[bytes]], writer: SegmentWriter
 def records_of_file(key: str, data: bytes) -> pl.DataFrame:
     """``RAW_RECORD_SCHEMA`` rows of one raw file: a search page is one record, a stream batch
     one record per non-empty line (its index is the line number)."""
+    frames = list(record_chunks(key, data, max(len(data), 1)))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=RAW_RECORD_SCHEMA)
+
+
+def record_chunks(key: str, data: bytes, max_bytes: int) -> Iterator[pl.DataFrame]:
+    """``records_of_file`` a bounded piece at a time: a stream batch in frames of whole lines,
+    about ``max_bytes`` of its text each, so a big batch is decoded and written piece by piece;
+    a search page (one record) whole."""
     spec = STREAM_SPEC if key.endswith(".ndjson") else SEARCH_SPEC
     if spec == STREAM_SPEC:
-        frame = ndjson_lines(data)
+        frames: Iterator[pl.DataFrame] = ndjson_line_chunks(data, max_bytes)
     else:
-        frame = pl.DataFrame({"_record_index": [0],
-                              "record": [data.decode("utf-8", errors="replace")]})
-    return frame.select(
-        pl.lit(key).alias("_source_file"), pl.col("_record_index").cast(pl.Int64),
-        pl.lit(spec).alias("spec"), pl.col("record"),
-        pl.lit(landed_at(key)).cast(UTC_US).alias("_ingested_at"),
-    )
+        frames = iter([pl.DataFrame({"_record_index": [0],
+                                     "record": [data.decode("utf-8", errors="replace")]})])
+    stamp = landed_at(key)
+    for frame in frames:
+        yield frame.select(
+            pl.lit(key).alias("_source_file"), pl.col("_record_index").cast(pl.Int64),
+            pl.lit(spec).alias("spec"), pl.col("record"),
+            pl.lit(stamp).cast(UTC_US).alias("_ingested_at"),
+        )
 
 
 def decode_records(records: pl.DataFrame) -> pl.DataFrame:

@@ -219,6 +219,13 @@ class Lake:
         with self._fs.open_input_stream(path) as src:
             return src.read()
 
+    @contextmanager
+    def open_input(self, key: str) -> Iterator[pa.NativeFile]:
+        """The object as a stream to read a bounded block at a time (``read(n)``), decompressed
+        when its name says so, as ``read_bytes``: a big raw file is never whole in memory."""
+        with self._fs.open_input_stream(self._path(key)) as src:
+            yield src
+
     def size(self, key: str) -> int:
         return self._fs.get_file_info(self._path(key)).size or 0
 

@@ -8,7 +8,7 @@ share these functions.
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -87,20 +87,37 @@ def ndjson_lines(data: bytes, column: str = "record") -> pl.DataFrame:
     return frame.filter(pl.col(column).str.contains(r"\S"))
 
 
-def ndjson_line_chunks(data: bytes, max_bytes: int,
+def ndjson_line_chunks(data: bytes | BinaryIO, max_bytes: int,
                        column: str = "record") -> Iterator[pl.DataFrame]:
-    """``ndjson_lines(data)`` in consecutive frames of whole lines, about ``max_bytes`` of
-    ``data`` each (a longer line is a frame of its own), numbered as in the whole file: a big
-    file is split and decoded a bounded piece at a time. Cut only after a ``\n``, which no
-    UTF-8 sequence holds, so every piece is read as the whole file would be."""
-    start, first_line = 0, 0
-    while start < len(data):
-        cut = data.find(b"\n", min(start + max(max_bytes, 1), len(data)) - 1)
-        end = len(data) if cut < 0 else cut + 1
-        piece = data[start:end]
+    """``ndjson_lines`` of ``data`` (the bytes, or a stream to read them from: a raw file read
+    a block at a time, never whole) in consecutive frames of whole lines, about ``max_bytes``
+    each (a longer line is a frame of its own), numbered as in the whole file. Cut only after
+    a ``\n``, which no UTF-8 sequence holds, so every piece is read as the whole file would be."""
+    first_line = 0
+    for piece in _line_pieces(data, max(max_bytes, 1)):
         yield ndjson_lines(piece, column).with_columns(pl.col("_record_index") + first_line)
         first_line += piece.count(b"\n")
-        start = end
+
+
+def _line_pieces(data: bytes | BinaryIO, max_bytes: int) -> Iterator[bytes]:
+    if isinstance(data, bytes):
+        start = 0
+        while start < len(data):
+            cut = data.find(b"\n", min(start + max_bytes, len(data)) - 1)
+            end = len(data) if cut < 0 else cut + 1
+            yield data[start:end]
+            start = end
+        return
+    rest = b""
+    while block := data.read(max_bytes):
+        cut = block.rfind(b"\n")
+        if cut < 0:  # no line ends in this block: it continues in the next
+            rest += block
+            continue
+        yield rest + block[:cut + 1]
+        rest = block[cut + 1:]
+    if rest:
+        yield rest
 
 
 def _days(start: date, end: date) -> Iterator[date]:

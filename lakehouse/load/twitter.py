@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
 
+import duckdb
 import polars as pl
 
 from lakehouse.lake.delta import (
@@ -20,6 +21,7 @@ from lakehouse.lake.delta import (
     open_table,
     scan,
 )
+from lakehouse.lake.jsondecode import json_decoder
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.rawfiles import BronzeLoad
@@ -49,7 +51,7 @@ from lakehouse.transforms.twitter import (
 # commit's predicate names at most this many files. Memory does not depend on it: bronze rows
 # are decoded and written ``DECODE_BYTES`` of raw text at a time.
 FILES_PER_CHUNK = 200
-DECODE_BYTES = 16 * 1024 * 1024
+DECODE_BYTES = 8 * 1024 * 1024
 BRONZE, QUARANTINE = ("bronze", "twitter_records"), ("quarantine", "twitter_quarantine")
 TWEETS, USERS, HASHTAGS, MENTIONS, URLS, SENTIMENT, MEDIA, MATCHING_RULES = (
     ("silver", f"twitter_{name}") for name in ("tweets", "users", "hashtags", "mentions", "urls",
@@ -89,28 +91,33 @@ def _bronze_rows(lake: Lake, chunk: list[str], times: StageTimes,
     records counted and the quarantine rows go to a new entry of ``passes``."""
     done = _ChunkPass()
     passes.append(done)
+    with json_decoder() as con:
+        yield from _file_rows(lake, chunk, times, done, con)
+
+
+def _file_rows(lake: Lake, chunk: list[str], times: StageTimes, done: _ChunkPass,
+               con: duckdb.DuckDBPyConnection) -> Iterator[pl.DataFrame]:
+    """``_bronze_rows`` of each file, read a piece at a time (never whole)."""
     for key in chunk:
-        with times("read raw"):
-            data = lake.read_bytes(key)
-        pieces = record_chunks(key, data, DECODE_BYTES)
-        while True:
-            with times("split records"):
-                piece = next(pieces, None)
-            if piece is None:
-                break
-            with times("decode"):
-                records = decode_records(piece)
-            del piece
-            with times("bronze rows"):
-                bronze = bronze_records(records.lazy()).collect()
-            with times("quarantine rows"):
-                done.quarantine.append(quarantine_records(records.lazy()).collect())
-            done.records += records.height
-            done.bronze_rows += bronze.height
-            done.tweets += int(bronze.get_column("tweet_count").sum() or 0)
-            del records
-            yield bronze
-        del data, pieces
+        with lake.open_input(key) as raw:
+            pieces = record_chunks(key, raw, DECODE_BYTES)
+            while True:
+                with times("read and split raw"):
+                    piece = next(pieces, None)
+                if piece is None:
+                    break
+                with times("decode"):
+                    records = decode_records(piece, con)
+                del piece
+                with times("bronze rows"):
+                    bronze = bronze_records(records.lazy()).collect()
+                with times("quarantine rows"):
+                    done.quarantine.append(quarantine_records(records.lazy()).collect())
+                done.records += records.height
+                done.bronze_rows += bronze.height
+                done.tweets += int(bronze.get_column("tweet_count").sum() or 0)
+                del records
+                yield bronze
 
 
 def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda _m: None,

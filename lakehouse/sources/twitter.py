@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import dagster as dg
+import duckdb
 import polars as pl
 import requests
 import urllib3
@@ -436,16 +437,17 @@ def records_of_file(key: str, data: bytes) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=RAW_RECORD_SCHEMA)
 
 
-def record_chunks(key: str, data: bytes, max_bytes: int) -> Iterator[pl.DataFrame]:
-    """``records_of_file`` a bounded piece at a time: a stream batch in frames of whole lines,
-    about ``max_bytes`` of its text each, so a big batch is decoded and written piece by piece;
-    a search page (one record) whole."""
+def record_chunks(key: str, data: bytes | BinaryIO, max_bytes: int) -> Iterator[pl.DataFrame]:
+    """``records_of_file`` a bounded piece at a time, from the file's bytes or a stream of
+    them: a stream batch in frames of whole lines, about ``max_bytes`` of its text each, so a
+    big batch is read, decoded and written piece by piece; a search page (one record) whole."""
     spec = STREAM_SPEC if key.endswith(".ndjson") else SEARCH_SPEC
     if spec == STREAM_SPEC:
         frames: Iterator[pl.DataFrame] = ndjson_line_chunks(data, max_bytes)
     else:
+        page = data if isinstance(data, bytes) else data.read()
         frames = iter([pl.DataFrame({"_record_index": [0],
-                                     "record": [data.decode("utf-8", errors="replace")]})])
+                                     "record": [page.decode("utf-8", errors="replace")]})])
     stamp = landed_at(key)
     for frame in frames:
         yield frame.select(
@@ -455,13 +457,17 @@ def record_chunks(key: str, data: bytes, max_bytes: int) -> Iterator[pl.DataFram
         )
 
 
-def decode_records(records: pl.DataFrame) -> pl.DataFrame:
-    """Records plus the ``ENVELOPE_SCHEMA`` columns (pages and lines decoded by their shape)."""
+def decode_records(records: pl.DataFrame,
+                   con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+    """Records plus the ``ENVELOPE_SCHEMA`` columns (pages and lines decoded by their shape).
+    ``con``: a ``json_decoder()`` connection, for a load decoding piece after piece."""
     parts = []
+    specs = records.get_column("spec").unique().to_list()
     for spec, dtype in ((SEARCH_SPEC, SEARCH_PAGE_DTYPE), (STREAM_SPEC, STREAM_LINE_DTYPE)):
-        subset = records.filter(pl.col("spec") == spec)
-        if subset.height:
-            decoded = decode_json(subset, "record", dtype, "_envelope", "_json_valid")
+        if spec in specs:
+            # A piece of one file is all of one spec: no filtered copy of its texts.
+            subset = records if len(specs) == 1 else records.filter(pl.col("spec") == spec)
+            decoded = decode_json(subset, "record", dtype, "_envelope", "_json_valid", con)
             parts.append(envelope_columns(decoded.lazy()).collect())
     if not parts:
         return pl.DataFrame(schema={**RAW_RECORD_SCHEMA, **ENVELOPE_SCHEMA})

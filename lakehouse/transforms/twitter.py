@@ -285,18 +285,40 @@ def _valid_only(column: str) -> pl.Expr:
     return pl.col(column).list.eval(pl.element().filter(_tweet_ok(pl.element())))
 
 
+def checked_records(records: pl.LazyFrame) -> pl.LazyFrame:
+    """Decoded records plus what ``bronze_records`` and ``quarantine_records`` both ask of
+    them, so a caller building both computes it once: ``_reason`` (why the whole record is
+    unusable, or null) and whether every tweet of ``tweets`` (``_tweets_ok``) and of
+    ``included_tweets`` (``_included_ok``) can be typed."""
+    def every_tweet_ok(column: str) -> pl.Expr:
+        return pl.col(column).list.eval(_tweet_ok(pl.element())).list.all().fill_null(True)
+
+    return records.with_columns(_record_reason().alias("_reason"),
+                                every_tweet_ok("tweets").alias("_tweets_ok"),
+                                every_tweet_ok("included_tweets").alias("_included_ok"))
+
+
+def _checked(records: pl.LazyFrame) -> pl.LazyFrame:
+    return records if "_reason" in records.collect_schema() else checked_records(records)
+
+
 def bronze_records(records: pl.LazyFrame) -> pl.LazyFrame:
     """Usable records as ``BRONZE_SCHEMA`` rows. Grain: one raw record (page or stream line).
 
     A tweet that cannot be typed (see ``tweet_problem``) is left out of ``tweets`` /
     ``included_tweets`` and quarantined on its own (``quarantine_records``); the record keeps
     its other tweets, and ``record`` stays the text as landed, whole. A record none of whose
-    ``data`` tweets is usable has no bronze row.
+    ``data`` tweets is usable has no bronze row. ``records``: decoded, or ``checked_records``.
     """
+    usable = _checked(records).filter(pl.col("_reason").is_null())
+    every_ok = pl.col("_tweets_ok") & pl.col("_included_ok")
+    # Only the records holding an unusable tweet have their lists rebuilt; the others (in most
+    # batches all of them: a filter keeping every row copies nothing) pass as they are.
+    mended = usable.filter(~every_ok).with_columns(
+        _valid_only("tweets").alias("tweets"),
+        _valid_only("included_tweets").alias("included_tweets"))
     return (
-        records.filter(_record_reason().is_null())
-        .with_columns(_valid_only("tweets").alias("tweets"),
-                      _valid_only("included_tweets").alias("included_tweets"))
+        pl.concat([usable.filter(every_ok), mended])
         .filter(pl.col("tweets").list.len() > 0)
         .with_columns(
             pl.col("tweets").list.len().cast(pl.Int64).alias("tweet_count"),
@@ -316,7 +338,6 @@ def _tweet_rejects(records: pl.LazyFrame, column: str, path: str) -> pl.LazyFram
     return (
         records.select("_source_file", "_record_index", "record", "_ingested_at", "spec",
                        pl.col(column).alias("_t"))
-        .filter(~pl.col("_t").list.eval(_tweet_ok(pl.element())).list.all())
         .with_columns(pl.int_ranges(0, pl.col("_t").list.len()).alias("_i"))
         .explode("_t", "_i")
         .with_columns(tweet_problem(pl.col("_t")).alias("reason"))
@@ -334,17 +355,21 @@ def quarantine_records(records: pl.LazyFrame) -> pl.LazyFrame:
     A whole record (not JSON, no tweet) is one row with a null ``json_path``; an unusable
     tweet of an otherwise usable record is one row of its own, ``json_path`` saying which
     (``$.data[3]`` in a page, ``$.data`` in a stream line, ``$.includes.tweets[0]``): one bad
-    tweet never sends its page's other tweets to quarantine.
+    tweet never sends its page's other tweets to quarantine. ``records``: decoded, or
+    ``checked_records``.
     """
+    checked = _checked(records)
     whole = (
-        records.with_columns(_record_reason().alias("reason"))
-        .filter(pl.col("reason").is_not_null())
-        .with_columns(pl.lit(None, pl.String).alias("json_path"),
+        checked.filter(pl.col("_reason").is_not_null())
+        .with_columns(pl.col("_reason").alias("reason"),
+                      pl.lit(None, pl.String).alias("json_path"),
                       pl.lit(None, pl.String).alias("tweet_id"))
     )
-    usable = records.filter(_record_reason().is_null())
-    parts = [whole, _tweet_rejects(usable, "tweets", "$.data"),
-             _tweet_rejects(usable, "included_tweets", "$.includes.tweets")]
+    usable = checked.filter(pl.col("_reason").is_null())
+    parts = [whole,
+             _tweet_rejects(usable.filter(~pl.col("_tweets_ok")), "tweets", "$.data"),
+             _tweet_rejects(usable.filter(~pl.col("_included_ok")), "included_tweets",
+                            "$.includes.tweets")]
     return pl.concat([p.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
                       for p in parts])
 

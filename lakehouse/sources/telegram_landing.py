@@ -236,7 +236,11 @@ def decode_records(records: pl.DataFrame) -> pl.DataFrame:
                    case _update_type when '{first}' then _d."{first}" {rest_messages} end
                        as _message
             from decoded""").pl()
-    return pl.concat([records, decoded], how="horizontal").cast(DECODED_RECORD_SCHEMA)
+    frame = pl.concat([records, decoded], how="horizontal")
+    # Only what differs: a cast to the very same struct type still copied the message
+    # (0.4 s CPU per 1M records).
+    return frame.cast({name: dtype for name, dtype in DECODED_RECORD_SCHEMA.items()
+                       if frame.schema[name] != dtype})
 
 
 def decode_updates(bronze: pl.DataFrame) -> pl.DataFrame:

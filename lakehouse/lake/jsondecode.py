@@ -7,39 +7,12 @@ Text that is not JSON decodes to null and is flagged, so the caller can quaranti
 """
 
 import json
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import duckdb
 import polars as pl
 
 _SCALARS = {pl.Int64: "BIGINT", pl.Int32: "INTEGER", pl.String: "VARCHAR", pl.Boolean: "BOOLEAN",
             pl.Float64: "DOUBLE"}
-
-
-_DATABASE: dict[int, duckdb.DuckDBPyConnection] = {}
-_DATABASE_LOCK = threading.Lock()
-
-
-@contextmanager
-def duckdb_session() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection of its own (registered frames stay private to the caller, threads may each
-    have one) to one in-memory DuckDB kept for the process.
-
-    A new database starts its worker threads after its first query has begun, which then runs
-    on one thread: a chunk's decoding in a fresh database ran single-threaded, in this one on
-    every core. Kept per process id: a forked child must not use its parent's thread pool.
-    """
-    with _DATABASE_LOCK:
-        database = _DATABASE.get(os.getpid())
-        if database is None:
-            _DATABASE.clear()
-            database = _DATABASE[os.getpid()] = duckdb.connect()
-            database.execute("set enable_progress_bar = false")  # none in run logs
-    with database.cursor() as con:
-        yield con
 
 
 def duckdb_structure(dtype: pl.DataType) -> object:

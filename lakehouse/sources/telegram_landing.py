@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import polars as pl
-import pyarrow as pa
 
-from lakehouse.lake.jsondecode import duckdb_session, duckdb_structure
+from lakehouse.lake.jsondecode import duckdb_structure
 from lakehouse.lake.location import Lake, raw_key, raw_prefix
 from lakehouse.lake.rawfiles import landed_at, ndjson_lines
 from lakehouse.lake.segments import landing_stamp, parse_landing_stamp
@@ -167,11 +167,6 @@ def _update_type_sql(keys: str) -> str:
     return f"case {whens} else 'other' end"
 
 
-# DuckDB runs one task per Arrow batch: a chunk's texts in batches of this many rows are
-# decoded on every core (a single 90k-row batch ran on one).
-DECODE_BATCH_ROWS = 16_384
-
-
 def decode_records(records: pl.DataFrame) -> pl.DataFrame:
     """``DECODED_RECORD_SCHEMA``: each record's validity, update id and its JSON type, update
     type, the chat id and date of a non-message update, and the message a message-like update
@@ -194,11 +189,11 @@ def decode_records(records: pl.DataFrame) -> pl.DataFrame:
                 '{json.dumps({kind: message})}')."{kind}" end as "_m_{kind}\""""
         for kind in rest)
     rest_messages = " ".join(f"when '{kind}' then \"_m_{kind}\"" for kind in rest)
-    texts = records.select("update_text").to_arrow(compat_level=pl.CompatLevel.newest())
-    with duckdb_session() as con:
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")  # a long decode draws one in run logs
         # Polars' own layout (string views): DuckDB reads the texts without a copy.
-        con.register("records", pa.Table.from_batches(
-            texts.to_batches(max_chunksize=DECODE_BATCH_ROWS), texts.schema))
+        con.register("records",
+                     records.select("update_text").to_arrow(compat_level=pl.CompatLevel.newest()))
         decoded = con.sql(f"""
             with parsed as (
                 -- ``try``: a text that is not JSON gives null instead of failing the batch
@@ -260,7 +255,7 @@ def _explode_answers(answers: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
                false) and json_type(body, '$.result') = 'ARRAY' as is_ok
         from answers
     """
-    with duckdb_session() as con:
+    with duckdb.connect() as con:
         con.register("answers", answers.to_arrow())
         records = con.sql(f"""
             with checked as ({checked})

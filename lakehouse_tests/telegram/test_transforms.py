@@ -113,7 +113,7 @@ def test_records_keep_their_line_in_a_large_file(lake: Lake) -> None:
     lines = [json.dumps({"update_id": i, "message": {
         "message_id": i, "date": sent, "chat": {"id": GROUP_ID}, "text": f"m{i}"}})
         for i in range(40_000)]
-    lines[20_000] = lines[20_000][:30]  # cut short, far into the file: its vector is retried
+    lines[20_000] = lines[20_000][:30]  # cut short, far into the file
     lines[33_333] = json.dumps({"update_id": 33_333, "message": {"message_id": 1}})
     records = _segment(lake, lines)
     bronze = bronze_updates(records.lazy()).collect()

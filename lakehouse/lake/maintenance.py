@@ -79,16 +79,23 @@ def _compact(lake: Lake, uri: str, target_size: int | None) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
-def _set_properties(lake: Lake, uri: str) -> None:
-    """Give a table created before ``TABLE_PROPERTIES`` existed (or with other values) those
+def upkeep_properties(retention_hours: int) -> dict[str, str]:
+    """``TABLE_PROPERTIES`` and the log's retention, the same as the files' (``retention_hours``).
+    Writers clean the expired log themselves at each checkpoint (``delta.enableExpiredLogCleanup``,
+    on by default), so the log stays as short between upkeeps too."""
+    return {**TABLE_PROPERTIES, "delta.logRetentionDuration": f"interval {retention_hours} hours"}
+
+
+def _set_properties(lake: Lake, uri: str, properties: dict[str, str]) -> None:
+    """Give a table created before ``properties`` existed (or with other values) those
     properties: how an existing lake takes them on, at its next upkeep."""
     for attempt in range(1, COMPACT_ATTEMPTS + 1):
         table = DeltaTable(uri, storage_options=lake.storage_options or None)
         configuration = table.metadata().configuration
-        if all(configuration.get(k) == v for k, v in TABLE_PROPERTIES.items()):
+        if all(configuration.get(k) == v for k, v in properties.items()):
             return
         try:
-            table.alter.set_table_properties(TABLE_PROPERTIES)
+            table.alter.set_table_properties(properties)
             return
         except CommitFailedError:
             if attempt == COMPACT_ATTEMPTS:
@@ -101,7 +108,7 @@ def maintain_table(lake: Lake, uri: str, *, retention_hours: int = DEFAULT_RETEN
     """Compact, checkpoint and vacuum one Delta table; the report holds before/after facts."""
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
     before, version_before = active_files(table), table.version()
-    _set_properties(lake, uri)
+    _set_properties(lake, uri, upkeep_properties(retention_hours))
     metrics = _compact(lake, uri, target_size)
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
     table.create_checkpoint()
@@ -109,7 +116,7 @@ def maintain_table(lake: Lake, uri: str, *, retention_hours: int = DEFAULT_RETEN
     # against the table property; a shorter one is the operator's explicit choice.
     vacuumed = table.vacuum(retention_hours=retention_hours, dry_run=False,
                             enforce_retention_duration=False)
-    table.cleanup_metadata()
+    table.cleanup_metadata()  # the commits older than the retention, up to the checkpoint
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
     return MaintenanceReport(
         before=before,

@@ -100,3 +100,19 @@ def test_the_default_retention_keeps_a_week_of_log(lake: Lake) -> None:
         "interval 168 hours"
     assert _commits_in_log(bronze) >= commits  # nothing a week old yet: every commit kept
     assert pl.read_delta(bronze, version=1).height == 2
+
+
+def test_a_shorter_log_retention_trims_the_log_and_keeps_the_files(lake: Lake) -> None:
+    bronze, _ = _batches(lake, 12)
+    expected = _rows(lake, bronze)
+    result = lake_maintenance_job.execute_in_process(
+        resources={"lake": LakeResource()},
+        run_config={"ops": {"maintain_lake_tables": {"config": {"log_retention_hours": 0}}}})
+    assert result.success
+    assert DeltaTable(bronze).metadata().configuration["delta.logRetentionDuration"] == \
+        "interval 0 hours"
+    assert _commits_in_log(bronze) <= 3
+    assert _rows(lake, bronze).equals(expected)
+    # The files keep their 7-day retention: the compacted small files are still on disk.
+    on_disk = [p for p in Path(bronze).rglob("*.parquet") if "_delta_log" not in p.parts]
+    assert len(on_disk) > active_files(DeltaTable(bronze)).files

@@ -19,6 +19,12 @@ class MaintenanceConfig(dg.Config):
         default=DEFAULT_RETENTION_HOURS, ge=0,
         description="Files no version within this many hours references are deleted "
                     "(time travel further back is given up).")
+    log_retention_hours: int | None = Field(
+        default=None, ge=0,
+        description="The log's commits older than this many hours are deleted (default: "
+                    "retention_hours); versions further back can no longer be loaded. Every "
+                    "open of a table lists its whole log on a local lake: a shorter log keeps "
+                    "frequently written tables cheap to open.")
     target_file_bytes: int | None = Field(
         default=None, description="Compaction's target file size (delta-rs default: 100 MB).")
 
@@ -36,7 +42,8 @@ def maintain_lake_tables(context: dg.OpExecutionContext, config: MaintenanceConf
             try:
                 report = maintain_table(the_lake, the_lake.table_uri(layer, table),
                                         retention_hours=config.retention_hours,
-                                        target_size=config.target_file_bytes)
+                                        target_size=config.target_file_bytes,
+                                        log_retention_hours=config.log_retention_hours)
             except Exception as error:  # noqa: BLE001  (one table must not stop the others)
                 context.log.error(f"upkeep of {name} failed: {type(error).__name__}: {error}")
                 failed.append(name)

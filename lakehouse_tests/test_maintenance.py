@@ -8,6 +8,7 @@ from deltalake import DeltaTable
 
 from lakehouse.defs.maintenance.jobs import lake_maintenance_job
 from lakehouse.lake.delta import append_replacing_sources, merge_on_keys
+from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.maintenance import active_files
 from lakehouse.lake.resource import LakeResource
@@ -78,7 +79,8 @@ def test_the_log_is_kept_as_long_as_the_retention_not_for_ever(lake: Lake) -> No
     expected = _rows(lake, silver)
     lake_maintenance_job.execute_in_process(
         resources={"lake": LakeResource()},
-        run_config={"ops": {"maintain_lake_tables": {"config": {"retention_hours": 0}}}})
+        run_config={"ops": {"maintain_lake_tables": {"config": {"retention_hours": 0,
+                                                                "log_retention_hours": 0}}}})
     assert DeltaTable(silver).metadata().configuration["delta.logRetentionDuration"] == \
         "interval 0 hours"
     assert _commits_in_log(silver) <= 3  # the checkpoint's commit, vacuum's start and end
@@ -92,13 +94,13 @@ def test_the_log_is_kept_as_long_as_the_retention_not_for_ever(lake: Lake) -> No
     assert rows.height == expected.height + 30
 
 
-def test_the_default_retention_keeps_a_week_of_log(lake: Lake) -> None:
+def test_the_default_retention_keeps_a_day_of_log(lake: Lake) -> None:
     bronze, _ = _batches(lake, 12)
     commits = _commits_in_log(bronze)
     assert lake_maintenance_job.execute_in_process(resources={"lake": LakeResource()}).success
     assert DeltaTable(bronze).metadata().configuration["delta.logRetentionDuration"] == \
-        "interval 168 hours"
-    assert _commits_in_log(bronze) >= commits  # nothing a week old yet: every commit kept
+        "interval 24 hours"
+    assert _commits_in_log(bronze) >= commits  # nothing a day old yet: every commit kept
     assert pl.read_delta(bronze, version=1).height == 2
 
 
@@ -116,3 +118,15 @@ def test_a_shorter_log_retention_trims_the_log_and_keeps_the_files(lake: Lake) -
     # The files keep their 7-day retention: the compacted small files are still on disk.
     on_disk = [p for p in Path(bronze).rglob("*.parquet") if "_delta_log" not in p.parts]
     assert len(on_disk) > active_files(DeltaTable(bronze)).files
+
+
+def test_a_new_table_and_a_ledger_keep_a_day_of_log_from_their_first_commit(lake: Lake) -> None:
+    # Writers trim the expired log at each checkpoint, so a table written every few minutes has
+    # a bounded log from the start, not only after its first upkeep; the ledgers (which no upkeep
+    # visits) too.
+    bronze, _ = _batches(lake, 2)
+    ledger = Ledger(lake, "bronze", "some_table")
+    ledger.record(["raw/some/key.json"])
+    for uri in (bronze, ledger.uri):
+        assert DeltaTable(uri).metadata().configuration["delta.logRetentionDuration"] == \
+            "interval 24 hours"

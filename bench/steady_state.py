@@ -8,7 +8,13 @@ the ``twitter_bronze`` and ``twitter_silver`` assets materialised in process (a 
 instance per batch, so Dagster's own storage does not grow) on a local lake. Every
 ``--upkeep-every`` batches (72: six simulated hours, as ``lake_maintenance_schedule``) the upkeep runs
 (``lakehouse.lake.maintenance.maintain_table`` on every table, as ``lake_maintenance_job``
-does) with a short retention (``--retention-hours``, default 0: the bench has no readers).
+does) with a short retention for the files (``--retention-hours``, default 0: the bench has
+no readers). The tables' logs are kept as long as in production, in batches: the default
+day-long log retention (``lakehouse.lake.delta.LOG_RETENTION_HOURS``) holds the last 288
+5-minute batches' commits, and the bench, whose batches follow each other in seconds, keeps the
+same number (``--log-retention-batches``): each upkeep sets the retention to that many batches
+at the bench's own pace so far. A log is listed whole by every open of its table on a local
+lake, so its length is part of what a batch costs (``lakehouse.lake.maintenance``).
 
 It prints, at the report batches (10, 100, 500, 1,000 and the last): the batch's wall time,
 the mean over the 5 batches ending there (one batch is noisy on a shared machine) in wall and
@@ -19,7 +25,8 @@ target <= 1.2), the bronze and silver steps' means over the same windows, and th
 active file count of any table (target <= 200).
 
 Usage: python bench/steady_state.py [--batches 1000] [--tweets-per-batch 300]
-                                    [--upkeep-every 72] [--retention-hours 0] [--root DIR]
+                                    [--upkeep-every 72] [--retention-hours 0]
+                                    [--log-retention-batches 288] [--root DIR]
 """
 
 import argparse
@@ -113,7 +120,8 @@ def table_files(root: str) -> dict[str, tuple[int, int]]:
     return found
 
 
-def upkeep(root: str, retention_hours: int) -> tuple[float, dict[str, int], dict[str, int]]:
+def upkeep(root: str, retention_hours: int,
+           log_retention_hours: float) -> tuple[float, dict[str, int], dict[str, int]]:
     """The nightly upkeep on every table: (seconds, files before and after by table)."""
     from lakehouse.defs.maintenance.jobs import TABLE_LAYERS
     from lakehouse.lake.location import Lake
@@ -124,7 +132,8 @@ def upkeep(root: str, retention_hours: int) -> tuple[float, dict[str, int], dict
     for layer in TABLE_LAYERS:
         for table in lake.delta_tables(layer):
             report = maintain_table(lake, lake.table_uri(layer, table),
-                                    retention_hours=retention_hours)
+                                    retention_hours=retention_hours,
+                                    log_retention_hours=log_retention_hours)
             before[f"{layer}/{table}"] = report.before.files
             after[f"{layer}/{table}"] = report.after.files
     return time.perf_counter() - start, before, after
@@ -144,6 +153,9 @@ def main() -> int:
                              "hours, as lake_maintenance_schedule; 0: never).")
     parser.add_argument("--retention-hours", type=int, default=0,
                         help="The upkeep's vacuum retention (default 0: no readers here).")
+    parser.add_argument("--log-retention-batches", type=int, default=BATCHES_PER_DAY,
+                        help="How many batches' commits each table's log keeps (default 288: "
+                             "the default day-long log retention at 5-minute batches).")
     parser.add_argument("--first-day", type=date.fromisoformat, default=date(2026, 11, 2))
     parser.add_argument("--report-at", default="10,100,500,1000",
                         help="Batches to print figures at (the last batch always is).")
@@ -165,8 +177,10 @@ def main() -> int:
     step_times: dict[str, list[float]] = {"twitter_bronze": [], "twitter_silver": []}
     max_files: dict[str, int] = {}
     print(f"steady state: {args.batches} batches of ~{args.tweets_per_batch} tweets, upkeep "
-          f"every {args.upkeep_every} (retention {args.retention_hours} h), lake {root}",
+          f"every {args.upkeep_every} (retention {args.retention_hours} h, log "
+          f"{args.log_retention_batches} batches), lake {root}",
           flush=True)
+    began = time.perf_counter()
     try:
         for n, (closed, data) in enumerate(
                 raw_batches(args.first_day, args.batches, args.tweets_per_batch), start=1):
@@ -193,11 +207,14 @@ def main() -> int:
                 if n in report_at:
                     print_tables(tables)
             if args.upkeep_every and n % args.upkeep_every == 0:
-                seconds, before, after = upkeep(root, args.retention_hours)
+                # the log's retention in the bench's time: that many batches at its pace
+                log_hours = args.log_retention_batches * (time.perf_counter() - began) / n / 3600
+                seconds, before, after = upkeep(root, args.retention_hours, log_hours)
                 for name, files in before.items():  # the day's peak, just before the upkeep
                     max_files[name] = max(max_files.get(name, 0), files)
                 fullest = max(before, key=before.get)
-                print(f"upkeep after batch {n}: {seconds:.1f} s, active files "
+                print(f"upkeep after batch {n} (log kept {log_hours * 3600:.0f} s): "
+                      f"{seconds:.1f} s, active files "
                       f"{sum(before.values())} -> {sum(after.values())} over all tables "
                       f"(fullest before: {fullest} {before[fullest]} -> {after[fullest]})",
                       flush=True)

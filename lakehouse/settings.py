@@ -8,6 +8,7 @@ one leaves the field at its default (``dg.EnvVar`` on an unset variable fails th
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
-# The dbt of this interpreter's environment, so an un-activated venv works too.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# The dbt of this interpreter's environment, so an un-activated venv works too; else PATH's.
+_VENV_DBT = Path(sys.executable).parent / "dbt"
+DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else (shutil.which("dbt") or "dbt")
 
 DEFAULT_LAKE_ROOT = "data/lake"
 DEFAULT_DUCKDB_PATH = "data/gold.duckdb"

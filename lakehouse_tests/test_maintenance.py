@@ -8,6 +8,7 @@ from deltalake import DeltaTable
 
 from lakehouse.defs.maintenance.jobs import lake_maintenance_job
 from lakehouse.lake.delta import append_replacing_sources, merge_on_keys
+from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.maintenance import active_files
 from lakehouse.lake.resource import LakeResource
@@ -64,3 +65,68 @@ def test_maintenance_with_the_default_retention_keeps_time_travel(lake: Lake) ->
     assert first.height == 2  # the first write's files survive a 7-day retention
     assert dg.AssetKey(["bronze", "events"]) in {
         e.asset_key for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+
+
+def _commits_in_log(uri: str) -> int:
+    return sum(1 for p in Path(uri, "_delta_log").iterdir() if p.name.endswith(".json"))
+
+
+def test_the_log_is_kept_as_long_as_the_retention_not_for_ever(lake: Lake) -> None:
+    # Opening a table lists its whole _delta_log folder on a local lake (about 5 us a file):
+    # a log kept for ever makes every open of a table written every 5 minutes slower with
+    # each write. A version older than the retention has lost its files to vacuum anyway.
+    _, silver = _batches(lake, 30)
+    expected = _rows(lake, silver)
+    lake_maintenance_job.execute_in_process(
+        resources={"lake": LakeResource()},
+        run_config={"ops": {"maintain_lake_tables": {"config": {"retention_hours": 0,
+                                                                "log_retention_hours": 0}}}})
+    assert DeltaTable(silver).metadata().configuration["delta.logRetentionDuration"] == \
+        "interval 0 hours"
+    assert _commits_in_log(silver) <= 3  # the checkpoint's commit, vacuum's start and end
+    # Between upkeeps the writers' own checkpoints drop the expired commits.
+    for i in range(100, 130):
+        merge_on_keys(lake, silver, pl.DataFrame({"id": [i], "day": ["2026-11-12"]}), ["id"],
+                      partition_by=["day"])
+        assert _commits_in_log(silver) <= 10
+    rows = _rows(lake, silver)
+    assert rows.filter(pl.col("id") < 100).equals(expected)
+    assert rows.height == expected.height + 30
+
+
+def test_the_default_retention_keeps_a_day_of_log(lake: Lake) -> None:
+    bronze, _ = _batches(lake, 12)
+    commits = _commits_in_log(bronze)
+    assert lake_maintenance_job.execute_in_process(resources={"lake": LakeResource()}).success
+    assert DeltaTable(bronze).metadata().configuration["delta.logRetentionDuration"] == \
+        "interval 24 hours"
+    assert _commits_in_log(bronze) >= commits  # nothing a day old yet: every commit kept
+    assert pl.read_delta(bronze, version=1).height == 2
+
+
+def test_a_shorter_log_retention_trims_the_log_and_keeps_the_files(lake: Lake) -> None:
+    bronze, _ = _batches(lake, 12)
+    expected = _rows(lake, bronze)
+    result = lake_maintenance_job.execute_in_process(
+        resources={"lake": LakeResource()},
+        run_config={"ops": {"maintain_lake_tables": {"config": {"log_retention_hours": 0}}}})
+    assert result.success
+    assert DeltaTable(bronze).metadata().configuration["delta.logRetentionDuration"] == \
+        "interval 0 hours"
+    assert _commits_in_log(bronze) <= 3
+    assert _rows(lake, bronze).equals(expected)
+    # The files keep their 7-day retention: the compacted small files are still on disk.
+    on_disk = [p for p in Path(bronze).rglob("*.parquet") if "_delta_log" not in p.parts]
+    assert len(on_disk) > active_files(DeltaTable(bronze)).files
+
+
+def test_a_new_table_and_a_ledger_keep_a_day_of_log_from_their_first_commit(lake: Lake) -> None:
+    # Writers trim the expired log at each checkpoint, so a table written every few minutes has
+    # a bounded log from the start, not only after its first upkeep; the ledgers (which no upkeep
+    # visits) too.
+    bronze, _ = _batches(lake, 2)
+    ledger = Ledger(lake, "bronze", "some_table")
+    ledger.record(["raw/some/key.json"])
+    for uri in (bronze, ledger.uri):
+        assert DeltaTable(uri).metadata().configuration["delta.logRetentionDuration"] == \
+            "interval 24 hours"

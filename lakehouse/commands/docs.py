@@ -33,7 +33,7 @@ from deltalake import DeltaTable
 from lakehouse import catalog as lake_catalog
 from lakehouse.lake.location import Lake
 from lakehouse.serving import serve_until_stopped
-from lakehouse.settings import DBT_PROJECT_DIR, dbt_vars, duckdb_path
+from lakehouse.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_vars, duckdb_path
 
 log = logging.getLogger("lakehouse.docs")
 
@@ -52,13 +52,8 @@ class DocsBuild:
     missing_sources: list[str]
 
 
-def _dbt_executable() -> str:
-    local = Path(sys.executable).parent / "dbt"
-    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
-
-
 def _dbt(args: list[str], target: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [_dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR),
+    command = [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR),
                "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
                "--log-path", str(target / "logs")]
     log.info("running dbt %s", " ".join(args))

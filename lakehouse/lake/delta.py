@@ -34,7 +34,22 @@ COMMIT_ATTEMPTS = 5
 # with the writes since the last upkeep; a checkpoint every 10 commits keeps that short and
 # costs one small Parquet file per 10 writes. Set when a table is created, and by the upkeep
 # (``lakehouse.lake.maintenance``) on tables created before.
-TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+# The log is kept a day, not delta-rs' 30 days: every open of a table lists its whole
+# ``_delta_log`` on a local lake, so a month of 5-minute commits made each open of a busy
+# table several times dearer (``lakehouse.lake.maintenance``). Writers drop the expired commits
+# at each checkpoint; versions older than a day can no longer be loaded.
+LOG_RETENTION_HOURS = 24
+
+
+def log_retention(hours: float) -> str:
+    """``delta.logRetentionDuration``'s value for ``hours`` (whole hours read as such)."""
+    if float(hours).is_integer():
+        return f"interval {int(hours)} hours"
+    return f"interval {max(1, round(hours * 3600))} seconds"
+
+
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10",
+                    "delta.logRetentionDuration": log_retention(LOG_RETENTION_HOURS)}
 BRONZE_ROW_GROUP_ROWS = 16_384
 
 

@@ -112,7 +112,6 @@ DECODED_RECORD_SCHEMA = {
     **RAW_RECORD_SCHEMA,
     "_json_valid": pl.Boolean,
     "_envelope": ENVELOPE_DTYPE,
-    "_keys": pl.List(pl.String),
     "_update_type": pl.String,
     "_other_chat_id": pl.Int64,
     "_other_date": pl.Int64,

@@ -75,6 +75,56 @@ def test_malformed_records_go_to_quarantine_with_the_reason(records: pl.DataFram
     assert quarantine.filter(pl.col("_record_index") == 1)["record"].item() == "this is not json"
 
 
+def _segment(lake: Lake, lines: list[str]) -> pl.DataFrame:
+    lake.write_bytes(SEGMENT_KEY, ("\n".join(lines) + "\n").encode())
+    records, _ = read_raw_records(lake, [SEGMENT_KEY])
+    return records
+
+
+def test_the_update_type_is_the_first_type_key_present_whatever_its_value(lake: Lake) -> None:
+    sent = int(datetime(2026, 11, 17, 8, tzinfo=UTC).timestamp())
+    chat = {"id": GROUP_ID, "type": "supergroup"}
+    post = {"message_id": 9, "date": sent, "chat": chat, "text": "null and void"}
+    records = _segment(lake, [
+        json.dumps({"update_id": 1, "message": post}),
+        json.dumps({"update_id": 2, "message": None, "edited_message": post}),
+        json.dumps({"update_id": 3, "edited_message": post, "message": post}),
+        json.dumps({"update_id": 4, "business_connection": None, "message_reaction": {}}),
+        json.dumps({"update_id": 5, "a_future_update": {"chat": chat, "date": sent}}),
+        '{"update_id": 6, "channel_post": ',
+        json.dumps({"update_id": 7, "channel_post": post}),
+        json.dumps({"update_id": 8, "edited_message": None}),
+    ])
+    bronze = bronze_updates(records.lazy()).collect()
+    assert bronze.select("_record_index", "update_type", "chat_id").rows() == [
+        (0, "message", GROUP_ID), (2, "message", GROUP_ID), (3, "business_connection", None),
+        (4, "other", GROUP_ID), (6, "channel_post", GROUP_ID)]
+    assert bronze.filter(pl.col("update_type") == "other")["date"].to_list() == [date(2026, 11, 17)]
+    assert bronze["message"].struct.field("text").to_list() == [
+        "null and void", "null and void", None, None, "null and void"]
+    quarantine = quarantine_records(records.lazy()).collect()
+    assert quarantine.select("_record_index", "reason").rows() == [
+        (1, "message is not a JSON object"), (5, "not valid JSON"),
+        (7, "message is not a JSON object")]
+
+
+def test_records_keep_their_line_in_a_large_file(lake: Lake) -> None:
+    sent = int(datetime(2026, 11, 17, 8, tzinfo=UTC).timestamp())
+    lines = [json.dumps({"update_id": i, "message": {
+        "message_id": i, "date": sent, "chat": {"id": GROUP_ID}, "text": f"m{i}"}})
+        for i in range(40_000)]
+    lines[20_000] = lines[20_000][:30]  # cut short, far into the file
+    lines[33_333] = json.dumps({"update_id": 33_333, "message": {"message_id": 1}})
+    records = _segment(lake, lines)
+    bronze = bronze_updates(records.lazy()).collect()
+    assert bronze.height == 39_998
+    assert (bronze["update_id"] == bronze["_record_index"]).all()
+    assert (bronze["message"].struct.field("text") == "m" + bronze["update_id"].cast(pl.String)).all()
+    quarantine = quarantine_records(records.lazy()).collect()
+    assert quarantine.select("_record_index", "reason").rows() == [
+        (20_000, "not valid JSON"), (33_333, "message without an integer chat.id")]
+
+
 def test_a_broken_getupdates_answer_is_quarantined_whole(lake: Lake) -> None:
     key = "raw/telegram/getupdates/2026/11/17/20261117T100000000000Z-1-2.json"
     lake.write_bytes(key, b'{"ok":false,"error_code":502}')

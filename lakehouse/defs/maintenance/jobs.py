@@ -7,6 +7,7 @@ its page in the UI shows how many files it holds over time.
 import dagster as dg
 from pydantic import Field
 
+from lakehouse.lake.delta import LOG_RETENTION_HOURS
 from lakehouse.lake.location import LAYERS
 from lakehouse.lake.maintenance import DEFAULT_RETENTION_HOURS, maintain_table
 from lakehouse.lake.resource import LakeResource
@@ -19,6 +20,12 @@ class MaintenanceConfig(dg.Config):
         default=DEFAULT_RETENTION_HOURS, ge=0,
         description="Files no version within this many hours references are deleted "
                     "(time travel further back is given up).")
+    log_retention_hours: float = Field(
+        default=LOG_RETENTION_HOURS, ge=0,
+        description="The log's commits older than this many hours are deleted (default a "
+                    "day); versions further back can no longer be loaded. Every open of a "
+                    "table lists its whole log on a local lake: a short log keeps frequently "
+                    "written tables cheap to open.")
     target_file_bytes: int | None = Field(
         default=None, description="Compaction's target file size (delta-rs default: 100 MB).")
 
@@ -36,7 +43,8 @@ def maintain_lake_tables(context: dg.OpExecutionContext, config: MaintenanceConf
             try:
                 report = maintain_table(the_lake, the_lake.table_uri(layer, table),
                                         retention_hours=config.retention_hours,
-                                        target_size=config.target_file_bytes)
+                                        target_size=config.target_file_bytes,
+                                        log_retention_hours=config.log_retention_hours)
             except Exception as error:  # noqa: BLE001  (one table must not stop the others)
                 context.log.error(f"upkeep of {name} failed: {type(error).__name__}: {error}")
                 failed.append(name)

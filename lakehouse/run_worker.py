@@ -208,7 +208,8 @@ def _pooled_sqlite(instance: Any) -> Iterator[None]:
     statements run in the same transactions (one per ``with`` block, committed at its end:
     each write commit syncs the WAL as before), on connections opened in the fork, never
     inherited (SQLite connections must not cross a fork), and closed when the run ends (the
-    last close checkpoints the WAL)."""
+    last close checkpoints the WAL). The runs table's columns, which Dagster reflects before
+    every run lookup, are read once."""
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
     from dagster._core.storage.sql import create_engine
@@ -245,6 +246,10 @@ def _pooled_sqlite(instance: Any) -> Iterator[None]:
                 yield conn
 
         runs.connect = connect_runs  # type: ignore[method-assign]
+        # Every run lookup first reflects the runs table's columns to learn whether its schema
+        # has the start and end time columns: one schema for the run's duration.
+        has_stats_columns = runs.has_run_stats_index_cols()
+        runs.has_run_stats_index_cols = lambda: has_stats_columns  # type: ignore[method-assign]
     try:
         yield
     finally:

@@ -47,6 +47,8 @@ from dagster._core.storage.local_compute_log_manager import LocalComputeLogManag
 from dagster._serdes import serialize_value
 from dagster._utils import ensure_file, touch_file
 
+from lakehouse.run_worker import cache_alembic_scripts
+
 # A worker started more than this after its RUN_START event is another process with a reused pid.
 PID_REUSE_SLACK_SECONDS = 5.0
 WORKER_PID_TAG = "lakehouse/run_worker_pid"
@@ -133,6 +135,10 @@ class LocalRunLauncher(DefaultRunLauncher):
 
     def __init__(self, inst_data: Any = None, warm_worker: bool = True) -> None:
         super().__init__(inst_data)
+        # The process launching runs (the daemon, the webserver) checks the schema of each run's
+        # event database it first writes to (the run's STARTING event) as the worker does: with
+        # the migration scripts parsed once, not once per run (about 20 ms quiet).
+        cache_alembic_scripts()
         self._warm = warm_worker
         self._workers: dict[str, WarmWorker] = {}
         self._lock = threading.Lock()

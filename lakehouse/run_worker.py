@@ -21,11 +21,14 @@ with. It exits when the process that started it (the daemon or the webserver) is
 
 What a run in a fork does not pay again: the instance (the worker's own, when it is the same
 instance on SQLite, whose storages hold no connection between calls), Dagster's schema check
-loading its ~350 alembic migration scripts (``_cache_alembic_scripts``: about 20 ms each time a
-process first touches a database, run shards included), and the checkpoint SQLite does when the
-last connection to a WAL database closes: Dagster opens and closes a connection for each event,
-so without another connection held open (``_hold_sqlite``) every event also rewrote the
-database and deleted its WAL (about 10 ms an event here).
+loading its ~350 alembic migration scripts (``cache_alembic_scripts``: about 20 ms each time a
+process first touches a database, run shards included), the resolution of its job and the job's
+run config schema, and garbage collections over the whole code location (``gc.freeze``). And
+what it does not pay for each event (``_pooled_sqlite``): Dagster's SQLite storages build an
+engine, connect, compile the statement and close for every event and every read, and the close
+of the last connection to a WAL database rewrote the database and deleted its WAL (about 10 ms
+an event here); the run keeps one engine per database open instead, with the same
+transactions and the same synced commits.
 
 Protocol (one JSON line each way on a Unix socket): ``{"run_id", "instance_ref"}`` ->
 ``{"pid"}`` | ``{"stale": true}`` | ``{"error"}``.
@@ -33,11 +36,11 @@ Protocol (one JSON line each way on a Unix socket): ``{"run_id", "instance_ref"}
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import signal
 import socket
-import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
@@ -107,7 +110,7 @@ def _changed(files: dict[str, int]) -> bool:
     return False
 
 
-def _cache_alembic_scripts() -> None:
+def cache_alembic_scripts() -> None:
     """Load Dagster's migration scripts once per worker, not once per database a process opens.
 
     Dagster checks a SQL storage's schema revision against its alembic scripts' head whenever a
@@ -150,6 +153,10 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
     module = sys.modules.get(getattr(pointer, "module", ""))
     if module is not None and attribute:
         setattr(module, attribute, repository)
+    # Each job resolved and its run config schema built once, here, not in every run (a run
+    # of a whole job finds both cached on the job; a subset of assets builds its own).
+    for job in repository.get_all_jobs():
+        job.run_config_schema  # noqa: B018
     # What every run imports when it starts: the instance's storage, the execution machinery and
     # the libraries the steps use (the code location itself imports them lazily).
     import dagster._cli.api  # noqa: F401
@@ -162,7 +169,7 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
     import pyarrow.pandas_compat  # noqa: F401
     import requests  # noqa: F401
 
-    _cache_alembic_scripts()
+    cache_alembic_scripts()
     instance = DagsterInstance.from_ref(deserialize_value(instance_ref_json))
     instance.get_runs_count()
     instance.compute_log_manager  # noqa: B018 - built (and its module imported) once, here
@@ -188,43 +195,66 @@ def _shareable(instance: Any) -> bool:
 
 
 @contextlib.contextmanager
-def _hold_sqlite(instance: Any, run_id: str) -> Iterator[None]:
-    """Hold a connection open to the SQLite databases the run writes (its event shard, the
-    index, the runs) for the run's duration.
+def _pooled_sqlite(instance: Any) -> Iterator[None]:
+    """The run's SQLite connections kept open and reused for its duration, one engine (with
+    SQLAlchemy's default pool for SQLite files) per database: its event shard, the index, the
+    runs.
 
-    Dagster connects per event and closes at once; when the last connection to a database in
-    WAL mode closes, SQLite checkpoints the WAL into the database and deletes it, so each event
-    cost a checkpoint (about 10 ms here, more on a busy disk). An idle connection holding the
-    database open makes the closes cheap; the commits stay as durable (each still syncs the WAL)
-    and the WAL is checkpointed when it grows (SQLite's auto-checkpoint) and when this closes.
-    Opened in the fork, never inherited (SQLite connections must not cross a fork)."""
-    from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
-        INDEX_SHARD_NAME,
-        SqliteEventLogStorage,
-    )
+    Dagster's SQLite storages build an engine, connect, commit and close for every event and
+    every read (``SqliteEventLogStorage._connect``, ``SqliteRunStorage.connect``): a run of one
+    step does that about a hundred times, each time paying the engine's set-up, SQLAlchemy
+    compiling the statement again (its cache lives on the engine) and, when the last connection
+    to a WAL database closes, SQLite checkpointing the WAL into the database. Here the same
+    statements run in the same transactions (one per ``with`` block, committed at its end:
+    each write commit syncs the WAL as before), on connections opened in the fork, never
+    inherited (SQLite connections must not cross a fork), and closed when the run ends (the
+    last close checkpoints the WAL). The runs table's columns, which Dagster reflects before
+    every run lookup, are read once."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
-    from sqlalchemy.engine import make_url
+    from dagster._core.storage.sql import create_engine
+    from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
-    paths = []
+    engines: dict[str, Any] = {}
+
+    def engine(conn_string: str, **kwargs: Any) -> Any:
+        if conn_string not in engines:
+            engines[conn_string] = create_engine(conn_string, **kwargs)
+        return engines[conn_string]
+
     events, runs = instance.event_log_storage, instance.run_storage
     if isinstance(events, SqliteEventLogStorage):
-        paths += [events.path_for_shard(run_id), events.path_for_shard(INDEX_SHARD_NAME)]
+
+        @contextlib.contextmanager
+        def connect_shard(shard: str) -> Iterator[Any]:
+            # SqliteEventLogStorage._connect's steps, on a kept engine
+            with events._db_lock:  # noqa: SLF001
+                shard_engine = engine(events.conn_string_for_shard(shard),
+                                      connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+                if shard not in events._initialized_dbs:  # noqa: SLF001
+                    events._initdb(shard_engine)  # noqa: SLF001
+                    events._initialized_dbs.add(shard)  # noqa: SLF001
+                with shard_engine.connect() as conn, conn.begin():
+                    yield conn
+
+        events._connect = connect_shard  # noqa: SLF001 - this process's copy only
     if isinstance(runs, SqliteRunStorage):
-        paths.append(make_url(runs._conn_string).database)  # noqa: SLF001 - no public accessor
-    held = []
+
+        @contextlib.contextmanager
+        def connect_runs() -> Iterator[Any]:
+            with engine(runs._conn_string).connect() as conn, conn.begin():  # noqa: SLF001
+                yield conn
+
+        runs.connect = connect_runs  # type: ignore[method-assign]
+        # Every run lookup first reflects the runs table's columns to learn whether its schema
+        # has the start and end time columns: one schema for the run's duration.
+        has_stats_columns = runs.has_run_stats_index_cols()
+        runs.has_run_stats_index_cols = lambda: has_stats_columns  # type: ignore[method-assign]
     try:
-        for path in paths:
-            try:
-                # mode=rw: a database not there yet is not created here (Dagster creates it)
-                conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the WAL
-                held.append(conn)
-            except sqlite3.Error:
-                continue  # a database it cannot hold costs its checkpoints, nothing else
         yield
     finally:
-        for conn in held:
-            conn.close()
+        for kept in engines.values():
+            kept.dispose()
 
 
 def _run(run_id: str, instance_ref_json: str, shared: tuple[str, Any] | None) -> int:
@@ -239,7 +269,7 @@ def _run(run_id: str, instance_ref_json: str, shared: tuple[str, Any] | None) ->
         instance = shared[1]
     else:
         instance = DagsterInstance.from_ref(deserialize_value(instance_ref_json))
-    with capture_interrupts(), instance, _hold_sqlite(instance, run_id):
+    with capture_interrupts(), instance, _pooled_sqlite(instance):
         return _execute_run_command_body(run_id, instance, lambda _event: None,
                                          set_exit_code_on_failure=True)
 
@@ -280,6 +310,11 @@ def _reap(_signum: int, _frame: object) -> None:
 def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid: int) -> None:
     working_directory = Path.cwd().resolve()
     instance = _load(origin_json, instance_ref_json)
+    # What was loaded lives as long as the worker: out of the collector's sight, a run's garbage
+    # collections look only at what the run creates instead of the whole code location (and do
+    # not copy the worker's pages by touching them).
+    gc.collect()
+    gc.freeze()
     shared = (instance_ref_json, instance) if instance is not None else None
     hazards = fork_hazards()
     if hazards:

@@ -7,7 +7,9 @@ it does all year: the raw-file sensor loads the landed page (``twitter_files_job
 5-minute Twitter batch into bronze and silver), the poll sensor peeks at the sample Telegram bot
 and polls it (``telegram_poll_job``: lands the answers, with ``timeout=0`` so no long-poll wait
 is counted, and loads them into bronze in the same run), the silver sensor rebuilds the touched
-days, and the gold automation sensor rebuilds the gold models that read what changed. The bench
+days, the CSV drop sensor loads the two CSV files dropped in the bench's own drop folder
+(``movies_csv_drop_job``), and the gold automation sensor rebuilds the gold models that read
+what changed. The bench
 waits until no run has been queued or running for ``--quiet-seconds``.
 
 The scenario runs twice, on a fresh instance and lake each time: with the project's launcher as
@@ -124,12 +126,18 @@ def _one_path(warm: bool, args: argparse.Namespace) -> dict[str, list[dict[str, 
         env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_ROOT": str(tmp / "lake"),
                "LAKEHOUSE_DUCKDB_PATH": str(tmp / "gold.duckdb"),
                "LAKEHOUSE_DOWNLOAD_DIR": str(tmp / "downloads"),
+               "LAKEHOUSE_DROP_DIR": str(tmp / "drop"),
                "DAGSTER_TELEMETRY_DISABLED": "1",
                "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
         for secret in ("TELEGRAM_BOT_TOKEN", "TWITTER_BEARER_TOKEN", "TMDB_API_KEY"):
             env.pop(secret, None)  # the sample backends
         os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "LAKEHOUSE_ROOT")})
 
+        # Two CSV files dropped in the bench's own drop folder (the sample drop), for the drop
+        # sensor to find: the checkout's data/drop is never read.
+        from lakehouse.sources.csv_drop import write_sample_drop
+
+        write_sample_drop(tmp / "drop")
         # storage created before the daemon opens it
         with dg.DagsterInstance.from_config(str(home)) as instance:
             daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],

@@ -226,6 +226,13 @@ class Lake:
         with self._fs.open_input_stream(self._path(key)) as src:
             yield src
 
+    @contextmanager
+    def open_file(self, uri: str) -> Iterator[pa.NativeFile]:
+        """A random-access file by its full URI in the lake (a Delta table's data file, as
+        ``DeltaTable.file_uris`` names it), for readers that seek, such as Parquet's."""
+        with self._fs.open_input_file(uri.removeprefix("s3://")) as src:
+            yield src
+
     def size(self, key: str) -> int:
         return self._fs.get_file_info(self._path(key)).size or 0
 

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from lakehouse.lake.delta import (
@@ -32,6 +33,7 @@ from lakehouse.transforms.telegram import (
     message_versions,
     only_allowed_chats,
     quarantine_records,
+    version_keys,
     winning_versions,
 )
 
@@ -43,7 +45,7 @@ BRONZE_COMMIT_FILES = 2000
 # Statistics on the columns that prune: the envelope, the key, the source file.
 BRONZE_WRITER = bronze_writer(
     ("update_id", "update_type", "chat_id", "_source_file", "_record_index", "_ingested_at"))
-SILVER_BATCH_ROWS = 50_000  # 200,000 measured 0.08 GiB more peak RSS for a 900k-message day
+SILVER_BATCH_ROWS = 16_384  # bronze's row group
 # Telegram's launch: no message can be older, so by default every edit of an old message has
 # its day in silver (a partition exists only for a day with messages, so an early floor costs
 # nothing). TELEGRAM_PARTITIONS_START moves it: older messages go to the quarantine.
@@ -120,105 +122,123 @@ class SilverLoad:
     stages: StageTimes = field(default_factory=StageTimes)
 
 
+# Finding each message's latest version needs only these leaves of bronze's message struct,
+# which a Parquet reader fetches alone (Polars reads a struct column whole); the rest of the
+# message is read again for the winners only.
+_KEY_COLUMNS = ["update_type", "update_id", "message.message_id", "message.chat.id",
+                "message.edit_date"]
 _VERSION_COLUMNS = ["update_id", "update_type", "message", "_source_file", "_record_index"]
-_KEY = ["_source_file", "_record_index"]  # bronze's key
-_WINNER_INPUT = ["chat_id", "message_id", "edited_at", "update_id", "is_edited"]
+_TEXT_COLUMNS = ["update_id", "update_type", "update_json", "_source_file", "_record_index"]
+_MESSAGE_ROWS = pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES)
+_KEYS = ["_row", "chat_id", "message_id", "edited_at", "update_id", "is_edited"]
 
 
-def _day_versions(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
-                  stages: StageTimes) -> Iterator[pl.LazyFrame]:
-    """The message versions (``message_versions``) of one day of bronze, batch by batch.
-
-    Rows loaded before bronze kept the typed message (``message`` missing or null) are decoded
-    from their text; a current lake has none.
-    """
-    rows = (pl.scan_delta(bronze, storage_options=lake.storage_options or None)
-            .filter((pl.col("date") == day) & pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES)))
-    old_files: set[str] = set()
-    batches = (rows.select(_VERSION_COLUMNS).collect_batches(chunk_size=SILVER_BATCH_ROWS,
-                                                            maintain_order=False)
-               if with_message else iter(()))
-    while True:
-        with stages("bronze read"):
-            batch = next(batches, None)
-        if batch is None:
-            break
-        typed = batch.filter(pl.col("message").is_not_null())
-        yield message_versions(typed.lazy())
-        if typed.height < batch.height:
-            old_files.update(batch.filter(pl.col("message").is_null())
-                             .get_column("_source_file").unique().to_list())
-    if not with_message or old_files:
-        text = ["update_id", "update_type", "update_json", *_KEY]
-        with stages("bronze read"):
-            if with_message:
-                # The null test runs after the read: Polars fails pruning files by a struct
-                # column's statistics when some files lack the column.
-                old = (rows.filter(pl.col("_source_file").is_in(sorted(old_files)))
-                       .select(*text, pl.col("message").is_null().alias("_old")).collect()
-                       .filter("_old").drop("_old"))
-            else:
-                old = rows.select(text).collect()
-        with stages("decode JSON (rows loaded before bronze kept the message)"):
-            old = decode_updates(old)
-        yield message_versions(old.lazy())
+def _day_files(bronze: DeltaTable, day: date) -> list[str]:
+    """The data files of one day of bronze, in a fixed order: a row's position in them
+    names it in both of silver's reads."""
+    if bronze.protocol().min_reader_version > 1:
+        # Deletion vectors or column mapping would make the files' rows differ from the
+        # table's; bronze is written by this code alone, which uses neither.
+        raise ValueError(f"bronze table needs reader features {bronze.protocol()} that silver's "
+                         "file reader does not apply")
+    return sorted(bronze.file_uris(file_pruning_predicate=[("date", "=", day.isoformat())]))
 
 
-def _day_messages(lake: Lake, bronze: DeltaTable, day: date, with_message: bool,
-                  stages: StageTimes) -> Iterator[pl.DataFrame]:
-    """Silver rows of one day from bronze, in batches: the day's message versions are read
-    once, the latest version of every message is found on their narrow key columns alone
-    (``winning_versions``), then each batch of versions gives its winners and is dropped."""
-    # File names as categories: a large day's versions stay narrower (a name is repeated on
-    # every row of its file).
-    as_key = pl.col("_source_file").cast(pl.Categorical)
-    versions: list[pl.DataFrame] = []
-    for batch in _day_versions(lake, bronze, day, with_message, stages):
+def _day_keys(lake: Lake, files: list[str],
+              stages: StageTimes) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the narrow keys of the day's typed message versions, the versions of rows loaded
+    before bronze kept the typed message, decoded from their text), each version named by
+    ``_row``, its row in the day's files taken in order."""
+    keys: list[pl.DataFrame] = []
+    old: list[pl.DataFrame] = []
+    start = 0
+    for uri in files:
+        with stages("bronze read"), lake.open_file(uri) as source:
+            parquet = pq.ParquetFile(source)
+            typed = "message" in parquet.schema_arrow.names
+            rows = pl.from_arrow(parquet.read(columns=_KEY_COLUMNS if typed
+                                              else ["update_type"]))
         with stages("silver transform"):
-            versions.append(batch.with_columns(as_key).collect())
-    if not versions:
+            rows = rows.with_row_index("_row", start).filter(_MESSAGE_ROWS)
+            if typed:
+                keys.append(version_keys(rows.lazy(), ["_row"]).collect())
+                rows = rows.filter(pl.col("message").is_null())
+        if rows.height:  # rows loaded before bronze kept the message: decoded from their text
+            with stages("bronze read"), lake.open_file(uri) as source:
+                text = pl.from_arrow(pq.ParquetFile(source).read(columns=_TEXT_COLUMNS)
+                                     .take((rows.get_column("_row") - start).to_arrow()))
+            with stages("decode JSON (rows loaded before bronze kept the message)"):
+                text = decode_updates(text).with_columns(rows.get_column("_row"))
+            old.append(message_versions(text.lazy(), ["_row"]).collect())
+        start += parquet.metadata.num_rows
+    old_versions = pl.concat(old) if old else pl.DataFrame()
+    if old_versions.height:
+        keys.append(old_versions)
+    return (pl.concat([k.select(_KEYS) for k in keys]) if keys else pl.DataFrame()), old_versions
+
+
+def _day_messages(lake: Lake, files: list[str], stages: StageTimes) -> Iterator[pl.DataFrame]:
+    """Silver rows of one day from bronze, in batches: the latest version of every message is
+    found on the versions' narrow key columns alone (``winning_versions``), read first; then
+    the day's files are read again a batch at a time, and only each batch's winners are typed
+    (``message_versions``) and given to the write. A file with no winner is not read again.
+
+    ``files``: the day's bronze data files (``_day_files``)."""
+    keys, old = _day_keys(lake, files, stages)
+    if not keys.height:
         return
     with stages("silver transform"):
-        # A version is named by its row in the day's batches taken in order: the winners
-        # of a batch are then a slice of the winners sorted by row, gathered by position
-        # (no join on the file name and record index).
-        keyed = pl.concat([v.select(_WINNER_INPUT) for v in versions],
-                          rechunk=False).with_row_index("_row")
         # The streaming engine: for 900k keys it took half the CPU time and 60 MiB less peak
         # memory than the in-memory one.
-        winners = (winning_versions(keyed.lazy(), ["_row"]).select("_row", "is_edited")
+        winners = (winning_versions(keys.lazy(), ["_row"]).select("_row", "is_edited")
                    .sort("_row").collect())
-        del keyed
+        del keys
+        if old.height:  # rows loaded before bronze kept the message: their versions are held
+            old = old.drop("is_edited").join(winners, on="_row")
+            winners = winners.filter(~pl.col("_row").is_in(old.get_column("_row").implode()))
         rows = winners.get_column("_row")
-    versions.reverse()
     start = 0
-    while versions:
-        batch = versions.pop()  # each batch freed once its winners are out
-        with stages("silver transform"):
-            first = rows.search_sorted(start, side="left")
-            end = rows.search_sorted(start + batch.height, side="left")
-            mine = winners.slice(first, end - first)
-            messages = (batch.drop("is_edited")[mine.get_column("_row") - start]
-                        .with_columns(mine.get_column("is_edited"))
-                        .select(list(SILVER_SCHEMA)).cast(SILVER_SCHEMA))
-            start += batch.height
-        del batch
-        if messages.height:
-            yield messages
+    for uri in files:
+        with lake.open_file(uri) as source:
+            with stages("bronze read"):
+                parquet = pq.ParquetFile(source)
+            end = start + parquet.metadata.num_rows
+            if rows.search_sorted(start) == rows.search_sorted(end):
+                start = end  # no winner in this file: not read again
+                continue
+            batches = parquet.iter_batches(batch_size=SILVER_BATCH_ROWS, columns=_VERSION_COLUMNS)
+            while True:
+                with stages("bronze read"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                with stages("silver transform"):
+                    first = rows.search_sorted(start)
+                    mine = winners.slice(first, rows.search_sorted(start + batch.num_rows) - first)
+                    taken = batch.take((mine.get_column("_row") - start).to_arrow())
+                    start += batch.num_rows
+                    del batch
+                    messages = (message_versions(pl.from_arrow(taken).lazy()).collect()
+                                .with_columns(mine.get_column("is_edited")))
+                if messages.height:
+                    yield messages.select(list(SILVER_SCHEMA)).cast(SILVER_SCHEMA)
+    if old.height:
+        yield old.select(list(SILVER_SCHEMA)).cast(SILVER_SCHEMA)
 
 
 def rebuild_silver_days(lake: Lake, days: list[date]) -> SilverLoad:
     """Rebuild the given days of silver messages from bronze, in one commit, a day at a time."""
     load = SilverLoad()
     bronze = open_table(lake, lake.table_uri(*BRONZE))
-    with_message = bronze is not None and "message" in {f.name for f in bronze.schema().fields}
     schema = pl.DataFrame(schema=SILVER_SCHEMA).to_arrow().schema
+    # Listed before the write starts: delta-rs cannot be called from the batches it is
+    # writing (they run inside its runtime).
+    day_files = [_day_files(bronze, day) for day in sorted(days)] if bronze is not None else []
 
     def batches() -> Iterator[pa.RecordBatch]:
         load.rows, load.by_type = 0, {}
-        for day in (sorted(days) if bronze is not None else []):
-            # The table opened once, not once a day: its log is read once per rebuild.
-            for messages in _day_messages(lake, bronze, day, with_message, load.stages):
+        for files in day_files:
+            for messages in _day_messages(lake, files, load.stages):
                 load.rows += messages.height
                 for kind, count in messages.get_column("message_type").value_counts().iter_rows():
                     load.by_type[kind] = load.by_type.get(kind, 0) + count

@@ -12,7 +12,7 @@ faster than Polars' here, and happens once: bronze keeps the typed message (colu
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -245,23 +245,38 @@ def message_type_expr(m: pl.Expr) -> pl.Expr:
     return chain.otherwise(pl.lit("other"))
 
 
-def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
+def _version_key_columns(m: pl.Expr) -> list[pl.Expr]:
+    """The columns ordering a message's versions, as ``message_versions`` and ``version_keys``
+    both compute them (from the message's ``message_id``, ``chat.id`` and ``edit_date``)."""
+    edit_date = m.struct.field("edit_date")
+    return [m.struct.field("chat").struct.field("id").alias("chat_id"),
+            m.struct.field("message_id").alias("message_id"),
+            _epoch_to_utc(edit_date).alias("edited_at"),
+            edit_date.is_not_null().alias("is_edited")]
+
+
+def _versions_only(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame.filter(pl.col("chat_id").is_not_null() & pl.col("message_id").is_not_null())
+
+
+def message_versions(bronze: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
     """One row per message-like update (every version of a message), typed; row-wise only.
 
     Input: bronze rows (``update_type``, ``message`` as ``MESSAGE_DTYPE``, ``update_id``,
-    ``_source_file``, ``_record_index``); the bronze key is kept, so a version can be found
-    again. Being row-wise, it can run batch by batch before ``latest_versions``.
+    ``_source_file``, ``_record_index``, and the ``keep`` columns, passed through); the bronze
+    key is kept, so a version can be found again. Being row-wise, it can run batch by batch
+    before ``latest_versions``.
     """
     m = pl.col("message")
     user = m.struct.field("from")
     chat = m.struct.field("chat")
     text = m.struct.field("text")
-    edit_date = m.struct.field("edit_date")
-    return (
+    chat_id, message_id, edited_at, is_edited = _version_key_columns(m)
+    return _versions_only(
         bronze.filter(pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
         .select(
-            chat.struct.field("id").alias("chat_id"),
-            m.struct.field("message_id").alias("message_id"),
+            chat_id,
+            message_id,
             chat.struct.field("type").alias("chat_type"),
             chat.struct.field("title").alias("chat_title"),
             user.struct.field("id").alias("user_id"),
@@ -274,8 +289,8 @@ def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
             m.struct.field("caption").alias("caption"),
             message_type_expr(m).alias("message_type"),
             text.str.len_chars().cast(pl.Int64).alias("text_length"),
-            edit_date.is_not_null().alias("is_edited"),
-            _epoch_to_utc(edit_date).alias("edited_at"),
+            is_edited,
+            edited_at,
             m.struct.field("reply_to_message").struct.field("message_id")
             .alias("reply_to_message_id"),
             (m.struct.field("forward_origin").is_not_null()
@@ -283,9 +298,18 @@ def message_versions(bronze: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("update_id"),
             pl.col("_source_file"),
             pl.col("_record_index"),
+            *keep,
         )
-        .filter(pl.col("chat_id").is_not_null() & pl.col("message_id").is_not_null())
     )
+
+
+def version_keys(bronze: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
+    """What ``winning_versions`` needs of each message version (the rows ``message_versions``
+    gives, the same values), from bronze rows whose ``message`` holds only ``message_id``,
+    ``chat.id`` and ``edit_date``: a reader can fetch those fields alone."""
+    return _versions_only(
+        bronze.filter(pl.col("update_type").is_in(MESSAGE_UPDATE_TYPES))
+        .select(*_version_key_columns(pl.col("message")), "update_id", *keep))
 
 
 _VERSION_ORDER = ["chat_id", "message_id", "edited_at", "update_id"]

@@ -136,11 +136,13 @@ _KEYS = ["_row", "chat_id", "message_id", "edited_at", "update_id", "is_edited"]
 def _day_files(bronze: DeltaTable, day: date) -> list[str]:
     """The data files of one day of bronze, in a fixed order: a row's position in them
     names it in both of silver's reads."""
-    if bronze.protocol().min_reader_version > 1:
-        # Deletion vectors or column mapping would make the files' rows differ from the
-        # table's; bronze is written by this code alone, which uses neither.
-        raise ValueError(f"bronze table needs reader features {bronze.protocol()} that silver's "
-                         "file reader does not apply")
+    protocol = bronze.protocol()
+    features = set(protocol.reader_features or ()) & {"deletionVectors", "columnMapping"}
+    if protocol.min_reader_version == 2 or features:
+        # Deletion vectors or column mapping would make the files' rows or names differ from
+        # the table's; bronze is written by this code alone (delta-rs), which uses neither.
+        raise ValueError(f"bronze uses Delta reader features silver's file reader does not "
+                         f"apply: {sorted(features) or 'columnMapping'}")
     return sorted(bronze.file_uris(file_pruning_predicate=[("date", "=", day.isoformat())]))
 
 

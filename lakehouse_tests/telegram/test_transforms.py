@@ -265,3 +265,55 @@ def test_latest_edit_wins_across_files_and_batches(lake: Lake,
     assert edited == {m: m <= 10 for m in range(1, 21)}
     assert rows.filter(pl.col("message_id") == 6)["edited_at"].item() == \
         datetime.fromtimestamp(sent + 100, UTC)
+
+
+def test_silver_read_from_bronze_files_equals_the_transform_of_the_same_records(
+        landed: Lake, records: pl.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Silver finds each message's winner on the key fields read alone from bronze's files,
+    then reads the files again for the winners' rows: batch by batch, file by file, the table
+    it writes holds exactly the rows the pure transform gives for the same records."""
+    from lakehouse.load import telegram as tables
+
+    monkeypatch.setattr(tables, "BRONZE_COMMIT_FILES", 1)  # a Parquet file per raw file
+    monkeypatch.setattr(tables, "SILVER_BATCH_ROWS", 3)  # winners spread over many batches
+    load = load_bronze(landed, [ANSWER_KEY, SEGMENT_KEY])
+    written = rebuild_silver_days(landed, sorted(load.dates))
+    expected = silver_messages(bronze_updates(records.lazy())).collect()
+    assert written.rows == expected.height > 0
+    assert _silver(landed).to_dicts() == expected.sort("chat_id", "message_id").to_dicts()
+
+
+def test_message_rows_without_their_typed_message_in_a_file_that_has_it_are_decoded(
+        landed: Lake, tmp_path: Path) -> None:
+    """One bronze file holding typed rows beside message rows whose ``message`` is null
+    (rows of a version before bronze kept it, rewritten with newer ones): silver decodes the
+    null ones from their text, and the winners are the same as from a lake loaded today."""
+    load = load_bronze(landed, [ANSWER_KEY, SEGMENT_KEY])
+    rebuild_silver_days(landed, sorted(load.dates))
+    expected = _silver(landed)
+
+    mixed = Lake.from_env(str(tmp_path / "mixed"))
+    rows = scan(landed, landed.table_uri(*BRONZE)).collect().with_columns(
+        pl.when(pl.col("_source_file") == ANSWER_KEY).then(None).otherwise(pl.col("message"))
+        .alias("message"))
+    assert rows.filter(pl.col("message").is_null()
+                       & pl.col("update_type").is_in(["message", "edited_message"])).height > 0
+    append_replacing_sources(mixed, mixed.table_uri(*BRONZE), rows, [ANSWER_KEY, SEGMENT_KEY],
+                             partition_by=["date"])
+    rebuilt = rebuild_silver_days(mixed, sorted(load.dates))
+    assert rebuilt.rows == expected.height
+    assert _silver(mixed).to_dicts() == expected.to_dicts()
+
+
+def test_silver_refuses_a_bronze_whose_files_it_cannot_read_as_the_table(lake: Lake) -> None:
+    """Silver reads bronze's Parquet files itself: a table with deletion vectors (rows the
+    files still hold but the table no longer has) stops it with the reason, writing nothing."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    schema = pl.DataFrame(schema=BRONZE_SCHEMA).to_arrow().schema
+    DeltaTable.create(lake.table_uri(*BRONZE), schema=pa.schema(schema), partition_by=["date"],
+                      configuration={"delta.enableDeletionVectors": "true"})
+    with pytest.raises(ValueError, match="deletionVectors"):
+        rebuild_silver_days(lake, [date(2026, 11, 17)])
+    assert not Path(lake.table_uri(*SILVER)).exists()

@@ -219,10 +219,12 @@ def _day_messages(lake: Lake, files: list[str], stages: StageTimes) -> Iterator[
                 with stages("silver transform"):
                     first = rows.search_sorted(start)
                     mine = winners.slice(first, rows.search_sorted(start + batch.num_rows) - first)
-                    taken = batch.take((mine.get_column("_row") - start).to_arrow())
+                    # Gathered by Polars (string views: the text is not copied); pyarrow's
+                    # take of the nested rows took 0.6 s CPU more for a 900k-message day.
+                    taken = pl.from_arrow(batch)[mine.get_column("_row") - start]
                     start += batch.num_rows
                     del batch
-                    messages = (message_versions(pl.from_arrow(taken).lazy()).collect()
+                    messages = (message_versions(taken.lazy()).collect()
                                 .with_columns(mine.get_column("is_edited")))
                 if messages.height:
                     yield messages.select(list(SILVER_SCHEMA)).cast(SILVER_SCHEMA)

@@ -2,8 +2,9 @@
 
 Both loads bound their memory: bronze commits every ``BRONZE_COMMIT_BYTES`` of raw input, and
 silver rebuilds one day at a time from bronze's typed ``message`` column (decoded once, when
-bronze was loaded), choosing each message's latest version on the narrow key columns and
-streaming the winners of each batch, and the days, into one commit.
+bronze was loaded): it reads the day's files for the versions' key fields alone, chooses each
+message's latest version on them, then reads the files again a batch at a time and streams each
+batch's winners, and the days, into one commit.
 """
 
 from collections.abc import Callable, Collection, Iterator

@@ -169,8 +169,8 @@ def _day_keys(lake: Lake, files: list[str],
                 rows = rows.filter(pl.col("message").is_null())
         if rows.height:  # rows loaded before bronze kept the message: decoded from their text
             with stages("bronze read"), lake.open_file(uri) as source:
-                text = pq.ParquetFile(source).read(columns=_TEXT_COLUMNS, use_threads=False)
-                text = pl.from_arrow(text.take((rows.get_column("_row") - start).to_arrow()))
+                table = pq.ParquetFile(source).read(columns=_TEXT_COLUMNS, use_threads=False)
+                text = pl.from_arrow(table.take((rows.get_column("_row") - start).to_arrow()))
             with stages("decode JSON (rows loaded before bronze kept the message)"):
                 text = decode_updates(text).with_columns(rows.get_column("_row"))
             old.append(message_versions(text.lazy(), ["_row"]).collect())

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
@@ -81,3 +83,30 @@ def test_updating_an_earlier_batchs_tweet_does_not_fold_new_tweets_into_its_file
     assert [likes[_post(n)["data"]["id"]] for n in range(8)] == [0, *range(1001, 1007), 0]
     rows = pa.table(DeltaTable(lake.table_uri(*TWEETS)).get_add_actions(flatten=True))
     assert max(rows.column("num_records").to_pylist()) <= 2, rows.column("num_records")
+
+
+def test_a_silver_table_that_cannot_be_written_fails_the_load_and_a_rerun_completes_it(
+        lake: Lake) -> None:
+    """The silver tables are written two at a time: a write that fails on one thread still
+    fails the load (its error is not lost), and the rerun writes every table once."""
+    moment = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
+    key = stream_key(f"{moment:%Y%m%dT%H%M%S%fZ}-1-0000.ndjson", moment)
+    lake.write_bytes(key, ("\n".join(json.dumps(line) for line in LINES) + "\n").encode())
+    load_bronze(lake, [key])
+    blocked = Path(lake.table_uri(*HASHTAGS))  # storage refusing one table: a file in its place
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("not a table")
+
+    with pytest.raises(DeltaError, match="twitter_hashtags"):
+        load_silver(lake, [key])
+
+    blocked.unlink()
+    load = load_silver(lake, [key])
+    hashtags = scan(lake, lake.table_uri(*HASHTAGS)).collect()
+    assert hashtags.height == load.rows[HASHTAGS].height > 0
+    assert not hashtags.select("tweet_id", "position").is_duplicated().any()
+    tweets = scan(lake, lake.table_uri(*TWEETS)).collect()
+    assert tweets.height == load.tweets.height
+    assert not tweets.get_column("id").is_duplicated().any()
+    sentiment = scan(lake, lake.table_uri(*SENTIMENT)).collect()
+    assert 0 < sentiment.height == load.sentiment.height

@@ -30,6 +30,13 @@ of the last connection to a WAL database rewrote the database and deleted its WA
 an event here); the run keeps one engine per database open instead, with the same
 transactions and the same synced commits.
 
+And what a launch does not wait for: the fork itself, the child's first scheduling and its
+SQLite set-up are done ahead by a spare (``_fork_spare``), forked when no launch came for half a
+second and waiting on a pipe for its run's id; the run that comes takes it (its pid is the
+run's), and a launch that finds none forks as before. Dagster's records compile their checked
+constructors at their first instance, and a run is made of them: the worker builds them once
+(``_rehearse``), so a fork inherits them compiled.
+
 Protocol (one JSON line each way on a Unix socket): ``{"run_id", "instance_ref"}`` ->
 ``{"pid"}`` | ``{"stale": true}`` | ``{"error"}``.
 """
@@ -381,12 +388,24 @@ def _fork_spare(listener: socket.socket, shared: tuple[str, Any]) -> Spare:
     try:
         os.close(write_end)
         _become_run_process(listener, None)
-        instance = shared[1]
-        with instance, _pooled_sqlite(instance, warm=True):
-            with os.fdopen(read_end, "rb") as pipe:
-                line = pipe.readline()
-            # an empty line: not needed (the worker closed its end)
-            code = _execute(json.loads(line)["run_id"], instance) if line else 0
+        ready = contextlib.ExitStack()
+        try:
+            ready.enter_context(shared[1])
+            ready.enter_context(_pooled_sqlite(shared[1], warm=True))
+        except Exception:  # noqa: BLE001 - its run sets up as a fork does, on a fresh instance
+            import traceback
+
+            traceback.print_exc()
+            ready = None
+        with os.fdopen(read_end, "rb") as pipe:
+            line = pipe.readline()
+        if line and ready is not None:
+            with ready:
+                code = _execute(json.loads(line)["run_id"], shared[1])
+        elif line:
+            code = _run(json.loads(line)["run_id"], shared[0], None)
+        else:
+            code = 0  # not needed: the worker closed its end
     except BaseException:  # noqa: BLE001 - the run's own events carry the error
         import traceback
 

@@ -183,25 +183,32 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
     instance.get_runs_count()
     instance.compute_log_manager  # noqa: B018 - built (and its module imported) once, here
     instance.run_coordinator  # noqa: B018 - each run reads its concurrency settings
-    _rehearse(instance)
+    try:
+        _rehearse(instance, origin)
+    except Exception:  # noqa: BLE001 - a warm-up only: the runs build what they need
+        import traceback
+
+        traceback.print_exc()
     if _shareable(instance):
         return instance
     instance.dispose()
     return None
 
 
-def _rehearse(instance: Any) -> None:
+def _rehearse(instance: Any, origin: Any) -> None:
     """What a run reads and builds before its first step, done once here without writing
     anything, so that forks inherit it warm: Dagster's record classes compile their checked
     constructors at their first instance (``JitCheckedNew``: an ``exec`` each, about 15 of them
     before a run's first step), and the run, its plan snapshot and its execution plan are made
-    of such records. The run that started the worker is the one read (the latest)."""
+    of such records. The run that started the worker is the one read (the latest), when it
+    is this code location's."""
     from dagster._core.execution.api import create_execution_plan
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
     run = next(iter(instance.get_runs(limit=1)), None)
-    if run is None or run.job_code_origin is None or not run.execution_plan_snapshot_id:
-        return
+    if (run is None or run.job_code_origin is None or not run.execution_plan_snapshot_id
+            or run.job_code_origin.repository_origin != origin):
+        return  # nothing to read, or another code location's run: never load its code here
     snapshot = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
     job = recon_job_from_origin(run.job_code_origin).with_repository_load_data(
         snapshot.repository_load_data)

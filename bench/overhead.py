@@ -140,6 +140,7 @@ def _one_path(warm: bool, args: argparse.Namespace) -> dict[str, list[dict[str, 
         write_sample_drop(tmp / "drop")
         # storage created before the daemon opens it
         with dg.DagsterInstance.from_config(str(home)) as instance:
+            before = os.times()
             daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
                                       cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
@@ -151,6 +152,11 @@ def _one_path(warm: bool, args: argparse.Namespace) -> dict[str, list[dict[str, 
             finally:
                 daemon.terminate()
                 daemon.wait(timeout=60)
+            after = os.times()
+            # The daemon reaps its code server and the run worker, which reaps its runs: their
+            # CPU is the daemon's children's, counted here once the daemon is waited for.
+            cpu = (after.children_user - before.children_user
+                   + after.children_system - before.children_system)
             by_job: dict[str, list[dict[str, float]]] = {}
             failed, polls, first = [], [], None
             runs = [(run, _timings(instance, run)) for run in instance.get_runs()
@@ -169,6 +175,10 @@ def _one_path(warm: bool, args: argparse.Namespace) -> dict[str, list[dict[str, 
                       if run.status != dg.DagsterRunStatus.SUCCESS]
     _print("warm run worker (deploy/dagster.yaml)" if warm else
            "Dagster's default path (warm_worker: false)", by_job, failed)
+    runs = sum(len(t) for t in by_job.values()) + (1 if first else 0)
+    print(f"CPU of the processes started (the daemon, its code server, the run worker, the runs, "
+          f"the launch command): {cpu:.1f} s for "
+          f"{runs} runs; load average at the end: {os.getloadavg()[0]:.2f} (1 min)")
     if first:
         print(f"first run, which started the warm worker (the one code location load): {first}")
     for number, facts in enumerate(polls, 1):

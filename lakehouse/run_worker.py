@@ -30,6 +30,13 @@ of the last connection to a WAL database rewrote the database and deleted its WA
 an event here); the run keeps one engine per database open instead, with the same
 transactions and the same synced commits.
 
+And what a launch does not wait for: the fork itself, the child's first scheduling and its
+SQLite set-up are done ahead by a spare (``_fork_spare``), forked when no launch came for half a
+second and waiting on a pipe for its run's id; the run that comes takes it (its pid is the
+run's), and a launch that finds none forks as before. Dagster's records compile their checked
+constructors at their first instance, and a run is made of them: the worker builds them once
+(``_rehearse``), so a fork inherits them compiled.
+
 Protocol (one JSON line each way on a Unix socket): ``{"run_id", "instance_ref"}`` ->
 ``{"pid"}`` | ``{"stale": true}`` | ``{"error"}``.
 """
@@ -45,11 +52,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # A connection is served within this; the launcher waits a little longer.
 REQUEST_TIMEOUT_SECONDS = 10.0
 PARENT_CHECK_SECONDS = 1.0
+# A spare run process is forked after this long without a launch (see _fork_spare).
+SPARE_DELAY_SECONDS = 0.5
 
 
 # Native threads the libraries start at import and that idle until used: jemalloc's background
@@ -173,10 +182,43 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
     instance = DagsterInstance.from_ref(deserialize_value(instance_ref_json))
     instance.get_runs_count()
     instance.compute_log_manager  # noqa: B018 - built (and its module imported) once, here
+    instance.run_coordinator  # noqa: B018 - each run reads its concurrency settings
+    try:
+        _rehearse(instance, origin)
+    except Exception:  # noqa: BLE001 - a warm-up only: the runs build what they need
+        import traceback
+
+        traceback.print_exc()
     if _shareable(instance):
         return instance
     instance.dispose()
     return None
+
+
+def _rehearse(instance: Any, origin: Any) -> None:
+    """What a run reads and builds before its first step, done once here without writing
+    anything, so that forks inherit it warm: Dagster's record classes compile their checked
+    constructors at their first instance (``JitCheckedNew``: an ``exec`` each, about 15 of them
+    before a run's first step), and the run, its plan snapshot and its execution plan are made
+    of such records. The run that started the worker is the one read (the latest), when it
+    is this code location's."""
+    from dagster._core.execution.api import create_execution_plan
+    from dagster._utils.hosted_user_process import recon_job_from_origin
+
+    run = next(iter(instance.get_runs(limit=1)), None)
+    if (run is None or run.job_code_origin is None or not run.execution_plan_snapshot_id
+            or run.job_code_origin.repository_origin != origin):
+        return  # nothing to read, or another code location's run: never load its code here
+    snapshot = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    job = recon_job_from_origin(run.job_code_origin).with_repository_load_data(
+        snapshot.repository_load_data)
+    if run.resolved_op_selection or run.asset_selection or run.asset_check_selection:
+        return  # a subset is built per run
+    create_execution_plan(job, run_config=run.run_config,
+                          step_keys_to_execute=run.step_keys_to_execute,
+                          instance_ref=instance.get_ref(), tags=run.tags,
+                          repository_load_data=snapshot.repository_load_data,
+                          known_state=snapshot.initial_known_state)
 
 
 def _shareable(instance: Any) -> bool:
@@ -195,7 +237,7 @@ def _shareable(instance: Any) -> bool:
 
 
 @contextlib.contextmanager
-def _pooled_sqlite(instance: Any) -> Iterator[None]:
+def _pooled_sqlite(instance: Any, warm: bool = False) -> Iterator[None]:
     """The run's SQLite connections kept open and reused for its duration, one engine (with
     SQLAlchemy's default pool for SQLite files) per database: its event shard, the index, the
     runs.
@@ -250,6 +292,13 @@ def _pooled_sqlite(instance: Any) -> Iterator[None]:
         # has the start and end time columns: one schema for the run's duration.
         has_stats_columns = runs.has_run_stats_index_cols()
         runs.has_run_stats_index_cols = lambda: has_stats_columns  # type: ignore[method-assign]
+    if warm:
+        # A spare's waiting time: its connections opened, the index shard's schema checked,
+        # and the run lookup's statement compiled (SQLAlchemy caches it on the kept engine).
+        if isinstance(events, SqliteEventLogStorage):
+            with events.index_connection():
+                pass
+        instance.get_run_by_id("")
     try:
         yield
     finally:
@@ -257,21 +306,59 @@ def _pooled_sqlite(instance: Any) -> Iterator[None]:
             kept.dispose()
 
 
-def _run(run_id: str, instance_ref_json: str, shared: tuple[str, Any] | None) -> int:
-    """In the forked child: execute the run as ``dagster api execute_run`` does, with the
-    worker's instance if it is the one the run is for."""
-    from dagster import DagsterInstance
+def _execute(run_id: str, instance: Any) -> int:
+    """Execute the run as ``dagster api execute_run`` does."""
     from dagster._cli.api import _execute_run_command_body
-    from dagster._serdes import deserialize_value
     from dagster._utils.interrupts import capture_interrupts
+
+    with capture_interrupts():
+        return _execute_run_command_body(run_id, instance, lambda _event: None,
+                                         set_exit_code_on_failure=True)
+
+
+def _run(run_id: str, instance_ref_json: str, shared: tuple[str, Any] | None) -> int:
+    """In a child forked for this run: execute it with the worker's instance if it is the one
+    the run is for."""
+    from dagster import DagsterInstance
+    from dagster._serdes import deserialize_value
 
     if shared is not None and shared[0] == instance_ref_json:
         instance = shared[1]
     else:
         instance = DagsterInstance.from_ref(deserialize_value(instance_ref_json))
-    with capture_interrupts(), instance, _pooled_sqlite(instance):
-        return _execute_run_command_body(run_id, instance, lambda _event: None,
-                                         set_exit_code_on_failure=True)
+    with instance, _pooled_sqlite(instance):
+        return _execute(run_id, instance)
+
+
+class Spare(NamedTuple):
+    """A child forked ahead of its run, ready, waiting on a pipe for the run's id."""
+
+    pid: int
+    pipe: int  # the write end, held by the worker only
+
+
+# The write ends of the spares' pipes: every child closes those it inherited, so that a spare
+# sees the end of its pipe (and exits) when the worker closes its end or is gone.
+_spare_pipes: set[int] = set()
+
+
+def _become_run_process(listener: socket.socket, conn: socket.socket | None) -> None:
+    """In a fresh child: drop the worker's sockets and pipes, and its session and signals."""
+    listener.close()
+    if conn is not None:
+        conn.close()
+    for pipe in _spare_pipes:
+        os.close(pipe)
+    _spare_pipes.clear()
+    os.setsid()  # the worker's stop or its terminal's Ctrl-C do not reach runs in flight
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _child_exit(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _fork_run(request: dict, listener: socket.socket, conn: socket.socket,
@@ -281,20 +368,75 @@ def _fork_run(request: dict, listener: socket.socket, conn: socket.socket,
         return pid
     code = 1
     try:
-        listener.close()
-        conn.close()
-        os.setsid()  # the worker's stop or its terminal's Ctrl-C do not reach runs in flight
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, signal.SIG_DFL)
+        _become_run_process(listener, conn)
         code = _run(request["run_id"], request["instance_ref"], shared)
     except BaseException:  # noqa: BLE001 - the run's own events carry the error
         import traceback
 
         traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        _child_exit(code)
+
+
+def _fork_spare(listener: socket.socket, shared: tuple[str, Any]) -> Spare:
+    """Fork the next run's process before its run is launched, so that launching it costs a
+    write on a pipe: the fork itself (page tables of the whole code location, 10-15 ms here),
+    the child's first scheduling and the run's SQLite set-up (engines, the runs table's schema,
+    the index shard's schema check) are paid while nothing waits. It waits for its run with
+    the worker's instance (the spare is used only for runs on that instance) and exits when
+    the pipe closes (the code changed, the worker stopped or died)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(read_end)
+        _spare_pipes.add(write_end)
+        return Spare(pid, write_end)
+    code = 1
+    try:
+        os.close(write_end)
+        _become_run_process(listener, None)
+        ready = contextlib.ExitStack()
+        try:
+            ready.enter_context(shared[1])
+            ready.enter_context(_pooled_sqlite(shared[1], warm=True))
+        except Exception:  # noqa: BLE001 - its run sets up as a fork does, on a fresh instance
+            import traceback
+
+            traceback.print_exc()
+            ready = None
+        with os.fdopen(read_end, "rb") as pipe:
+            line = pipe.readline()
+        if line and ready is not None:
+            with ready:
+                code = _execute(json.loads(line)["run_id"], shared[1])
+        elif line:
+            code = _run(json.loads(line)["run_id"], shared[0], None)
+        else:
+            code = 0  # not needed: the worker closed its end
+    except BaseException:  # noqa: BLE001 - the run's own events carry the error
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        _child_exit(code)
+
+
+def _use_spare(spare: Spare, request: dict) -> bool:
+    """Hand the run to the spare; False if the spare is gone (killed), and it is let go."""
+    _spare_pipes.discard(spare.pipe)
+    try:
+        os.write(spare.pipe, json.dumps({"run_id": request["run_id"]}).encode() + b"\n")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(spare.pipe)
+
+
+def _drop_spare(spare: Spare | None) -> None:
+    if spare is not None and spare.pipe in _spare_pipes:
+        _spare_pipes.discard(spare.pipe)
+        os.close(spare.pipe)  # it reads the end of its pipe and exits
 
 
 def _reap(_signum: int, _frame: object) -> None:
@@ -326,11 +468,18 @@ def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid
     listener.bind(socket_path + ".tmp")
     os.replace(socket_path + ".tmp", socket_path)  # the socket appears only when ready
     listener.listen(16)
-    listener.settimeout(PARENT_CHECK_SECONDS)
+    spare: Spare | None = None
     while os.getppid() == parent_pid:
+        # The next spare is forked when no launch came for a while: not beside a run that
+        # has just started (two cores), and one launch right after another forks as before.
+        listener.settimeout(SPARE_DELAY_SECONDS if spare is None and shared is not None
+                            else PARENT_CHECK_SECONDS)
         try:
             conn, _ = listener.accept()
         except TimeoutError:
+            if spare is None and shared is not None and not fork_hazards() \
+                    and not _changed(watched):
+                spare = _fork_spare(listener, shared)
             continue
         with conn:
             conn.settimeout(REQUEST_TIMEOUT_SECONDS)
@@ -339,15 +488,21 @@ def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid
                 hazards = fork_hazards()
                 if _changed(watched):
                     reply: dict = {"stale": True}
+                elif spare is not None and shared is not None \
+                        and request["instance_ref"] == shared[0] and _use_spare(spare, request):
+                    reply = {"pid": spare.pid}
                 elif hazards:
                     reply = {"error": f"not safe to fork now: {hazards}"}
                 else:
                     reply = {"pid": _fork_run(request, listener, conn, shared)}
             except Exception as error:  # noqa: BLE001 - answered, and the launcher falls back
                 reply = {"error": f"{type(error).__name__}: {error}"}
+            if spare is not None and spare.pipe not in _spare_pipes:
+                spare = None  # used, or gone
             conn.sendall(json.dumps(reply).encode() + b"\n")
             if reply.get("stale"):
                 break
+    _drop_spare(spare)
     listener.close()
     Path(socket_path).unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -206,3 +207,55 @@ def test_runs_start_in_forks_of_one_warm_worker_which_reloads_new_code(tmp_path:
     finally:
         _stop(daemon)
         log.close()
+
+
+def test_a_spare_run_process_takes_the_next_run_and_never_outlives_its_worker(
+        tmp_path: Path) -> None:
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._serdes import serialize_value
+
+    from lakehouse.run_launcher import WarmWorker
+    from lakehouse.run_worker import SPARE_DELAY_SECONDS
+
+    home, defs_file, _env = _dev_instance(tmp_path, DEFS)
+    recon = ReconstructableRepository.for_file(str(defs_file), "defs",
+                                               working_directory=str(tmp_path))
+    job = recon.get_definition().get_job("quick_job")
+    folder = Path(tempfile.mkdtemp(prefix="spare-"))  # a Unix socket's path is short
+    worker = WarmWorker(recon.get_python_origin(), folder)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        ref = serialize_value(instance.get_ref())
+
+        def run_once() -> tuple[int, dg.DagsterRun]:
+            run = instance.create_run_for_job(job, job_code_origin=recon.get_reconstructable_job(
+                "quick_job").get_python_origin())
+            pid = worker.launch(run.run_id, ref)
+            return pid, _wait_for(lambda: _finished(instance, run.run_id), 120, "the run")
+
+        def spare() -> psutil.Process | None:
+            children = psutil.Process(worker._process.pid).children()  # noqa: SLF001
+            return next((c for c in children if c.status() != psutil.STATUS_ZOMBIE), None)
+
+        try:
+            first_pid, first = run_once()  # no spare yet: the worker forks for it
+            assert first.status == dg.DagsterRunStatus.SUCCESS
+            waiting = _wait_for(spare, 30 + SPARE_DELAY_SECONDS, "a spare run process")
+            assert waiting.pid != first_pid
+            assert os.getsid(waiting.pid) == waiting.pid  # its own session, as a run's fork
+            # The next run is the spare's: the pid handed back is the waiting process.
+            second_pid, second = run_once()
+            assert second_pid == waiting.pid
+            assert second.status == dg.DagsterRunStatus.SUCCESS
+            metadata = instance.get_latest_materialization_event(
+                dg.AssetKey("quick")).asset_materialization.metadata
+            assert metadata["pid"].value == second_pid
+            assert metadata["parent"].value == worker._process.pid  # noqa: SLF001
+            # The worker's end of the pipe closes with it: its spare does not stay behind.
+            last = _wait_for(lambda: (s := spare()) is not None and s.pid != second_pid and s,
+                             30 + SPARE_DELAY_SECONDS, "the next spare")
+            worker.stop()
+            _gone, alive = psutil.wait_procs([last], timeout=10)
+            assert not alive
+        finally:
+            worker.stop()
+            shutil.rmtree(folder, ignore_errors=True)

@@ -4,13 +4,14 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 from deltalake import DeltaTable
 
 from lakehouse.defs.maintenance.jobs import lake_maintenance_job
 from lakehouse.lake.delta import append_replacing_sources, merge_on_keys
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
-from lakehouse.lake.maintenance import active_files
+from lakehouse.lake.maintenance import active_files, maintain_table
 from lakehouse.lake.resource import LakeResource
 
 
@@ -130,3 +131,65 @@ def test_a_new_table_and_a_ledger_keep_a_day_of_log_from_their_first_commit(lake
     for uri in (bronze, ledger.uri):
         assert DeltaTable(uri).metadata().configuration["delta.logRetentionDuration"] == \
             "interval 24 hours"
+
+
+def _merge_metrics(uri: str) -> dict:
+    commit = DeltaTable(uri).history(1)[0]
+    assert commit["operation"] == "MERGE"
+    return commit["operationMetrics"]
+
+
+def test_after_upkeep_an_edit_rewrites_only_the_file_holding_the_row(lake: Lake) -> None:
+    # Tweets of today arrive in batches and later batches update some earlier ones (an edit
+    # relinks its original). Compacted into one file, today was rewritten whole by each such
+    # merge; the upkeep keeps the newest partitions in bounded files ordered by the merge key,
+    # so the merge copies one file's rows.
+    silver = lake.table_uri("silver", "tweets")
+    # Snowflake ids a millisecond apart (z-ordering sorts by a key's first 16 bytes).
+    ids = [str(2_000_000_000_000_000_000 + n * 4_194_304) for n in range(6_000)]
+    merge_on_keys(lake, silver, pl.DataFrame({"id": ids[:10], "day": ["2026-10-01"] * 10,
+                                              "text": ["old"] * 10}), ["day", "id"],
+                  partition_by=["day"])
+    for start in range(0, 6_000, 200):  # 30 batches of one day
+        chunk = ids[start:start + 200]
+        merge_on_keys(lake, silver, pl.DataFrame({"id": chunk, "day": ["2026-11-10"] * len(chunk),
+                                                  "text": [f"tweet {i}" for i in chunk]}),
+                      ["day", "id"], partition_by=["day"])
+    expected = _rows(lake, silver)
+
+    report = maintain_table(lake, silver, retention_hours=0, hot_target_size=40_000)
+
+    table = DeltaTable(silver)
+    files = pl.from_arrow(pa.table(table.get_add_actions(flatten=True))).sort("min.id")
+    today = files.filter(pl.col("partition.day") == "2026-11-10")
+    assert 3 <= today.height < 30, today  # bounded files, far fewer than the batches
+    # ordered by the key: no two files' id ranges overlap
+    assert (today.get_column("min.id").slice(1) > today.get_column("max.id").slice(0, today.height - 1)).all()
+    assert report.after.files == files.height
+    assert _rows(lake, silver).equals(expected)
+
+    edited = ids[3_000]
+    merge_on_keys(lake, silver, pl.DataFrame({"id": [edited], "day": ["2026-11-10"],
+                                              "text": ["edited"]}), ["day", "id"],
+                  partition_by=["day"])
+    metrics = _merge_metrics(silver)
+    holding = today.filter((pl.col("min.id") <= edited) & (pl.col("max.id") >= edited))
+    assert metrics["num_target_files_removed"] == 1
+    assert metrics["num_target_rows_copied"] == holding.get_column("num_records").item() - 1
+    assert metrics["num_target_rows_copied"] < 6_000 // 3
+    assert _rows(lake, silver).filter(pl.col("id") == edited).get_column("text").to_list() == ["edited"]
+
+
+def test_upkeep_leaves_unchanged_hot_partitions_alone_and_compacts_old_ones(lake: Lake) -> None:
+    silver = lake.table_uri("silver", "tweets")
+    for n, day in enumerate(["2026-11-08", "2026-11-08", "2026-11-09", "2026-11-10"] * 3):
+        merge_on_keys(lake, silver, pl.DataFrame({"id": [f"{n:04d}"], "day": [day]}),
+                      ["day", "id"], partition_by=["day"])
+    maintain_table(lake, silver, retention_hours=0)
+    per_day = pl.from_arrow(pa.table(DeltaTable(silver).get_add_actions(flatten=True))) \
+        .group_by("partition.day").len()
+    assert dict(per_day.iter_rows()) == {"2026-11-08": 1, "2026-11-09": 1, "2026-11-10": 1}
+    version = DeltaTable(silver).version()
+    maintain_table(lake, silver, retention_hours=0)
+    history = DeltaTable(silver).history()
+    assert not [c for c in history if c["version"] > version and c["operation"] == "OPTIMIZE"]

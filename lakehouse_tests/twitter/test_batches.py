@@ -13,6 +13,7 @@ from deltalake.exceptions import DeltaError
 
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
+from lakehouse.lake.maintenance import maintain_table
 from lakehouse.load.twitter import HASHTAGS, SENTIMENT, TWEETS, load_bronze, load_silver
 from lakehouse.sources.twitter import stream_key
 
@@ -110,3 +111,31 @@ def test_a_silver_table_that_cannot_be_written_fails_the_load_and_a_rerun_comple
     assert not tweets.get_column("id").is_duplicated().any()
     sentiment = scan(lake, lake.table_uri(*SENTIMENT)).collect()
     assert 0 < sentiment.height == load.sentiment.height
+
+
+def test_an_edit_after_midnight_relinks_its_original_beside_a_retweet_of_an_old_post(
+        lake: Lake) -> None:
+    # Silver is searched for the other versions of a batch's edit chains day by day, from
+    # each day's lowest chain id: a retweet of a weeks-old post must not widen today's search,
+    # and an edit just after midnight must still find its original in yesterday's files.
+    original = _post(180)  # 23:52
+    load_batch(lake, 0, [_post(0), _post(100), original])
+    maintain_table(lake, lake.table_uri(*TWEETS), retention_hours=0)
+    original_id = original["data"]["id"]
+    edit = _post(193)  # 00:05 the next day
+    edit_id = edit["data"]["id"]
+    edit["data"]["edit_history_tweet_ids"] = [original_id, edit_id]
+    old = _post(-40 * 24 * 60)["data"]
+    retweet = _post(194)
+    retweet["data"] = {**retweet["data"], "text": f"RT @dkim_films: {old['text']}",
+                       "referenced_tweets": [{"type": "retweeted", "id": old["id"]}]}
+    retweet["includes"] = {**retweet["includes"], "tweets": [old]}
+    load_batch(lake, 1, [edit, retweet])
+
+    tweets = scan(lake, lake.table_uri(*TWEETS)).collect()
+    assert tweets.height == tweets.get_column("id").n_unique() == 6
+    rows = {row["id"]: row for row in tweets.iter_rows(named=True)}
+    assert rows[original_id]["latest_version_id"] == edit_id
+    assert rows[edit_id]["edit_of"] == original_id
+    assert rows[edit_id]["date"] == rows[original_id]["date"] + timedelta(days=1)
+    assert rows[old["id"]]["seen_via_reference"]

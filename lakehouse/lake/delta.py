@@ -50,6 +50,28 @@ def log_retention(hours: float) -> str:
 
 TABLE_PROPERTIES = {"delta.checkpointInterval": "10",
                     "delta.logRetentionDuration": log_retention(LOG_RETENTION_HOURS)}
+# Facts a writer records about the table as its write left it (``lakehouse.source``: the raw
+# version a snapshot table was built from) go in its commit's metadata under this prefix.
+FACT_PREFIX = "lakehouse."
+# Commits that change no data: the upkeep's compaction, vacuum and property settings.
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END",
+                                    "SET TBLPROPERTIES"})
+# Commits searched for the newest data commit (the upkeep adds a few a day to a quiet table).
+DATA_COMMITS_SEARCHED = 50
+
+
+def newest_data_commit(table: DeltaTable) -> dict[str, Any] | None:
+    """The commit info of the table's newest commit that is not upkeep, if the kept log (and
+    the last ``DATA_COMMITS_SEARCHED`` commits) still holds one."""
+    for commit in table.history(DATA_COMMITS_SEARCHED):
+        if commit.get("operation") not in MAINTENANCE_OPERATIONS:
+            return commit
+    return None
+
+
+def commit_facts(commit: dict[str, Any] | None) -> dict[str, str]:
+    """The ``FACT_PREFIX`` entries of a commit's metadata."""
+    return {k: str(v) for k, v in (commit or {}).items() if k.startswith(FACT_PREFIX)}
 BRONZE_ROW_GROUP_ROWS = 16_384
 
 

@@ -39,7 +39,13 @@ import pyarrow.compute  # noqa: F401  (registers pa.compute)
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
-from lakehouse.lake.delta import LOG_RETENTION_HOURS, TABLE_PROPERTIES, log_retention
+from lakehouse.lake.delta import (
+    LOG_RETENTION_HOURS,
+    TABLE_PROPERTIES,
+    commit_facts,
+    log_retention,
+    newest_data_commit,
+)
 from lakehouse.lake.location import Lake
 
 DEFAULT_RETENTION_HOURS = 7 * 24
@@ -192,7 +198,8 @@ def _set_properties(lake: Lake, uri: str, properties: dict[str, str]) -> None:
         if all(configuration.get(k) == v for k, v in properties.items()):
             return
         try:
-            table.alter.set_table_properties(properties)
+            # Facts are the project's own keys, unknown to Delta.
+            table.alter.set_table_properties(properties, raise_if_not_exists=False)
             return
         except CommitFailedError:
             if attempt == COMPACT_ATTEMPTS:
@@ -209,7 +216,11 @@ def maintain_table(lake: Lake, uri: str, *, retention_hours: int = DEFAULT_RETEN
     the file size a merged table's hot partitions are cut to (``hot_layout``)."""
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
     before, version_before = active_files(table), table.version()
-    _set_properties(lake, uri, upkeep_properties(log_retention_hours))
+    # The newest data commit's facts (a snapshot's source version) kept as table properties
+    # too, before the log that holds that commit is trimmed: readers of the facts find them
+    # there once the commit is gone (``lakehouse.lake.snapshots.commit_property``).
+    _set_properties(lake, uri, {**upkeep_properties(log_retention_hours),
+                                **commit_facts(newest_data_commit(table))})
     metrics = _compact(lake, uri, target_size, hot_target_size)
     table = DeltaTable(uri, storage_options=lake.storage_options or None)
     table.create_checkpoint()

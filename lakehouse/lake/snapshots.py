@@ -31,7 +31,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from lakehouse.lake import table_docs
-from lakehouse.lake.delta import append_replacing_sources, open_table
+from lakehouse.lake.delta import append_replacing_sources, newest_data_commit, open_table
 from lakehouse.lake.location import Lake, raw_key
 from lakehouse.sources.imdb import Download, Previous, Progress
 from lakehouse.transforms.imdb import QUARANTINE_SCHEMA
@@ -118,20 +118,19 @@ def land_snapshot(lake: Lake, prefix: str, filename: str, fetch: Fetch, day: dat
     return state, True
 
 
-# Commits that rewrite files without changing the data (nightly upkeep): the facts of the
-# table are those of the newest commit that wrote it.
-MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
-
-
 def commit_property(lake: Lake, uri: str, name: str) -> str | None:
-    """A property of the table's newest data commit (``write_snapshot_table``'s metadata)."""
+    """A fact of the table's newest data commit (``write_snapshot_table``'s metadata).
+
+    Once the log no longer holds that commit (it is kept ``LOG_RETENTION_HOURS``), the fact is
+    the table's property of that name, which the upkeep copies from the newest data commit
+    before it trims the log (``lakehouse.lake.maintenance``)."""
     table = open_table(lake, uri)
     if table is None:
         return None
-    for commit in table.history(50):
-        if commit.get("operation") not in MAINTENANCE_OPERATIONS:
-            return commit.get(name)
-    return None
+    commit = newest_data_commit(table)
+    if commit is not None:
+        return commit.get(name)
+    return table.metadata().configuration.get(name)
 
 
 def built_from(lake: Lake, uri: str) -> str | None:

@@ -1,5 +1,7 @@
 """IMDB, MovieLens and CSV drops end to end on the sample backends: landing, silver, snapshots."""
 
+import time
+
 import dagster as dg
 import polars as pl
 from deltalake import DeltaTable
@@ -15,8 +17,9 @@ from lakehouse.defs.movies.assets import (
 )
 from lakehouse.lake.delta import scan
 from lakehouse.lake.location import Lake
+from lakehouse.lake.maintenance import maintain_table
 from lakehouse.lake.resource import LakeResource
-from lakehouse.lake.snapshots import read_state
+from lakehouse.lake.snapshots import SOURCE_PROPERTY, read_state
 from lakehouse.sources.csv_drop import CsvDropResource, write_sample_drop
 from lakehouse.sources.imdb import ImdbResource
 from lakehouse.sources.movielens import MovieLensResource
@@ -54,6 +57,26 @@ def test_unchanged_source_lands_nothing_and_commits_nothing(lake: Lake) -> None:
     assert dg.materialize(SNAPSHOT_ASSETS, instance=instance, resources=resources()).success
     assert raw_files(lake) == files
     assert versions(lake) == before
+
+
+def test_unchanged_source_commits_nothing_after_the_upkeep_trimmed_the_log(lake: Lake) -> None:
+    # The source version a silver table was built from is its data commit's metadata; the
+    # upkeep trims the log that holds that commit (a day later in production, a second here),
+    # and an unchanged source must still be recognised, not rebuilt every day after.
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize(SNAPSHOT_ASSETS, instance=instance, resources=resources()).success
+    time.sleep(1.5)
+    for table in IMDB_TABLES + ML_TABLES:
+        maintain_table(lake, lake.table_uri("silver", table), retention_hours=0,
+                       log_retention_hours=1 / 3600)
+        # The data commit, which named the source version, is gone from the log.
+        kept = DeltaTable(lake.table_uri("silver", table)).history()
+        assert not any(SOURCE_PROPERTY in commit for commit in kept), (table, kept)
+    after_upkeep = versions(lake)
+
+    assert dg.materialize(SNAPSHOT_ASSETS, instance=instance, resources=resources()).success
+    assert versions(lake) == after_upkeep
+    assert read(lake, "imdb_titles").height == 30
 
 
 def test_changed_source_replaces_silver_in_one_commit_and_keeps_the_old(lake: Lake) -> None:

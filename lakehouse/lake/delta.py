@@ -56,14 +56,15 @@ FACT_PREFIX = "lakehouse."
 # Commits that change no data: the upkeep's compaction, vacuum and property settings.
 MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END",
                                     "SET TBLPROPERTIES"})
-# Commits searched for the newest data commit (the upkeep adds a few a day to a quiet table).
-DATA_COMMITS_SEARCHED = 50
+# Commits of a table's history searched for its newest data commit or its merge key (the
+# upkeep adds a few a day to a quiet table; a merged table merges every batch).
+HISTORY_SEARCHED = 50
 
 
 def newest_data_commit(table: DeltaTable) -> dict[str, Any] | None:
     """The commit info of the table's newest commit that is not upkeep, if the kept log (and
-    the last ``DATA_COMMITS_SEARCHED`` commits) still holds one."""
-    for commit in table.history(DATA_COMMITS_SEARCHED):
+    the last ``HISTORY_SEARCHED`` commits) still holds one."""
+    for commit in table.history(HISTORY_SEARCHED):
         if commit.get("operation") not in MAINTENANCE_OPERATIONS:
             return commit
     return None

@@ -40,6 +40,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lake.delta import (
+    HISTORY_SEARCHED,
     LOG_RETENTION_HOURS,
     TABLE_PROPERTIES,
     commit_facts,
@@ -54,8 +55,6 @@ COMPACT_ATTEMPTS = 5
 # input, so the files come out smaller (about 390 KiB, 6,000 tweets, measured).
 HOT_TARGET_FILE_BYTES = 1024 * 1024
 HOT_PARTITIONS = 2
-# Commits searched for the table's merge key (a table merged every batch has one among them).
-HISTORY_SEARCHED = 50
 _MERGE_KEY = re.compile(r'\b[ts]\."?(\w+)"?\s*=\s*[ts]\."?(\w+)"?')
 
 

@@ -6,8 +6,10 @@ in a fresh lake per size and runs each stage with the very functions the Dagster
 (``build_imdb_table`` per IMDB dataset, ``build_movielens_tables``, ``dbt build`` of the movie
 models and their landing as Delta), each stage in a fresh process so its peak RSS is its own.
 
-Prints seconds and peak RSS per stage and size, and the ratios 2x/1x and 4x/1x. Targets: 4x the
-input in at most 4.4x the time, at most 1.25x the memory.
+The sizes are landed first, then each stage runs at 1x, 2x and 4x back to back (a shared
+machine's load drifts less within a stage's three runs than over the whole bench). Prints
+seconds, CPU seconds and peak RSS per stage and size, and the ratios 2x/1x and 4x/1x (time,
+CPU, memory). Targets: 4x the input in at most 4.4x the time, at most 1.25x the memory.
 
 When ``bench/telegram_etl.py`` or ``bench/tweets.py`` define ``run(n)`` (``n`` records), they
 are measured the same way at 1x, 2x, 4x their base count (``--telegram``, ``--tweets``).
@@ -36,31 +38,44 @@ PROJECT = Path(__file__).resolve().parent.parent
 TIME_TARGET, MEMORY_TARGET = 4.4, 1.25
 
 
-def movie_size(cache: Path, fraction: float, gold: bool) -> dict[str, dict]:
+def land_size(cache: Path, fraction: float) -> Path:
+    """A fresh lake holding ``fraction`` x the real sources, landed as raw (the inputs are
+    generated once and cached); returns the lake's root."""
     inputs = movie_data.generate_in_child(cache / f"{fraction:g}", fraction)
     work = cache / f"run-{fraction:g}"
     shutil.rmtree(work, ignore_errors=True)
     lake = work / "lake"
     movie_data.land(lake, inputs)
     movie_data.empty_tmdb_silver(lake)
+    return lake
+
+
+def movie_sizes(cache: Path, base: float, sizes: list[int], gold: bool
+                ) -> dict[int, dict[str, dict]]:
+    """Every stage at every size, one stage at a time across the sizes (1x, 2x, 4x of a stage
+    run back to back, so a change in the machine's load between stages does not fall between
+    the sizes of one ratio)."""
+    lakes = {k: land_size(cache, base * k) for k in sizes}
     os.sync()
-    results: dict[str, dict] = {}
+    results: dict[int, dict[str, dict]] = {k: {} for k in sizes}
     for stage in movie_data.STAGES:
         if stage == "gold" and not gold:
             continue
-        results[stage] = movie_data.run_child(stage, lake)
-        r = results[stage]
-        print(f"  {fraction:g}x real size, {stage}: " + (
-            f"{r['seconds']:.2f} s, {r['peak_rss_mib']:,.0f} MiB, {r['rows']:,} rows out"
-            if "seconds" in r else f"failed: {r['error']}"), flush=True)
-        if "models" in r:
-            slowest = sorted(((v, k.split(".")[-1]) for k, v in r["models"].items()
-                              if k.startswith("model.")), reverse=True)[:4]
-            print(f"    dbt build {r['dbt_seconds']:.1f} s (dbt's peak RSS "
-                  f"{r['children_peak_rss_mib']:,.0f} MiB), landing as Delta "
-                  f"{r['land_seconds']:.1f} s; slowest models: "
-                  + ", ".join(f"{name} {v:.1f} s" for v, name in slowest), flush=True)
-    shutil.rmtree(work, ignore_errors=True)
+        for k in sizes:
+            results[k][stage] = r = movie_data.run_child(stage, lakes[k])
+            print(f"  {base * k:g}x real size, {stage}: " + (
+                f"{r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s CPU), "
+                f"{r['peak_rss_mib']:,.0f} MiB, {r['rows']:,} rows out"
+                if "seconds" in r else f"failed: {r['error']}"), flush=True)
+            if "models" in r:
+                slowest = sorted(((v, k.split(".")[-1]) for k, v in r["models"].items()
+                                  if k.startswith("model.")), reverse=True)[:4]
+                print(f"    dbt build {r['dbt_seconds']:.1f} s (dbt's peak RSS "
+                      f"{r['children_peak_rss_mib']:,.0f} MiB), landing as Delta "
+                      f"{r['land_seconds']:.1f} s; slowest models: "
+                      + ", ".join(f"{name} {v:.1f} s" for v, name in slowest), flush=True)
+    for k in sizes:
+        shutil.rmtree(lakes[k].parent, ignore_errors=True)
     return results
 
 
@@ -99,12 +114,15 @@ def ratio_lines(label: str, by_size: dict[int, dict]) -> list[str]:
         if k == 1 or not base or "seconds" not in r or "seconds" not in base:
             continue
         t, m = r["seconds"] / base["seconds"], r["peak_rss_mib"] / base["peak_rss_mib"]
+        # CPU seconds move less with the machine's load than wall time: shown beside it.
+        cpu = (f", CPU {r['cpu_seconds'] / base['cpu_seconds']:5.2f}x"
+               if r.get("cpu_seconds") and base.get("cpu_seconds") else "")
         verdict = ""
         if k == 4:
             verdict = (f"  time {'met' if t <= TIME_TARGET else 'MISSED'} (<= {TIME_TARGET}x), "
                        f"memory {'met' if m <= MEMORY_TARGET else 'MISSED'} "
                        f"(<= {MEMORY_TARGET}x)")
-        lines.append(f"  {label:<26}{k}x/1x: time {t:5.2f}x, peak RSS {m:5.2f}x{verdict}")
+        lines.append(f"  {label:<26}{k}x/1x: time {t:5.2f}x{cpu}, peak RSS {m:5.2f}x{verdict}")
     return lines
 
 
@@ -124,9 +142,7 @@ def main() -> int:
     print(f"bench/scale.py on {os.cpu_count()} cores, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; 1x = {args.base:g} of the real "
           "sources", flush=True)
-    movies: dict[int, dict[str, dict]] = {}
-    for k in args.sizes:
-        movies[k] = movie_size(args.cache, args.base * k, not args.no_gold)
+    movies = movie_sizes(args.cache, args.base, args.sizes, not args.no_gold)
     others: dict[str, dict[int, dict]] = {}
     for name, base in (("telegram_etl", args.telegram), ("tweets", args.tweets)):
         if not base:
@@ -150,6 +166,7 @@ def main() -> int:
     for k in args.sizes:
         ok = [r for r in movies[k].values() if "seconds" in r]
         totals[k] = {"seconds": sum(r["seconds"] for r in ok),
+                     "cpu_seconds": sum(r.get("cpu_seconds", 0.0) for r in ok),
                      "peak_rss_mib": max(r["peak_rss_mib"] for r in ok)}
     print(f"{'movies (sum, max)':<26}" + "".join(
         f"{totals[k]['seconds']:>10.2f}{totals[k]['peak_rss_mib']:>10,.0f}" for k in args.sizes))

@@ -47,7 +47,7 @@ from dagster._core.storage.local_compute_log_manager import LocalComputeLogManag
 from dagster._serdes import serialize_value
 from dagster._utils import ensure_file, touch_file
 
-from lakehouse.run_worker import cache_alembic_scripts
+from lakehouse.run_worker import cache_alembic_scripts, keep_launcher_connections
 
 # A worker started more than this after its RUN_START event is another process with a reused pid.
 PID_REUSE_SLACK_SECONDS = 5.0
@@ -166,6 +166,9 @@ class LocalRunLauncher(DefaultRunLauncher):
         origin = run.job_code_origin
         if not self._warm or origin is None:
             return super().launch_run(context)
+        # From the next launch on, this process's part of it (storing STARTING, reading the run
+        # back, tagging it) runs on kept connections, as the run's process does.
+        keep_launcher_connections(self._instance)
         try:
             with self._lock:
                 pid = self._worker(origin.repository_origin).launch(

@@ -55,6 +55,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+# The run's process, which the launcher's termination signals, as a tag of its run.
+WORKER_PID_TAG = "lakehouse/run_worker_pid"
 # A connection is served within this; the launcher waits a little longer.
 REQUEST_TIMEOUT_SECONDS = 10.0
 PARENT_CHECK_SECONDS = 1.0
@@ -372,6 +374,10 @@ def _execute(run_id: str, instance: Any) -> int:
         # The launch stored the run's STARTING event in its shard (``instance.launch_run``),
         # creating and checking its schema with this Dagster: not checked again here.
         events._initialized_dbs.add(run_id)  # noqa: SLF001
+    # Tagged here, before the run's first event, not by the launcher once the worker answered:
+    # the run's status changes rewrite its stored body from a read of it, so a tag added by
+    # another process in between (the run has started by then) was lost from it.
+    instance.add_run_tags(run_id, {WORKER_PID_TAG: str(os.getpid())})
 
     with capture_interrupts():
         return _execute_run_command_body(run_id, instance, lambda _event: None,

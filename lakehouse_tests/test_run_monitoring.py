@@ -246,6 +246,10 @@ def test_a_spare_run_process_takes_the_next_run_and_never_outlives_its_worker(
             second_pid, second = run_once()
             assert second_pid == waiting.pid
             assert second.status == dg.DagsterRunStatus.SUCCESS
+            # Each run's process tags its run with its pid (what termination signals), and the
+            # tag survives the run's status changes.
+            assert first.tags[WORKER_PID_TAG] == str(first_pid)
+            assert second.tags[WORKER_PID_TAG] == str(second_pid)
             metadata = instance.get_latest_materialization_event(
                 dg.AssetKey("quick")).asset_materialization.metadata
             assert metadata["pid"].value == second_pid

@@ -170,7 +170,7 @@ class LocalRunLauncher(DefaultRunLauncher):
         if not self._warm or origin is None:
             return super().launch_run(context)
         # From the next launch on, this process's part of it (storing STARTING, reading the run
-        # back, tagging it) runs on kept connections, as the run's process does.
+        # back) runs on kept connections, as the run's process does.
         keep_launcher_connections(self._instance)
         try:
             with self._lock:

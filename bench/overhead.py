@@ -161,6 +161,7 @@ def _one_path(warm: bool, args: argparse.Namespace) -> dict[str, list[dict[str, 
             failed, polls, first = [], [], None
             runs = [(run, _timings(instance, run)) for run in instance.get_runs()
                     if run.status == dg.DagsterRunStatus.SUCCESS]
+            launches = [t["launched_at"] for _r, t in runs]
             if warm and runs:
                 # The first run launched starts the warm worker, which loads the code location
                 # once: shown apart, not in its job's medians.
@@ -170,7 +171,13 @@ def _one_path(warm: bool, args: argparse.Namespace) -> dict[str, list[dict[str, 
             for run, timing in sorted(runs, key=lambda r: r[1]["launched_at"]):
                 by_job.setdefault(run.job_name, []).append(timing)
                 if run.job_name == "telegram_poll_job":
-                    polls.append(_poll_facts(instance, run))
+                    # A launch within SPARE_DELAY_SECONDS of the one before finds no spare run
+                    # process ready (lakehouse/run_worker.py): the worker forks for it.
+                    after = timing["launched_at"] - max(
+                        (t for t in launches if t < timing["launched_at"]), default=float("-inf"))
+                    polls.append(f"{_poll_facts(instance, run)}; start-up "
+                                 f"{timing['startup']:.2f} s, launched {after:.1f} s after the "
+                                 f"launch before it")
             failed = [f"{run.job_name}: {run.status.value}" for run in instance.get_runs()
                       if run.status != dg.DagsterRunStatus.SUCCESS]
     _print("warm run worker (deploy/dagster.yaml)" if warm else

@@ -47,11 +47,14 @@ from dagster._core.storage.local_compute_log_manager import LocalComputeLogManag
 from dagster._serdes import serialize_value
 from dagster._utils import ensure_file, touch_file
 
-from lakehouse.run_worker import cache_alembic_scripts
+from lakehouse.run_worker import (
+    WORKER_PID_TAG,
+    cache_alembic_scripts,
+    keep_launcher_connections,
+)
 
 # A worker started more than this after its RUN_START event is another process with a reused pid.
 PID_REUSE_SLACK_SECONDS = 5.0
-WORKER_PID_TAG = "lakehouse/run_worker_pid"
 # Loading the code location takes ~4 s quiet and several times that on a busy machine.
 WORKER_START_TIMEOUT_SECONDS = 180.0
 # A worker that failed to start is not tried again before this (runs take the default path).
@@ -166,16 +169,19 @@ class LocalRunLauncher(DefaultRunLauncher):
         origin = run.job_code_origin
         if not self._warm or origin is None:
             return super().launch_run(context)
+        # From the next launch on, this process's part of it (storing STARTING, reading the run
+        # back) runs on kept connections, as the run's process does.
+        keep_launcher_connections(self._instance)
         try:
             with self._lock:
-                pid = self._worker(origin.repository_origin).launch(
+                # the run's process tags the run with its pid itself (run_worker._execute)
+                self._worker(origin.repository_origin).launch(
                     run.run_id, serialize_value(self._instance.get_ref()))
         except WarmWorkerUnavailable as error:
             self._instance.report_engine_event(
                 f"Warm run worker unavailable ({error}); starting the run in a new process.",
                 run, cls=self.__class__)
             return super().launch_run(context)
-        self._instance.add_run_tags(run.run_id, {WORKER_PID_TAG: str(pid)})
         self._run_ids.add(run.run_id)
 
     def terminate(self, run_id: str) -> bool:

@@ -50,10 +50,13 @@ import signal
 import socket
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+# The run's process, which the launcher's termination signals, as a tag of its run.
+WORKER_PID_TAG = "lakehouse/run_worker_pid"
 # A connection is served within this; the launcher waits a little longer.
 REQUEST_TIMEOUT_SECONDS = 10.0
 PARENT_CHECK_SECONDS = 1.0
@@ -236,80 +239,145 @@ def _shareable(instance: Any) -> bool:
             and isinstance(instance.schedule_storage, SqliteScheduleStorage | None))
 
 
-@contextlib.contextmanager
-def _pooled_sqlite(instance: Any, warm: bool = False) -> Iterator[None]:
-    """The run's SQLite connections kept open and reused for its duration, one engine (with
-    SQLAlchemy's default pool for SQLite files) per database: its event shard, the index, the
-    runs.
+class _Engines:
+    """SQLAlchemy engines kept per SQLite database (each with SQLAlchemy's default pool for
+    SQLite files, which hands a connection to one thread at a time), at most ``limit`` of them:
+    the least recently used is disposed when another is needed."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._engines: OrderedDict[str, Any] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, conn_string: str, **kwargs: Any) -> Any:
+        from dagster._core.storage.sql import create_engine
+
+        with self._lock:
+            kept = self._engines.get(conn_string)
+            if kept is None:
+                kept = self._engines[conn_string] = create_engine(conn_string, **kwargs)
+                if self._limit is not None and len(self._engines) > self._limit:
+                    # a connection still checked out of it is closed when it is returned
+                    self._engines.popitem(last=False)[1].dispose()
+            self._engines.move_to_end(conn_string)
+            return kept
+
+    def dispose(self) -> None:
+        with self._lock:
+            for kept in self._engines.values():
+                kept.dispose()
+            self._engines.clear()
+
+
+def _keep_connections(instance: Any, engines: _Engines) -> bool:
+    """Make ``instance``'s SQLite run and event storages (this process's objects) use kept
+    engines instead of an engine per call; False if they are not Dagster's SQLite ones.
 
     Dagster's SQLite storages build an engine, connect, commit and close for every event and
-    every read (``SqliteEventLogStorage._connect``, ``SqliteRunStorage.connect``): a run of one
-    step does that about a hundred times, each time paying the engine's set-up, SQLAlchemy
-    compiling the statement again (its cache lives on the engine) and, when the last connection
-    to a WAL database closes, SQLite checkpointing the WAL into the database. Here the same
-    statements run in the same transactions (one per ``with`` block, committed at its end:
-    each write commit syncs the WAL as before), on connections opened in the fork, never
-    inherited (SQLite connections must not cross a fork), and closed when the run ends (the
-    last close checkpoints the WAL). The runs table's columns, which Dagster reflects before
-    every run lookup, are read once."""
+    every read (``SqliteEventLogStorage._connect``, ``SqliteRunStorage.connect``): each time
+    paying the engine's set-up, SQLAlchemy compiling the statement again (its cache lives on
+    the engine) and, when the last connection to a WAL database closes, SQLite checkpointing
+    the WAL into the database. Here the same statements run in the same transactions (one per
+    ``with`` block, committed at its end: each write commit syncs the WAL as before), the event
+    log's still under its process-wide lock. The runs table's columns, which Dagster reflects
+    before every run lookup and run status change to learn whether they include the start and
+    end times, are read again only until they do (a migration adds them; none removes them)."""
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
-    from dagster._core.storage.sql import create_engine
     from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
-    engines: dict[str, Any] = {}
-
-    def engine(conn_string: str, **kwargs: Any) -> Any:
-        if conn_string not in engines:
-            engines[conn_string] = create_engine(conn_string, **kwargs)
-        return engines[conn_string]
-
     events, runs = instance.event_log_storage, instance.run_storage
-    if isinstance(events, SqliteEventLogStorage):
+    if not (isinstance(events, SqliteEventLogStorage) and isinstance(runs, SqliteRunStorage)):
+        return False
 
-        @contextlib.contextmanager
-        def connect_shard(shard: str) -> Iterator[Any]:
-            # SqliteEventLogStorage._connect's steps, on a kept engine
-            with events._db_lock:  # noqa: SLF001
-                shard_engine = engine(events.conn_string_for_shard(shard),
-                                      connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
-                if shard not in events._initialized_dbs:  # noqa: SLF001
-                    events._initdb(shard_engine)  # noqa: SLF001
-                    events._initialized_dbs.add(shard)  # noqa: SLF001
-                with shard_engine.connect() as conn, conn.begin():
-                    yield conn
-
-        events._connect = connect_shard  # noqa: SLF001 - this process's copy only
-    if isinstance(runs, SqliteRunStorage):
-
-        @contextlib.contextmanager
-        def connect_runs() -> Iterator[Any]:
-            with engine(runs._conn_string).connect() as conn, conn.begin():  # noqa: SLF001
+    @contextlib.contextmanager
+    def connect_shard(shard: str) -> Iterator[Any]:
+        # SqliteEventLogStorage._connect's steps, on a kept engine
+        with events._db_lock:  # noqa: SLF001
+            shard_engine = engines.get(events.conn_string_for_shard(shard),
+                                       connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            if shard not in events._initialized_dbs:  # noqa: SLF001
+                events._initdb(shard_engine)  # noqa: SLF001
+                events._initialized_dbs.add(shard)  # noqa: SLF001
+            with shard_engine.connect() as conn, conn.begin():
                 yield conn
 
-        runs.connect = connect_runs  # type: ignore[method-assign]
-        # Every run lookup first reflects the runs table's columns to learn whether its schema
-        # has the start and end time columns: one schema for the run's duration.
-        has_stats_columns = runs.has_run_stats_index_cols()
-        runs.has_run_stats_index_cols = lambda: has_stats_columns  # type: ignore[method-assign]
-    if warm:
+    @contextlib.contextmanager
+    def connect_runs() -> Iterator[Any]:
+        with engines.get(runs._conn_string).connect() as conn, conn.begin():  # noqa: SLF001
+            yield conn
+
+    events._connect = connect_shard  # noqa: SLF001 - this process's copy only
+    runs.connect = connect_runs  # type: ignore[method-assign]
+    reflect = runs.has_run_stats_index_cols
+    has_stats_columns = False
+
+    def has_run_stats_index_cols() -> bool:
+        nonlocal has_stats_columns
+        has_stats_columns = has_stats_columns or reflect()
+        return has_stats_columns
+
+    runs.has_run_stats_index_cols = has_run_stats_index_cols  # type: ignore[method-assign]
+    return True
+
+
+# Run shards whose engines a launching process keeps (besides the runs and the index
+# databases): the runs being launched and watched; an older run's is built again when read.
+LAUNCHER_KEPT_ENGINES = 16
+
+
+def keep_launcher_connections(instance: Any) -> bool:
+    """For the process that launches runs (the daemon, the webserver): its instance's SQLite
+    storages keep their engines for the process's life (``_keep_connections``), so that a
+    launch (storing the run's STARTING event, reading the run back twice, tagging it with its
+    process) costs its statements, not an engine, a compilation and a WAL checkpoint each.
+    Once per instance; False if its storages are not Dagster's SQLite ones."""
+    if getattr(instance, "_lakehouse_kept_connections", False):
+        return True
+    kept = _keep_connections(instance, _Engines(limit=LAUNCHER_KEPT_ENGINES + 2))
+    instance._lakehouse_kept_connections = kept  # noqa: SLF001
+    return kept
+
+
+@contextlib.contextmanager
+def _pooled_sqlite(instance: Any, warm: bool = False) -> Iterator[None]:
+    """The run's SQLite connections kept open and reused for its duration (``_keep_connections``):
+    a run of one step stores and reads about a hundred times. The engines are built in the
+    run's process, never inherited with a connection (SQLite connections must not cross a
+    fork), and disposed when the run ends (the last close checkpoints the WAL)."""
+    engines = _Engines()
+    kept = _keep_connections(instance, engines)
+    if kept and warm:
         # A spare's waiting time: its connections opened, the index shard's schema checked,
-        # and the run lookup's statement compiled (SQLAlchemy caches it on the kept engine).
-        if isinstance(events, SqliteEventLogStorage):
-            with events.index_connection():
-                pass
-        instance.get_run_by_id("")
+        # and the statements of a run's first reads compiled (SQLAlchemy caches them on the
+        # kept engines) by reading the latest run and its plan, as its run will read its own.
+        with instance.event_log_storage.index_connection():
+            pass
+        latest = next(iter(instance.get_runs(limit=1)), None)
+        if latest is not None and instance.get_run_by_id(latest.run_id) is not None \
+                and latest.execution_plan_snapshot_id:
+            instance.get_execution_plan_snapshot(latest.execution_plan_snapshot_id)
     try:
         yield
     finally:
-        for kept in engines.values():
-            kept.dispose()
+        engines.dispose()
 
 
 def _execute(run_id: str, instance: Any) -> int:
     """Execute the run as ``dagster api execute_run`` does."""
     from dagster._cli.api import _execute_run_command_body
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
     from dagster._utils.interrupts import capture_interrupts
+
+    events = instance.event_log_storage
+    if isinstance(events, SqliteEventLogStorage) and os.path.exists(events.path_for_shard(run_id)):
+        # The launch stored the run's STARTING event in its shard (``instance.launch_run``),
+        # creating and checking its schema with this Dagster: not checked again here.
+        events._initialized_dbs.add(run_id)  # noqa: SLF001
+    # Tagged here, before the run's first event, not by the launcher once the worker answered:
+    # the run's status changes rewrite its stored body from a read of it, so a tag added by
+    # another process in between (the run has started by then) was lost from it.
+    instance.add_run_tags(run_id, {WORKER_PID_TAG: str(os.getpid())})
 
     with capture_interrupts():
         return _execute_run_command_body(run_id, instance, lambda _event: None,

@@ -246,6 +246,10 @@ def test_a_spare_run_process_takes_the_next_run_and_never_outlives_its_worker(
             second_pid, second = run_once()
             assert second_pid == waiting.pid
             assert second.status == dg.DagsterRunStatus.SUCCESS
+            # Each run's process tags its run with its pid (what termination signals), and the
+            # tag survives the run's status changes.
+            assert first.tags[WORKER_PID_TAG] == str(first_pid)
+            assert second.tags[WORKER_PID_TAG] == str(second_pid)
             metadata = instance.get_latest_materialization_event(
                 dg.AssetKey("quick")).asset_materialization.metadata
             assert metadata["pid"].value == second_pid
@@ -259,3 +263,75 @@ def test_a_spare_run_process_takes_the_next_run_and_never_outlives_its_worker(
         finally:
             worker.stop()
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_launching_process_keeps_its_connections_and_every_process_sees_its_writes(
+        tmp_path: Path, monkeypatch) -> None:
+    """The daemon's (or webserver's) instance after its first launch: kept SQLite engines,
+    shared by its threads, at most LAUNCHER_KEPT_ENGINES run shards of them."""
+    import threading
+
+    from dagster._core.events import DagsterEvent
+
+    from lakehouse import run_worker
+
+    kept_shards = 3  # fewer than the default, for fewer runs to go past it
+    monkeypatch.setattr(run_worker, "LAUNCHER_KEPT_ENGINES", kept_shards)
+    home, _defs_file, _env = _dev_instance(tmp_path, DEFS)
+
+    def open_shards() -> set[str]:
+        return {Path(f.path).name for f in psutil.Process().open_files()
+                if f.path.endswith(".db") and Path(f.path).name != "index.db"
+                and Path(f.path).parent.name == "runs"}
+
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job
+    def small() -> None:
+        noop()
+
+    with dg.DagsterInstance.from_config(str(home)) as launcher, \
+            dg.DagsterInstance.from_config(str(home)) as other:
+        assert run_worker.keep_launcher_connections(launcher)
+        run_ids: list[str] = []
+        errors: list[BaseException] = []
+
+        def launch(count: int) -> None:  # what the dequeuer does before calling the launcher
+            try:
+                for _ in range(count):
+                    run = launcher.create_run_for_job(small)
+                    launcher.report_dagster_event(DagsterEvent(
+                        dg.DagsterEventType.PIPELINE_STARTING.value, job_name="small"),
+                        run_id=run.run_id)
+                    launcher.report_engine_event("launched", launcher.get_run_by_id(run.run_id))
+                    launcher.add_run_tags(run.run_id, {"lakehouse/test": "kept"})
+                    run_ids.append(run.run_id)
+            except BaseException as error:  # noqa: BLE001 - reported by the test
+                errors.append(error)
+
+        threads = [threading.Thread(target=launch, args=(2,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        assert len(run_ids) == 8
+        # older shards' engines were let go (with their open files)
+        assert 0 < len(open_shards()) <= kept_shards
+        # Another process's instance (an engine per call) sees every write, and the launcher's
+        # kept connections see the other's: each read is its own transaction, never a stale one.
+        for run_id in run_ids:
+            run = other.get_run_by_id(run_id)
+            assert run.status == dg.DagsterRunStatus.STARTING
+            assert run.tags["lakehouse/test"] == "kept"
+            assert [e.message for e in other.all_logs(run_id, of_type=dg.DagsterEventType
+                                                      .ENGINE_EVENT)] == ["launched"]
+            other.report_run_canceled(run)
+            assert launcher.get_run_by_id(run_id).status == dg.DagsterRunStatus.CANCELED
+            assert [e.dagster_event_type for e in launcher.all_logs(run_id)][-1] \
+                == dg.DagsterEventType.PIPELINE_CANCELED
+        # The run's start and end times are recorded as Dagster records them (the runs table's
+        # columns are known to the launcher).
+        assert launcher.get_run_record_by_id(run_ids[0]).end_time is not None

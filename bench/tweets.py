@@ -11,9 +11,10 @@ matched. Batches of ``--batch-tweets`` lines (about 128 MB, the stream's flush s
 
 Compared, each in its own process (so its peak RSS is its own):
 - ``lakehouse``: what the assets run, one raw batch per run as the sensor asks:
-  ``load_bronze`` (decode, bronze and quarantine Delta writes, ledger) then ``load_silver``
-  (bronze read back; tweets, users, media, hashtags, mentions, urls, matching rules and
-  sentiment upserted into Delta), each stage timed (wall, CPU, peak RSS);
+  ``load_bronze`` (decode, bronze and quarantine Delta writes, ledger; the rows kept for
+  silver, as the bronze asset does when its run materialises silver too) then
+  ``load_silver`` (from those rows; tweets, users, media, hashtags, mentions, urls, matching
+  rules and sentiment upserted into Delta), each stage timed (wall, CPU, peak RSS);
 - ``reference``: the streaming-sentiment pipeline's way (README, Origins): per row
   ``json.loads``, ``re`` cleaning and one TextBlob / LeIA call per tweet, rows deduplicated by
   id, Parquet. It is run on the first ``--reference-tweets`` tweets and its time scaled linearly
@@ -180,7 +181,7 @@ def run_lakehouse(root: Path, keys: list[str], out: Path) -> int:
         # is the difference from the stage before: the figure that says where memory goes.
         times = StageTimes()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        load_bronze(lake, [key], times=times)
+        load_bronze(lake, [key], times=times, keep_for_silver=True)
         rows += load_silver(lake, [key], times=times).tweets.height
         for stage, seconds in times.seconds.items():
             peak = times.peak_rss_mib[stage]

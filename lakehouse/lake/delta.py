@@ -272,9 +272,9 @@ def append_replacing_sources(lake: Lake, uri: str, df: Frames, sources: Iterable
                              source_column: str = "_source_file",
                              partition_by: Sequence[str] | None = None,
                              writer_properties: WriterProperties | None = None,
-                             schema: Mapping[str, Any] | None = None) -> None:
+                             schema: Mapping[str, Any] | None = None) -> int | None:
     """Replace every row of ``sources`` with ``df`` (whose rows all come from ``sources``), in
-    one commit.
+    one commit. Returns the table's version as the write left it (None: no source named).
 
     ``df`` may be a function yielding the rows a bounded frame at a time (of ``schema``), for
     a load too large to hold at once: delta-rs writes each as it comes and commits once at the
@@ -283,13 +283,14 @@ def append_replacing_sources(lake: Lake, uri: str, df: Frames, sources: Iterable
     """
     sources = list(sources)
     if not sources:
-        return
+        return None
     predicate = in_predicate(source_column, sources)
     table = _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite",
                                               predicate=predicate, partition_by=partition_by,
                                               writer_properties=writer_properties,
                                               schema=schema))
     _document(lake, uri, table)
+    return table.version()
 
 
 def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,

@@ -390,10 +390,15 @@ def latest_per_key(frame: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
                                                       maintain_order=True)
 
 
-def _latest_tweets(bronze: pl.LazyFrame) -> pl.LazyFrame:
+def latest_tweets(bronze: pl.LazyFrame) -> pl.LazyFrame:
     """One row per tweet id of the batch (``TWEET_DTYPE`` fields unnested), from ``data`` and
     from ``includes.tweets`` alike: a direct sighting beats a reference, then the latest
-    landing wins. Adds ``collected_via`` (the record's spec) and ``seen_via_reference``."""
+    landing wins. Adds ``collected_via`` (the record's spec) and ``seen_via_reference``.
+
+    ``silver_tweets`` and the entity tables all start from it: a caller building several of
+    them collects it once and passes it as their ``latest`` (``pl.collect_all`` did not share
+    it between their plans: each recomputed its explode, sort and unique).
+    """
     def latest(column: str, via_reference: bool) -> pl.LazyFrame:
         return (bronze.select(pl.col(column).alias("t"), pl.col("spec").alias("collected_via"),
                               "_source_file", "_ingested_at")
@@ -439,7 +444,7 @@ def _latest_versions(tweets: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def silver_tweets(bronze: pl.LazyFrame) -> pl.LazyFrame:
+def silver_tweets(bronze: pl.LazyFrame, latest: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Bronze records -> ``TWEETS_SCHEMA``. Grain: one tweet; key ``id``.
 
     Tweets come from ``data`` and from ``includes.tweets`` (the ``referenced_tweets.id``
@@ -449,7 +454,8 @@ def silver_tweets(bronze: pl.LazyFrame) -> pl.LazyFrame:
     we got the tweet (search or stream). Edits: ``edit_of`` is the first version's id (null
     for an original), ``latest_version_id`` the newest version known in the batch
     (``tweets_to_upsert`` extends it to the rows already in silver). Place names and country
-    codes come from ``includes.places`` (geo tweets only).
+    codes come from ``includes.places`` (geo tweets only). ``latest``: ``latest_tweets(bronze)``
+    when the caller has it already.
     """
     places = (
         bronze.select(pl.col("places").explode().alias("p"))
@@ -460,7 +466,7 @@ def silver_tweets(bronze: pl.LazyFrame) -> pl.LazyFrame:
     )
     history = pl.col("edit_history_tweet_ids")
     tweets = (
-        _latest_tweets(bronze)
+        (latest_tweets(bronze) if latest is None else latest)
         .with_columns(
             pl.col("note_tweet").struct.field("text").is_not_null().alias("has_note_tweet"),
             pl.coalesce(pl.col("note_tweet").struct.field("text"), pl.col("text")).alias("text"),
@@ -610,14 +616,15 @@ def silver_matching_rules(bronze: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _entities(bronze: pl.LazyFrame, kind: str) -> pl.LazyFrame:
-    """One row per entity of ``kind`` of each tweet of the batch (as ``_latest_tweets`` picks
-    it), from ``note_tweet.entities`` when the post is long (they index its whole text)."""
+def _entities(bronze: pl.LazyFrame, kind: str, latest: pl.LazyFrame | None) -> pl.LazyFrame:
+    """One row per entity of ``kind`` of each tweet of the batch (as ``latest_tweets`` picks
+    it), from ``note_tweet.entities`` when the post is long (they index its whole text).
+    ``latest``: ``latest_tweets(bronze)`` when the caller has it already."""
     entities = (pl.when(pl.col("note_tweet").struct.field("text").is_not_null())
                 .then(pl.col("note_tweet").struct.field("entities"))
                 .otherwise(pl.col("entities")))
     return (
-        _latest_tweets(bronze)
+        (latest_tweets(bronze) if latest is None else latest)
         .select(pl.col("id").alias("tweet_id"), "created_at", "date",
                 entities.struct.field(kind).alias("e"), "_ingested_at")
         .explode("e").filter(pl.col("e").is_not_null())
@@ -627,14 +634,14 @@ def _entities(bronze: pl.LazyFrame, kind: str) -> pl.LazyFrame:
     )
 
 
-def silver_hashtags(bronze: pl.LazyFrame) -> pl.LazyFrame:
+def silver_hashtags(bronze: pl.LazyFrame, latest: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Grain: one hashtag occurrence; key (``tweet_id``, ``position``)."""
-    return (_entities(bronze, "hashtags")
+    return (_entities(bronze, "hashtags", latest)
             .with_columns(pl.col("tag").str.to_lowercase().alias("tag_lower"))
             .select(list(HASHTAGS_SCHEMA)).cast(HASHTAGS_SCHEMA))  # type: ignore[arg-type]
 
 
-def silver_mentions(bronze: pl.LazyFrame) -> pl.LazyFrame:
+def silver_mentions(bronze: pl.LazyFrame, latest: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Grain: one mention; key (``tweet_id``, ``position``). A mention without an ``id`` gets
     the id of the user of that @handle in the batch's ``includes.users`` (handles are
     case-insensitive)."""
@@ -644,16 +651,16 @@ def silver_mentions(bronze: pl.LazyFrame) -> pl.LazyFrame:
         .filter(pl.col("_handle").is_not_null())
         .unique(subset=["_handle"], keep="last")
     )
-    return (_entities(bronze, "mentions")
+    return (_entities(bronze, "mentions", latest)
             .with_columns(pl.col("username").str.to_lowercase().alias("_handle"))
             .join(by_handle, on="_handle", how="left", maintain_order="left")
             .with_columns(pl.coalesce("id", "_resolved").alias("user_id"))
             .select(list(MENTIONS_SCHEMA)).cast(MENTIONS_SCHEMA))  # type: ignore[arg-type]
 
 
-def silver_urls(bronze: pl.LazyFrame) -> pl.LazyFrame:
+def silver_urls(bronze: pl.LazyFrame, latest: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Grain: one URL; key (``tweet_id``, ``position``). ``domain`` is the expanded URL's host."""
-    return (_entities(bronze, "urls")
+    return (_entities(bronze, "urls", latest)
             .with_columns(pl.col("expanded_url").str.extract(r"^[a-zA-Z]+://([^/:?#]+)", 1)
                           .str.to_lowercase().alias("domain"))
             .select(list(URLS_SCHEMA)).cast(URLS_SCHEMA))  # type: ignore[arg-type]

@@ -106,7 +106,10 @@ def twitter_bronze(context: dg.AssetExecutionContext, config: RawFilesConfig,
         yield file_accounting(the_lake, BRONZE_TWEETS, QUARANTINE, [], 0)
         return
     times = StageTimes()
-    load = load_bronze(the_lake, keys, context.log.info, times)
+    # Silver in the same run (the sensor's runs; in process) starts from the rows this load
+    # keeps instead of reading them back from bronze.
+    with_silver = SILVER_TWEETS in context.job_def.asset_layer.selected_asset_keys
+    load = load_bronze(the_lake, keys, context.log.info, times, keep_for_silver=with_silver)
     context.log.info(stage_summary(times))
     bronze_uri, quarantine_uri = the_lake.table_uri(*tables.BRONZE), the_lake.table_uri(*tables.QUARANTINE)
     yield dg.MaterializeResult(asset_key=BRONZE_TWEETS, metadata={
@@ -190,8 +193,10 @@ def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
     the_lake = lake.lake()
     times = StageTimes()
     load = load_silver(the_lake, config.files, times)
+    source = "bronze read back" if load.read_bronze else "the rows this run's bronze load kept"
     context.log.info(f"{load.tweets.height} tweets over {len(load.days)} days, "
-                     f"{load.rows[tables.USERS].height} users; {stage_summary(times)}")
+                     f"{load.rows[tables.USERS].height} users, from {source}; "
+                     f"{stage_summary(times)}")
     unpartitioned = (tables.USERS, tables.MEDIA)
     for table, frame in load.rows.items():
         uri = the_lake.table_uri(*table)
@@ -202,5 +207,5 @@ def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
         days = {"days_rewritten": dg.MetadataValue.json([d.isoformat() for d in load.days])
                 } if by_day else {}
         yield dg.MaterializeResult(asset_key=dg.AssetKey(table), metadata={
-            **meta, "rows_this_run": frame.height, **days})
+            **meta, "rows_this_run": frame.height, **days, "read_bronze": load.read_bronze})
     yield from _checks(the_lake, load.tweets, load.sentiment)

@@ -24,13 +24,24 @@ bytes; at the end, the ratio late/early (the means of the last and the 10th batc
 target <= 1.2), the bronze and silver steps' means over the same windows, and the largest
 active file count of any table (target <= 200).
 
+The sequential windows swing up to 2x with a shared machine's load (the batches of a window
+run within seconds of each other, the windows minutes apart), so they are not the verdict. The
+verdict is a replay: the bench keeps copies of the lake as it was just before batch 10 and just
+before the last batch (the landed raw file of each included), and at the end loads those two
+batches again, alternately, each on a fresh copy, ``--replays`` times each (default 7), and
+prints the medians of their wall and CPU seconds and the ratios (target <= 1.2 in both). Both
+batches then run under the same load. ``--keep-replays DIR`` keeps the two copies, and
+``--replay-from DIR`` replays them again (for example with other code) without the run.
+
 Usage: python bench/steady_state.py [--batches 1000] [--tweets-per-batch 300]
                                     [--upkeep-every 72] [--retention-hours 0]
                                     [--log-retention-batches 288] [--root DIR]
+                                    [--replays 7] [--keep-replays DIR] [--replay-from DIR]
 """
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -139,6 +150,78 @@ def upkeep(root: str, retention_hours: int,
     return time.perf_counter() - start, before, after
 
 
+def snapshot(root: str, dest: Path, key: str, data: bytes, batch: int) -> None:
+    """A copy of the lake at ``root`` as a batch's load finds it: every table and ledger (file
+    times kept: the log's cleanup goes by them), and of the landing zone only the batch's own
+    raw file (the load reads no other)."""
+    from lakehouse.lake.location import Lake
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(root, dest / "lake", ignore=lambda folder, _names: (
+        {"raw"} if Path(folder) == Path(root) else set()))
+    Lake.from_env(str(dest / "lake")).write_bytes(key, data)
+    (dest / "batch.json").write_text(json.dumps({"batch": batch, "key": key,
+                                                 "taken": time.time()}))
+
+
+def replay_once(saved: Path, scratch: Path) -> tuple[float, float]:
+    """Load the saved batch again on a fresh copy of its lake: (wall, CPU seconds).
+
+    The copy's files are made younger by the time since the copy was taken: a writer's
+    checkpoint deletes the log's commits older than the retention by their files' times, so
+    an old copy would otherwise have its whole log expired and deleted by the replayed batch
+    (thousands of files, which the batch did not delete when it ran in sequence)."""
+    lake = scratch / "lake"
+    if lake.exists():
+        shutil.rmtree(lake)
+    batch = json.loads((saved / "batch.json").read_text())
+    age_ns = int((time.time() - batch["taken"]) * 1e9)
+
+    def copy_younger(src: str, dst: str) -> None:
+        shutil.copy2(src, dst)
+        stat = os.stat(src)
+        os.utime(dst, ns=(stat.st_atime_ns + age_ns, stat.st_mtime_ns + age_ns))
+    shutil.copytree(saved / "lake", lake, copy_function=copy_younger)
+    key = batch["key"]
+    start, cpu_start = time.perf_counter(), time.process_time()
+    load_file(str(lake), key)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    shutil.rmtree(lake)
+    return wall, cpu
+
+
+def replay(early: Path, late: Path, times: int, scratch: Path, warm_up: bool) -> bool:
+    """Replay the two saved batches alternately (the order swapped every round, so a drift of
+    the machine's load weighs on both alike), ``times`` each; print the medians and the
+    verdict. ``warm_up``: replay the early batch once first, uncounted (a fresh process pays
+    its first run's imports and caches there)."""
+    batches = {name: json.loads((saved / "batch.json").read_text())["batch"]
+               for name, saved in (("early", early), ("late", late))}
+    if warm_up:
+        replay_once(early, scratch)
+    walls: dict[str, list[float]] = {"early": [], "late": []}
+    cpus: dict[str, list[float]] = {"early": [], "late": []}
+    for n in range(times):
+        order = [("early", early), ("late", late)]
+        for name, saved in order if n % 2 == 0 else order[::-1]:
+            wall, cpu = replay_once(saved, scratch)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    wall = {name: statistics.median(v) for name, v in walls.items()}
+    cpu = {name: statistics.median(v) for name, v in cpus.items()}
+    wall_ratio, cpu_ratio = wall["late"] / wall["early"], cpu["late"] / cpu["early"]
+    met = wall_ratio <= TARGET_RATIO and cpu_ratio <= TARGET_RATIO
+    for name in ("early", "late"):
+        print(f"replayed batch {batches[name]:>5} on copies of its lake, {times} times "
+              f"alternately: median {wall[name]:.2f} s wall, {cpu[name]:.2f} s CPU (CPU "
+              f"{min(cpus[name]):.2f}-{max(cpus[name]):.2f} s)")
+    print(f"ratio batch {batches['late']} / batch {batches['early']} (medians of the "
+          f"replays): {wall_ratio:.2f} in wall time, {cpu_ratio:.2f} in CPU time (target <= "
+          f"{TARGET_RATIO} in both: {'met' if met else 'NOT met'})", flush=True)
+    return met
+
+
 def print_tables(tables: dict[str, tuple[int, int]]) -> None:
     for name, (files, size) in sorted(tables.items()):
         print(f"    {name:<34}{files:>7} files{size / 2**20:>10.2f} MiB")
@@ -161,15 +244,28 @@ def main() -> int:
                         help="Batches to print figures at (the last batch always is).")
     parser.add_argument("--root", default=None,
                         help="Lake folder (default: a temporary one, deleted at the end).")
+    parser.add_argument("--replays", type=int, default=7,
+                        help="Times each of batch 10 and the last batch is replayed on a copy "
+                             "of its lake at the end, alternately (the verdict; 0: none).")
+    parser.add_argument("--keep-replays", type=Path, default=None,
+                        help="Keep the two batches' lake copies in this folder.")
+    parser.add_argument("--replay-from", type=Path, default=None,
+                        help="Only replay the copies kept by --keep-replays in this folder.")
     args = parser.parse_args()
-    if args.batches < WINDOW:
-        parser.error(f"--batches must be at least {WINDOW}")
+    if args.replay_from:
+        with tempfile.TemporaryDirectory(prefix="steady-replay-") as scratch:
+            replay(args.replay_from / "early", args.replay_from / "late",
+                   max(args.replays, 1), Path(scratch), warm_up=True)
+        return 0
+    if args.batches < 10 + 1:
+        parser.error("--batches must be more than 10")
 
     from lakehouse.lake.location import Lake
     from lakehouse.sources.twitter import stream_key
 
-    temp = None if args.root else tempfile.mkdtemp(prefix="steady-state-")
+    temp = tempfile.mkdtemp(prefix="steady-state-")
     root = args.root or str(Path(temp) / "lake")
+    saved = args.keep_replays or Path(temp) / "replays"
     lake = Lake.from_env(root)
     report_at = {int(b) for b in args.report_at.split(",") if b} | {args.batches}
     walls: list[float] = []
@@ -187,6 +283,8 @@ def main() -> int:
             opened = closed - timedelta(seconds=BATCH_SECONDS)
             key = stream_key(f"{opened:%Y%m%dT%H%M%S}000000Z-steady-{n:06d}.ndjson", opened)
             lake.write_bytes(key, data)
+            if args.replays and n in (10, args.batches):
+                snapshot(root, saved / ("early" if n == 10 else "late"), key, data, n)
             start, cpu_start = time.perf_counter(), time.process_time()
             steps = load_file(root, key)
             walls.append(time.perf_counter() - start)
@@ -221,9 +319,17 @@ def main() -> int:
         tables = table_files(root)
         for name, (files, _) in tables.items():
             max_files[name] = max(max_files.get(name, 0), files)
+        report(args, walls, cpus, step_times, max_files)
+        if args.replays:
+            replay(saved / "early", saved / "late", args.replays, Path(temp), warm_up=False)
     finally:
-        if temp:
-            shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(temp, ignore_errors=True)
+    return 0
+
+
+def report(args: argparse.Namespace, walls: list[float], cpus: list[float],
+           step_times: dict[str, list[float]], max_files: dict[str, int]) -> None:
+    """The sequential run's figures: the windows' ratio, the steps, the fullest table."""
 
     early = statistics.mean(walls[max(0, 10 - WINDOW):10])
     late = statistics.mean(walls[-WINDOW:])
@@ -234,15 +340,14 @@ def main() -> int:
               f"{statistics.mean(seconds[max(0, 10 - WINDOW):10]):.2f} s at batch 10, "
               f"{statistics.mean(seconds[-WINDOW:]):.2f} s at batch {len(walls)}")
     worst = max(max_files.items(), key=lambda kv: kv[1])
-    print(f"ratio batch {len(walls)} / batch 10 (means of {WINDOW}-batch windows): "
+    print(f"ratio batch {len(walls)} / batch 10 (means of {WINDOW}-batch windows, sequential): "
           f"{late:.2f} s / {early:.2f} s = {ratio:.2f} (target <= {TARGET_RATIO}: "
           f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}); the same in CPU seconds: "
           f"{cpu_ratio:.2f}")
     print(f"max active files of any table (at the report points and before each upkeep): "
           f"{worst[1]} "
           f"({worst[0]}; target <= {TARGET_FILES}: "
-          f"{'met' if worst[1] <= TARGET_FILES else 'NOT met'})")
-    return 0
+          f"{'met' if worst[1] <= TARGET_FILES else 'NOT met'})", flush=True)
 
 
 if __name__ == "__main__":

@@ -84,9 +84,9 @@ def file_accounting(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey,
     quarantine tables (keys ``[layer, table]``) against the ``records`` the load read."""
     def rows_of(key: dg.AssetKey) -> int:
         uri = lake.table_uri(*key.path)
-        if not files or open_table(lake, uri) is None:
+        if not files or (table := open_table(lake, uri)) is None:
             return 0
-        return scan(lake, uri).filter(pl.col("_source_file").is_in(list(files))) \
+        return scan(lake, uri, table).filter(pl.col("_source_file").is_in(list(files))) \
             .select(pl.len()).collect().item()
 
     bronze_rows, quarantined = rows_of(bronze), rows_of(quarantine)

@@ -272,9 +272,10 @@ def append_replacing_sources(lake: Lake, uri: str, df: Frames, sources: Iterable
                              source_column: str = "_source_file",
                              partition_by: Sequence[str] | None = None,
                              writer_properties: WriterProperties | None = None,
-                             schema: Mapping[str, Any] | None = None) -> int | None:
+                             schema: Mapping[str, Any] | None = None) -> DeltaTable | None:
     """Replace every row of ``sources`` with ``df`` (whose rows all come from ``sources``), in
-    one commit. Returns the table's version as the write left it (None: no source named).
+    one commit. Returns the table as the write left it (None when ``sources`` is empty), so
+    the caller reports on it without opening it again.
 
     ``df`` may be a function yielding the rows a bounded frame at a time (of ``schema``), for
     a load too large to hold at once: delta-rs writes each as it comes and commits once at the
@@ -290,7 +291,7 @@ def append_replacing_sources(lake: Lake, uri: str, df: Frames, sources: Iterable
                                               writer_properties=writer_properties,
                                               schema=schema))
     _document(lake, uri, table)
-    return table.version()
+    return table
 
 
 def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,
@@ -354,27 +355,36 @@ def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame | Callable[[], pa.Rec
 
 
 def merge_on_keys(lake: Lake, uri: str, df: pl.DataFrame, keys: Sequence[str],
-                  partition_by: Sequence[str] | None = None) -> None:
-    """Upsert ``df`` on ``keys``: matching rows are updated, new ones inserted.
+                  partition_by: Sequence[str] | None = None,
+                  table: DeltaTable | None = None) -> DeltaTable:
+    """Upsert ``df`` on ``keys``: matching rows are updated, new ones inserted. Returns the
+    table as the merge left it.
 
     ``streamed_exec=False`` lets delta-rs derive a pruning predicate from the source batch
     (the partitions and key ranges it touches), so a merge costs in proportion to the batch.
+    ``table``: the table already opened (a merge brings its state up to date), so a run that
+    reads and merges a table several times opens it once: every open lists the table's whole
+    ``_delta_log`` on a local lake. A commit retried after a concurrent writer won opens it
+    afresh.
     """
     # Once, not once per call and per commit attempt; with the comments, as ``_write``.
     data = table_docs.annotate(uri, _arrow(df))
     condition = " AND ".join(f's."{k}" = t."{k}"' for k in keys)
+    given = [table] if table is not None else []
 
     def merge() -> DeltaTable:
-        table = ensure_table(lake, uri, data.schema, partition_by)
+        target = given.pop() if given else ensure_table(lake, uri, data.schema, partition_by)
         (
-            table.merge(data, predicate=condition, source_alias="s", target_alias="t",
-                        streamed_exec=False, merge_schema=True)
+            target.merge(data, predicate=condition, source_alias="s", target_alias="t",
+                         streamed_exec=False, merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
         )
-        return table
-    _document(lake, uri, _with_commit_retry(merge))
+        return target
+    merged = _with_commit_retry(merge)
+    _document(lake, uri, merged)
+    return merged
 
 
 def scan(lake: Lake, uri: str, table: DeltaTable | None = None) -> pl.LazyFrame:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from lakehouse.lake.delta import append_replacing_sources, open_table
@@ -70,12 +71,13 @@ class Ledger:
         moment = loaded_at or datetime.now(UTC)
         frame = pl.DataFrame({"source_file": sorted(set(keys)),
                               "loaded_at": [moment] * len(set(keys))}, schema=SCHEMA)
-        append_replacing_sources(self.lake, self.uri, frame, frame["source_file"].to_list(),
-                                 source_column="source_file")
-        self._compact_when_fragmented()
+        table = append_replacing_sources(self.lake, self.uri, frame,
+                                         frame["source_file"].to_list(),
+                                         source_column="source_file")
+        self._compact_when_fragmented(table)
 
-    def _compact_when_fragmented(self) -> None:
-        table = open_table(self.lake, self.uri)
+    def _compact_when_fragmented(self, table: DeltaTable | None) -> None:
+        """``table``: as the record left it (not opened again: an open lists the whole log)."""
         if table is None or len(table.file_uris()) < COMPACT_AT_FILES:
             return
         # A concurrent recorder may win the race: compaction is an optimisation, its loser

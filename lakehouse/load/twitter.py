@@ -15,6 +15,7 @@ from functools import partial, reduce
 
 import duckdb
 import polars as pl
+from deltalake import DeltaTable
 
 from lakehouse.lake.delta import (
     append_replacing_sources,
@@ -218,9 +219,10 @@ def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda
         chunk = keys[start:start + FILES_PER_CHUNK]
         passes: list[_ChunkPass] = []
         with times("bronze write"):
-            version = append_replacing_sources(
+            written = append_replacing_sources(
                 lake, uri, partial(_bronze_rows, lake, chunk, times, passes, keep), chunk,
                 schema=BRONZE_SCHEMA, writer_properties=BRONZE_WRITER)
+        version = written.version() if written is not None else None
         done = passes[-1]
         quarantine = pl.concat([pl.DataFrame(schema=QUARANTINE_SCHEMA), *done.quarantine])
         with times("quarantine write"):
@@ -241,8 +243,11 @@ def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda
 
 
 def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str],
-               known: pl.Expr | None = None) -> list[date]:
-    """Upsert ``new`` on ``date`` + ``keys`` and return the days it touched.
+               known: pl.Expr | None = None,
+               table: DeltaTable | None = None) -> tuple[list[date], DeltaTable | None]:
+    """Upsert ``new`` on ``date`` + ``keys``; return the days it touched and the table as the
+    merges left it (None when nothing was merged). ``table``: the table already opened; both
+    merges go through it (each open lists the whole log on a local lake).
 
     ``date`` is the partition column and tweet ids grow with time, so delta-rs prunes the
     target to the files of those days whose id range overlaps the batch (``streamed_exec``
@@ -257,12 +262,13 @@ def merge_days(lake: Lake, uri: str, new: pl.DataFrame, keys: list[str],
     Both commits are merges, so a row marked wrongly is still upserted, never doubled.
     """
     if new.is_empty():
-        return []
+        return [], table
     parts = [new] if known is None else [new.filter(known.not_()), new.filter(known)]
     for part in parts:
         if not part.is_empty():
-            merge_on_keys(lake, uri, part, ["date", *keys], partition_by=["date"])
-    return sorted(new.get_column("date").unique().to_list())
+            table = merge_on_keys(lake, uri, part, ["date", *keys], partition_by=["date"],
+                                  table=table)
+    return sorted(new.get_column("date").unique().to_list()), table
 
 
 def _chain_days(batch: pl.DataFrame) -> pl.Expr:
@@ -289,9 +295,11 @@ def _chain_days(batch: pl.DataFrame) -> pl.Expr:
     return reduce(operator.or_, cuts)
 
 
-def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Upsert a batch of silver tweets; return the rows written and the ids of those silver
-    already held (which ``merge_days`` merges apart from the new ones).
+def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame
+                  ) -> tuple[pl.DataFrame, list[str], DeltaTable | None]:
+    """Upsert a batch of silver tweets; return the rows written, the ids of those silver
+    already held (which ``merge_days`` merges apart from the new ones) and the table as the
+    merges left it.
 
     The rows already in silver of the batch's edit chains are read first (edits come within
     an hour of the post, so from the batch's days and the days around them), so that versions
@@ -299,7 +307,7 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> tuple[pl.DataFra
     (``tweets_to_upsert``).
     """
     if batch.is_empty():
-        return batch, []
+        return batch, [], None
     existing = pl.DataFrame(schema=TWEETS_SCHEMA)
     if (opened := open_table(lake, uri)) is not None:
         chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
@@ -308,8 +316,9 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame) -> tuple[pl.DataFra
                     .filter(chain_filter(chains, table.collect_schema().names())).collect())
     rows = tweets_to_upsert(batch.lazy(), existing.lazy()).collect(engine="in-memory")
     known = existing.get_column("id").unique().to_list()
-    merge_days(lake, uri, rows, ["id"], known=pl.col("id").is_in(known))
-    return rows, known
+    _, table = merge_days(lake, uri, rows, ["id"], known=pl.col("id").is_in(known),
+                          table=opened)
+    return rows, known, table
 
 
 def bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
@@ -320,12 +329,14 @@ def bronze_of(lake: Lake, files: list[str]) -> pl.LazyFrame:
 
 @dataclass
 class SilverLoad:
-    """The rows each silver table received (by ``(layer, table)``) and the days rewritten;
+    """The rows each silver table received (by ``(layer, table)``), the days rewritten, each
+    table written as its last commit left it (for reporting without opening it again), and
     ``read_bronze``: whether the input was read back from bronze (else the rows the bronze
     load of the same files kept)."""
 
     rows: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
     days: list[date] = field(default_factory=list)
+    tables: dict[tuple[str, str], DeltaTable] = field(default_factory=dict)
     read_bronze: bool = True
 
     @property
@@ -372,7 +383,7 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
     del bronze, latest, plans  # the plans hold both
     batch = frames[TWEETS]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        beside: list[Future[object]] = []
+        beside: dict[tuple[str, str], Future[DeltaTable]] = {}
         # Stages overlap here: "write twitter_tweets" is charged the CPU time of the work
         # beside it too (the process's), and "sentiment" only what is left of it after.
         with times(f"write {TWEETS[1]} (sentiment, {USERS[1]}, {MEDIA[1]} beside)"):
@@ -380,9 +391,10 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
             for table, keys in ((USERS, ["id"]), (MEDIA, ["media_key"])):
                 load.rows[table] = frames[table]
                 if not frames[table].is_empty():
-                    beside.append(pool.submit(merge_on_keys, lake, lake.table_uri(*table),
-                                              frames[table], keys))
-            load.rows[TWEETS], known = upsert_tweets(lake, lake.table_uri(*TWEETS), batch)
+                    beside[table] = pool.submit(merge_on_keys, lake, lake.table_uri(*table),
+                                                frames[table], keys)
+            load.rows[TWEETS], known, tweets_table = upsert_tweets(
+                lake, lake.table_uri(*TWEETS), batch)
         with times("sentiment (what is left after the tweets' write)"):
             sentiment = scored.result()
         days = set(load.tweets.get_column("date").drop_nulls().unique())
@@ -400,11 +412,17 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
             merged = [pool.submit(merge_days, lake, lake.table_uri(*table), frames[table], keys,
                                   known=pl.col(keys[0]).is_in(known))
                       for table, keys in by_day.items()]
-            wait([*beside, *merged])
-            for future in (*beside, *merged):
+            wait([*beside.values(), *merged])
+            for future in (*beside.values(), *merged):
                 future.result()
+    load.tables = {table: future.result() for table, future in beside.items()}
+    if tweets_table is not None:
+        load.tables[TWEETS] = tweets_table
     for table, future in zip(by_day, merged, strict=True):
-        days |= set(future.result())
+        touched, written = future.result()
+        days |= set(touched)
         load.rows[table] = frames[table]
+        if written is not None:
+            load.tables[table] = written
     load.days = sorted(days)
     return load

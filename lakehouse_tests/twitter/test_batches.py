@@ -139,3 +139,43 @@ def test_an_edit_after_midnight_relinks_its_original_beside_a_retweet_of_an_old_
     assert rows[edit_id]["edit_of"] == original_id
     assert rows[edit_id]["date"] == rows[original_id]["date"] + timedelta(days=1)
     assert rows[old["id"]]["seen_via_reference"]
+
+
+def test_a_silver_load_opens_each_table_once_and_hands_it_on_as_written(
+        lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every open of a Delta table lists its whole log on a local lake (a day of 5-minute
+    # commits: 300-600 files): the load opens each table once, merges through it (tweets and
+    # hashtags merge twice here: new rows, then rows silver already holds) and hands it on
+    # for the asset's report, as its last commit left it.
+    load_batch(lake, 0, [_post(0), ORIGINAL])
+    moment = datetime(2026, 11, 17, 9, 1, tzinfo=UTC)
+    key = stream_key(f"{moment:%Y%m%dT%H%M%S%fZ}-1-0001.ndjson", moment)
+    lake.write_bytes(key, (json.dumps(_post(0, likes=5)) + "\n" + json.dumps(ORIGINAL) + "\n"
+                           + json.dumps(_post(1)) + "\n").encode())
+    load_bronze(lake, [key])
+    opened: list[str] = []
+    real_init = DeltaTable.__init__
+
+    def counting_init(self: DeltaTable, table_uri: object, *args: object, **kwargs: object) -> None:
+        opened.append(str(table_uri))
+        real_init(self, table_uri, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "__init__", counting_init)
+    load = load_silver(lake, [key])
+    monkeypatch.undo()
+
+    silver = [lake.table_uri(*table) for table in load.tables]
+    assert {uri: opened.count(uri) for uri in silver} == dict.fromkeys(silver, 1)
+    for table, written in load.tables.items():
+        fresh = DeltaTable(lake.table_uri(*table))
+        assert written.version() == fresh.version(), table
+    tweets = scan(lake, lake.table_uri(*TWEETS)).collect()
+    assert tweets.height == tweets.get_column("id").n_unique() == 3
+    likes = dict(tweets.select("id", "like_count").iter_rows())
+    assert likes[_post(0)["data"]["id"]] == 5
+    hashtags = scan(lake, lake.table_uri(*HASHTAGS)).collect()
+    assert hashtags.filter(pl.col("tweet_id") == ORIGINAL["data"]["id"])["tag"].to_list() == [
+        "cinema"]
+    versions = [c for c in DeltaTable(lake.table_uri(*TWEETS)).history(2)
+                if c.get("operation") == "MERGE"]
+    assert len(versions) == 2  # the new rows and the known ones, in commits of their own

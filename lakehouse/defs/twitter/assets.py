@@ -201,7 +201,9 @@ def twitter_silver(context: dg.AssetExecutionContext, config: RawFilesConfig,
     for table, frame in load.rows.items():
         uri = the_lake.table_uri(*table)
         by_day = table not in unpartitioned
-        written = open_table(the_lake, uri)
+        # As this run's commits left it (the load keeps each table it wrote: every open lists
+        # the table's whole log on a local lake); a table not written this run, as it is.
+        written = load.tables.get(table) or open_table(the_lake, uri)
         meta = (delta_metadata(the_lake, uri, frame if by_day else None, table=written)
                 if written else {})
         days = {"days_rewritten": dg.MetadataValue.json([d.isoformat() for d in load.days])

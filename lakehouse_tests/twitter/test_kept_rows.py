@@ -4,7 +4,6 @@ silver table is the same as from bronze, silver reads bronze whenever bronze may
 something else, and a failure in either half leaves a state that a rerun completes."""
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -30,26 +29,13 @@ from lakehouse.load.twitter import (
     load_bronze,
     load_silver,
 )
-from lakehouse.sources.twitter import search_key, stream_key
 from lakehouse.transforms.twitter import BRONZE_SCHEMA
+from lakehouse_tests.twitter.test_pipeline import land
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "twitter"
-LANDED = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 SILVER_KEYS = {TWEETS: ["id"], USERS: ["id"], MEDIA: ["media_key"], SENTIMENT: ["id"],
                HASHTAGS: ["tweet_id", "position"], MENTIONS: ["tweet_id", "position"],
                URLS: ["tweet_id", "position"], MATCHING_RULES: ["tweet_id", "rule_id"]}
-
-
-def land(lake: Lake, name: str, minute: int, data: bytes | None = None) -> str:
-    data = data if data is not None else (FIXTURES / name).read_bytes()
-    moment = LANDED.replace(minute=minute)
-    if name.endswith(".json"):
-        meta = json.loads(data)["meta"]
-        key = search_key(moment, meta["newest_id"], meta["oldest_id"])
-    else:
-        key = stream_key(f"{moment:%Y%m%dT%H%M%S%fZ}-1-{minute:04d}.ndjson", moment)
-    lake.write_bytes(key, data)
-    return key
 
 
 def malformed_batch() -> bytes:

@@ -28,8 +28,9 @@ def _no_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TWITTER_BEARER_TOKEN", raising=False)
 
 
-def land(lake: Lake, name: str, minute: int) -> str:
-    data = (FIXTURES / name).read_bytes()
+def land(lake: Lake, name: str, minute: int, data: bytes | None = None) -> str:
+    """Land fixture ``name`` (or ``data`` under its kind) at 09:``minute``; returns its key."""
+    data = data if data is not None else (FIXTURES / name).read_bytes()
     moment = LANDED.replace(minute=minute)
     if not name.endswith(".ndjson"):
         meta = json.loads(data)["meta"]

@@ -318,8 +318,10 @@ def test_a_launching_process_keeps_its_connections_and_every_process_sees_its_wr
             thread.join(timeout=120)
         assert not errors, errors
         assert len(run_ids) == 8
-        # older shards' engines were let go (with their open files)
-        assert 0 < len(open_shards()) <= kept_shards
+        # Older shards' engines were let go, with their open files: the engines kept are the
+        # least recently used out of kept_shards + 2 (the runs and index databases count among
+        # them, and four threads at once can make one of those the least recent for a moment).
+        assert 0 < len(open_shards()) <= kept_shards + 2
         # Another process's instance (an engine per call) sees every write, and the launcher's
         # kept connections see the other's: each read is its own transaction, never a stale one.
         for run_id in run_ids:

@@ -32,8 +32,9 @@ transactions and the same synced commits.
 
 And what a launch does not wait for: the fork itself, the child's first scheduling and its
 SQLite set-up are done ahead by a spare (``_fork_spare``), forked when no launch came for half a
-second and waiting on a pipe for its run's id; the run that comes takes it (its pid is the
-run's), and a launch that finds none forks as before. Dagster's records compile their checked
+second (then another, up to ``SPARES``: runs are often launched two at once) and waiting on a
+pipe for its run's id; the run that comes takes the oldest (its pid is the run's), and a launch
+that finds none forks as before. Dagster's records compile their checked
 constructors at their first instance, and a run is made of them: the worker builds them once
 (``_rehearse``), so a fork inherits them compiled.
 
@@ -60,8 +61,10 @@ WORKER_PID_TAG = "lakehouse/run_worker_pid"
 # A connection is served within this; the launcher waits a little longer.
 REQUEST_TIMEOUT_SECONDS = 10.0
 PARENT_CHECK_SECONDS = 1.0
-# A spare run process is forked after this long without a launch (see _fork_spare).
+# A spare run process is forked after this long without a launch (see _fork_spare), one at a
+# time, until SPARES wait: a sensor's tick or the queue's often launches two runs at once.
 SPARE_DELAY_SECONDS = 0.5
+SPARES = 2
 
 
 # Native threads the libraries start at import and that idle until used: jemalloc's background
@@ -501,6 +504,19 @@ def _use_spare(spare: Spare, request: dict) -> bool:
         os.close(spare.pipe)
 
 
+def _take_spare(spares: list[Spare], shared: tuple[str, Any] | None,
+                request: dict) -> Spare | None:
+    """The oldest waiting spare that took the run (one killed meanwhile is let go), or None:
+    none waits, or the run is for another instance than the spares'."""
+    if shared is None or request["instance_ref"] != shared[0]:
+        return None
+    while spares:
+        spare = spares.pop(0)
+        if _use_spare(spare, request):
+            return spare
+    return None
+
+
 def _drop_spare(spare: Spare | None) -> None:
     if spare is not None and spare.pipe in _spare_pipes:
         _spare_pipes.discard(spare.pipe)
@@ -536,18 +552,18 @@ def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid
     listener.bind(socket_path + ".tmp")
     os.replace(socket_path + ".tmp", socket_path)  # the socket appears only when ready
     listener.listen(16)
-    spare: Spare | None = None
+    spares: list[Spare] = []  # the oldest first
     while os.getppid() == parent_pid:
         # The next spare is forked when no launch came for a while: not beside a run that
-        # has just started (two cores), and one launch right after another forks as before.
-        listener.settimeout(SPARE_DELAY_SECONDS if spare is None and shared is not None
+        # has just started (two cores); a launch finding none forks as before.
+        listener.settimeout(SPARE_DELAY_SECONDS if len(spares) < SPARES and shared is not None
                             else PARENT_CHECK_SECONDS)
         try:
             conn, _ = listener.accept()
         except TimeoutError:
-            if spare is None and shared is not None and not fork_hazards() \
+            if len(spares) < SPARES and shared is not None and not fork_hazards() \
                     and not _changed(watched):
-                spare = _fork_spare(listener, shared)
+                spares.append(_fork_spare(listener, shared))
             continue
         with conn:
             conn.settimeout(REQUEST_TIMEOUT_SECONDS)
@@ -556,8 +572,7 @@ def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid
                 hazards = fork_hazards()
                 if _changed(watched):
                     reply: dict = {"stale": True}
-                elif spare is not None and shared is not None \
-                        and request["instance_ref"] == shared[0] and _use_spare(spare, request):
+                elif (spare := _take_spare(spares, shared, request)) is not None:
                     reply = {"pid": spare.pid}
                 elif hazards:
                     reply = {"error": f"not safe to fork now: {hazards}"}
@@ -565,12 +580,12 @@ def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid
                     reply = {"pid": _fork_run(request, listener, conn, shared)}
             except Exception as error:  # noqa: BLE001 - answered, and the launcher falls back
                 reply = {"error": f"{type(error).__name__}: {error}"}
-            if spare is not None and spare.pipe not in _spare_pipes:
-                spare = None  # used, or gone
+            spares = [spare for spare in spares if spare.pipe in _spare_pipes]  # not used or gone
             conn.sendall(json.dumps(reply).encode() + b"\n")
             if reply.get("stale"):
                 break
-    _drop_spare(spare)
+    for spare in spares:
+        _drop_spare(spare)
     listener.close()
     Path(socket_path).unlink(missing_ok=True)
 

@@ -215,7 +215,7 @@ def test_a_spare_run_process_takes_the_next_run_and_never_outlives_its_worker(
     from dagster._serdes import serialize_value
 
     from lakehouse.run_launcher import WarmWorker
-    from lakehouse.run_worker import SPARE_DELAY_SECONDS
+    from lakehouse.run_worker import SPARE_DELAY_SECONDS, SPARES
 
     home, defs_file, _env = _dev_instance(tmp_path, DEFS)
     recon = ReconstructableRepository.for_file(str(defs_file), "defs",
@@ -232,33 +232,43 @@ def test_a_spare_run_process_takes_the_next_run_and_never_outlives_its_worker(
             pid = worker.launch(run.run_id, ref)
             return pid, _wait_for(lambda: _finished(instance, run.run_id), 120, "the run")
 
-        def spare() -> psutil.Process | None:
+        def spares() -> list[psutil.Process]:
             children = psutil.Process(worker._process.pid).children()  # noqa: SLF001
-            return next((c for c in children if c.status() != psutil.STATUS_ZOMBIE), None)
+            return sorted((c for c in children if c.status() != psutil.STATUS_ZOMBIE),
+                          key=lambda c: c.create_time())
 
         try:
             first_pid, first = run_once()  # no spare yet: the worker forks for it
             assert first.status == dg.DagsterRunStatus.SUCCESS
-            waiting = _wait_for(spare, 30 + SPARE_DELAY_SECONDS, "a spare run process")
-            assert waiting.pid != first_pid
-            assert os.getsid(waiting.pid) == waiting.pid  # its own session, as a run's fork
-            # The next run is the spare's: the pid handed back is the waiting process.
-            second_pid, second = run_once()
-            assert second_pid == waiting.pid
-            assert second.status == dg.DagsterRunStatus.SUCCESS
+            waiting = _wait_for(lambda: len(s := spares()) == SPARES and s,
+                                30 + SPARES * SPARE_DELAY_SECONDS, "the spare run processes")
+            assert first_pid not in {p.pid for p in waiting}
+            assert all(os.getsid(p.pid) == p.pid for p in waiting)  # own sessions, as forks
+            # Two runs launched at once are the spares': the pids handed back are the waiting
+            # processes, the oldest first.
+            run_a, run_b = (instance.create_run_for_job(
+                job, job_code_origin=recon.get_reconstructable_job("quick_job")
+                .get_python_origin()) for _ in range(2))
+            pids = [worker.launch(run.run_id, ref) for run in (run_a, run_b)]
+            assert pids == [p.pid for p in waiting]
+            second, third = (_wait_for(lambda r=r: _finished(instance, r.run_id), 120, "a run")
+                             for r in (run_a, run_b))
+            assert second.status == third.status == dg.DagsterRunStatus.SUCCESS
             # Each run's process tags its run with its pid (what termination signals), and the
             # tag survives the run's status changes.
             assert first.tags[WORKER_PID_TAG] == str(first_pid)
-            assert second.tags[WORKER_PID_TAG] == str(second_pid)
-            metadata = instance.get_latest_materialization_event(
-                dg.AssetKey("quick")).asset_materialization.metadata
-            assert metadata["pid"].value == second_pid
-            assert metadata["parent"].value == worker._process.pid  # noqa: SLF001
-            # The worker's end of the pipe closes with it: its spare does not stay behind.
-            last = _wait_for(lambda: (s := spare()) is not None and s.pid != second_pid and s,
-                             30 + SPARE_DELAY_SECONDS, "the next spare")
+            assert [second.tags[WORKER_PID_TAG], third.tags[WORKER_PID_TAG]] == \
+                [str(pid) for pid in pids]
+            metadata = [e.asset_materialization.metadata for e in instance
+                        .fetch_materializations(dg.AssetKey("quick"), limit=10).records]
+            assert {m["pid"].value for m in metadata} == {first_pid, *pids}
+            assert {m["parent"].value for m in metadata} == {worker._process.pid}  # noqa: SLF001
+            # The worker's end of the pipes closes with it: its spares do not stay behind.
+            last = _wait_for(lambda: len(s := [p for p in spares() if p.pid not in pids])
+                             == SPARES and s, 30 + SPARES * SPARE_DELAY_SECONDS,
+                             "the next spares")
             worker.stop()
-            _gone, alive = psutil.wait_procs([last], timeout=10)
+            _gone, alive = psutil.wait_procs(last, timeout=10)
             assert not alive
         finally:
             worker.stop()

@@ -220,9 +220,12 @@ def test_open_page_shows_what_the_twitter_pipeline_lands(
     gold = gold_counts()
     total = str(sum(int(n) for n in gold.values()))
     assert int(total) > 0
-    shown = browser.wait_for(READ_NUMBERS, lambda v: v["total_value"] == total)
+    # Both gold tables as the run left them: a refresh of the page can fall between the two
+    # tables' commits (the totals already new, the hourly table not yet: seen in CI as 1/0).
+    shown = browser.wait_for(READ_NUMBERS, lambda v: v["total_value"] == total
+                             and v["version"] == shown_version(lake))
     assert {"Negative": shown["negative"], "Neutral": shown["neutral"], "Positive": shown["positive"]} == gold
-    assert shown["version"] == shown_version(lake) and shown["points"] >= 3
+    assert shown["points"] >= 3
 
 
 # -- Telegram activity, Action & Adventure, the language filter ------------------------------------

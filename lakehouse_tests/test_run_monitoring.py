@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -347,3 +348,66 @@ def test_a_launching_process_keeps_its_connections_and_every_process_sees_its_wr
         # The run's start and end times are recorded as Dagster records them (the runs table's
         # columns are known to the launcher).
         assert launcher.get_run_record_by_id(run_ids[0]).end_time is not None
+
+
+def test_a_run_process_commits_without_waiting_for_fsyncs_and_a_kill_loses_none_of_its_writes(
+        tmp_path: Path) -> None:
+    """A run's process keeps its SQLite connections with synchronous=NORMAL (its commits wait
+    for no fsync); what it committed before being SIGKILLed (no close, no checkpoint) is read
+    whole by every other process, from consistent databases. A launching process's kept
+    connections keep Dagster's synced commits."""
+    import json
+
+    from dagster._core.events import DagsterEvent
+
+    from lakehouse.run_worker import _pooled_sqlite, keep_launcher_connections
+
+    home, _defs_file, _env = _dev_instance(tmp_path, DEFS)
+
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job
+    def small() -> None:
+        noop()
+
+    def synchronous(instance: dg.DagsterInstance, run_id: str) -> list[int]:
+        # the storages' own connect methods (the kept engines' once replaced)
+        with instance.event_log_storage._connect(run_id) as events, \
+                instance.run_storage.connect() as runs:
+            return [conn.exec_driver_sql("PRAGMA synchronous").scalar() for conn in (events, runs)]
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.create_run_for_job(small)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the run's process
+            try:
+                os.close(read_end)
+                with _pooled_sqlite(instance):
+                    instance.report_dagster_event(DagsterEvent(
+                        dg.DagsterEventType.PIPELINE_START.value, job_name="small"),
+                        run_id=run.run_id)
+                    for n in range(20):
+                        instance.report_engine_event(f"event {n}", run)
+                    os.write(write_end, json.dumps(synchronous(instance, run.run_id)).encode())
+                    os.kill(os.getpid(), signal.SIGKILL)
+            finally:
+                os._exit(1)
+        os.close(write_end)
+        _pid, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        with os.fdopen(read_end) as pipe:
+            assert json.load(pipe) == [1, 1]  # NORMAL, in the run's process
+    with dg.DagsterInstance.from_config(str(home)) as other:
+        assert other.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        assert [e.message for e in other.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)] == [f"event {n}" for n in range(20)]
+        databases = [*(home / "history").glob("*.db"), *(home / "history/runs").glob("*.db")]
+        assert {p.name for p in databases} >= {"runs.db", "index.db", f"{run.run_id}.db"}
+        for database in databases:
+            with contextlib.closing(sqlite3.connect(database)) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",), database
+        assert keep_launcher_connections(other)
+        assert synchronous(other, run.run_id) == [2, 2]  # FULL: a launch's writes stay synced

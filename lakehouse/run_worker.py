@@ -28,7 +28,7 @@ what it does not pay for each event (``_pooled_sqlite``): Dagster's SQLite stora
 engine, connect, compile the statement and close for every event and every read, and the close
 of the last connection to a WAL database rewrote the database and deleted its WAL (about 10 ms
 an event here); the run keeps one engine per database open instead, with the same
-transactions and the same synced commits.
+transactions, whose commits do not wait for an fsync each (``_synced_at_checkpoints``).
 
 And what a launch does not wait for: the fork itself, the child's first scheduling and its
 SQLite set-up are done ahead by a spare (``_fork_spare``), forked when no launch came for half a
@@ -36,7 +36,8 @@ second (then another, up to ``SPARES``: runs are often launched two at once) and
 pipe for its run's id; the run that comes takes the oldest (its pid is the run's), and a launch
 that finds none forks as before. Dagster's records compile their checked
 constructors at their first instance, and a run is made of them: the worker builds them once
-(``_rehearse``), so a fork inherits them compiled.
+(``_rehearse``), so a fork inherits them compiled; and each spare builds a plan again while it
+waits, so that the pages a run's set-up writes are copied before its run comes.
 
 Protocol (one JSON line each way on a Unix socket): ``{"run_id", "instance_ref"}`` ->
 ``{"pid"}`` | ``{"stale": true}`` | ``{"error"}``.
@@ -189,12 +190,7 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
     instance.get_runs_count()
     instance.compute_log_manager  # noqa: B018 - built (and its module imported) once, here
     instance.run_coordinator  # noqa: B018 - each run reads its concurrency settings
-    try:
-        _rehearse(instance, origin)
-    except Exception:  # noqa: BLE001 - a warm-up only: the runs build what they need
-        import traceback
-
-        traceback.print_exc()
+    _rehearse(instance, origin)
     if _shareable(instance):
         return instance
     instance.dispose()
@@ -202,12 +198,26 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
 
 
 def _rehearse(instance: Any, origin: Any) -> None:
-    """What a run reads and builds before its first step, done once here without writing
-    anything, so that forks inherit it warm: Dagster's record classes compile their checked
-    constructors at their first instance (``JitCheckedNew``: an ``exec`` each, about 15 of them
-    before a run's first step), and the run, its plan snapshot and its execution plan are made
-    of such records. The run that started the worker is the one read (the latest), when it
-    is this code location's."""
+    """What a run reads and builds before its first step, done without writing anything, so
+    that a run finds it warm. In the worker, once, for every fork: Dagster's record classes
+    compile their checked constructors at their first instance (``JitCheckedNew``: an ``exec``
+    each, about 15 of them before a run's first step), and the run, its plan snapshot and its
+    execution plan are made of such records. Again in each spare while it waits: a fork shares
+    the worker's memory until it writes to it, and reading Python objects writes their
+    reference counts, so building a plan copies the pages of the job, its config types and
+    Dagster's machinery (about 550 page faults of the run's 3,000 before its first step), and
+    the memory it frees is reused by the run instead of being mapped again. The latest run is
+    the one read (in the worker, the run that started it), when it is this code location's.
+    A warm-up only: a failure is printed and the runs build what they need."""
+    try:
+        _plan_latest_run(instance, origin)
+    except Exception:  # noqa: BLE001
+        import traceback
+
+        traceback.print_exc()
+
+
+def _plan_latest_run(instance: Any, origin: Any) -> None:
     from dagster._core.execution.api import create_execution_plan
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
@@ -470,7 +480,7 @@ def _fork_run(request: dict, listener: socket.socket, conn: socket.socket,
         _child_exit(code)
 
 
-def _fork_spare(listener: socket.socket, shared: tuple[str, Any]) -> Spare:
+def _fork_spare(listener: socket.socket, shared: tuple[str, Any], origin: Any) -> Spare:
     """Fork the next run's process before its run is launched, so that launching it costs a
     write on a pipe: the fork itself (page tables of the whole code location, 10-15 ms here),
     the child's first scheduling and the run's SQLite set-up (engines, the runs table's schema,
@@ -491,6 +501,7 @@ def _fork_spare(listener: socket.socket, shared: tuple[str, Any]) -> Spare:
         try:
             ready.enter_context(shared[1])
             ready.enter_context(_pooled_sqlite(shared[1], warm=True))
+            _rehearse(shared[1], origin)
         except Exception:  # noqa: BLE001 - its run sets up as a fork does, on a fresh instance
             import traceback
 
@@ -555,8 +566,11 @@ def _reap(_signum: int, _frame: object) -> None:
 
 
 def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid: int) -> None:
+    from dagster._serdes import deserialize_value
+
     working_directory = Path.cwd().resolve()
     instance = _load(origin_json, instance_ref_json)
+    origin = deserialize_value(origin_json)
     # What was loaded lives as long as the worker: out of the collector's sight, a run's garbage
     # collections look only at what the run creates instead of the whole code location (and do
     # not copy the worker's pages by touching them).
@@ -584,7 +598,7 @@ def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid
         except TimeoutError:
             if len(spares) < SPARES and shared is not None and not fork_hazards() \
                     and not _changed(watched):
-                spares.append(_fork_spare(listener, shared))
+                spares.append(_fork_spare(listener, shared, origin))
             continue
         with conn:
             conn.settimeout(REQUEST_TIMEOUT_SECONDS)

@@ -131,7 +131,12 @@ def test_imdb_load_memory_is_bounded_by_blocks_and_row_groups_not_by_the_file(la
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from lakehouse.load.movies import SILVER_ROW_GROUP_ROWS, TSV_BLOCK_BYTES, _tsv_reader
+    from lakehouse.load.movies import (
+        SILVER_ROW_GROUP_ROWS,
+        TSV_BLOCK_BYTES,
+        _grouped,
+        _tsv_reader,
+    )
 
     spec = next(t for t in IMDB_TABLES if t.table == "imdb_ratings")
     n = SILVER_ROW_GROUP_ROWS + 40_000
@@ -149,6 +154,11 @@ def test_imdb_load_memory_is_bounded_by_blocks_and_row_groups_not_by_the_file(la
     # A block ends where its last line ends: a line's length over the block size at most.
     assert len(batch_texts) > 4 and max(batch_texts) <= TSV_BLOCK_BYTES + 32
     assert sum(batch_texts) == len(text) - len(HEADER) and invalid == []
+    # The blocks are typed in groups (Polars' cost per call): bounded too, every row in one.
+    _, reader = _tsv_reader(path, invalid)
+    groups = list(_grouped(reader, 2 * TSV_BLOCK_BYTES))
+    assert len(groups) > 1 and sum(g.num_rows for g in groups) == n
+    assert max(g.nbytes for g in groups) < 4 * TSV_BLOCK_BYTES
 
     state = land(lake, "raw/imdb/title_ratings/2026/11/23/title.ratings.tsv.gz", text)
     outcome = build_imdb_table(lake, spec, state)

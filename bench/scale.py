@@ -14,7 +14,8 @@ CPU, memory). Targets: 4x the input in at most 4.4x the time, at most 1.25x the 
 When ``bench/telegram_etl.py`` or ``bench/tweets.py`` define ``run(n)`` (``n`` records), they
 are measured the same way at 1x, 2x, 4x their base count (``--telegram``, ``--tweets``).
 
-Usage: python bench/scale.py [--base 0.05] [--sizes 1 2 4] [--no-gold] [--cache DIR]
+Usage: python bench/scale.py [--base 0.05] [--sizes 1 2 4] [--no-gold] [--stages STAGE ...]
+[--cache DIR]
 Generated inputs are cached in ``data/bench/movies/<fraction>/`` (reused by the next run).
 """
 
@@ -50,8 +51,8 @@ def land_size(cache: Path, fraction: float) -> Path:
     return lake
 
 
-def movie_sizes(cache: Path, base: float, sizes: list[int], gold: bool
-                ) -> dict[int, dict[str, dict]]:
+def movie_sizes(cache: Path, base: float, sizes: list[int], gold: bool,
+                stages: list[str] | None = None) -> dict[int, dict[str, dict]]:
     """Every stage at every size, one stage at a time across the sizes (1x, 2x, 4x of a stage
     run back to back, so a change in the machine's load between stages does not fall between
     the sizes of one ratio)."""
@@ -59,7 +60,7 @@ def movie_sizes(cache: Path, base: float, sizes: list[int], gold: bool
     os.sync()
     results: dict[int, dict[str, dict]] = {k: {} for k in sizes}
     for stage in movie_data.STAGES:
-        if stage == "gold" and not gold:
+        if (stage == "gold" and not gold) or (stages and stage not in stages):
             continue
         for k in sizes:
             results[k][stage] = r = movie_data.run_child(stage, lakes[k])
@@ -132,6 +133,8 @@ def main() -> int:
                         help="1x as a fraction of the real sources' size (default 0.05)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--no-gold", action="store_true", help="silver stages only")
+    parser.add_argument("--stages", nargs="+", choices=movie_data.STAGES, metavar="STAGE",
+                        help="only these stages (default: all; names as printed)")
     parser.add_argument("--cache", type=Path, default=PROJECT / "data" / "bench" / "movies")
     parser.add_argument("--telegram", type=int, default=250_000,
                         help="1x updates for bench/telegram_etl.py's run(n), 0 to skip")
@@ -142,7 +145,7 @@ def main() -> int:
     print(f"bench/scale.py on {os.cpu_count()} cores, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; 1x = {args.base:g} of the real "
           "sources", flush=True)
-    movies = movie_sizes(args.cache, args.base, args.sizes, not args.no_gold)
+    movies = movie_sizes(args.cache, args.base, args.sizes, not args.no_gold, args.stages)
     others: dict[str, dict[int, dict]] = {}
     for name, base in (("telegram_etl", args.telegram), ("tweets", args.tweets)):
         if not base:

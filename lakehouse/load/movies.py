@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from deltalake import CommitProperties, write_deltalake
+from deltalake import CommitProperties, WriterProperties, write_deltalake
 
 from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
@@ -278,11 +278,37 @@ def load_csv_one_pass(lake: Lake, uri: str, path: Path, csv_options: dict, split
         split.hashes.close()
 
 
+# The TSV is read in blocks of this size. Arrow's streaming reader decompresses and reads ahead
+# in a background thread, queueing up to 32 blocks while the write (slower than a gunzip) drains
+# them: with 8 MiB blocks that queue held up to about 256 MiB of text plus its parsed batches,
+# filled only once a file was big enough, so a stage's peak RSS grew with its input until that
+# ceiling (IMDB crew at a quarter of the real size 540 MiB, at the real size 775 MiB). With
+# 1 MiB blocks it holds at most a few tens of MiB at any size.
+TSV_BLOCK_BYTES = 1 << 20
+# The blocks' batches are typed, checked and hashed in groups of about this many bytes, so
+# Polars' fixed cost per call (a plan, a thread pool's wake-up) is paid as with the old 8 MiB
+# blocks, not eight times as often; a group is at most 8 MiB of text however big the file.
+TSV_GROUP_BYTES = 8 << 20
+# Rows per Parquet row group of a one-pass load's Delta files. delta-rs' default (about 1M rows)
+# holds a row group's encoded pages in memory until it is full and then copies it out whole, a
+# peak that only files of millions of rows reach (IMDB episodes, read in 1 MiB blocks: 344 MiB
+# at a quarter of the real size, 383 MiB at the real size). The same order as the row groups of
+# Polars' streaming sink (100,000 rows: the other silver tables) and DuckDB's (122,880).
+SILVER_ROW_GROUP_ROWS = 1 << 18
+
+
+def silver_writer() -> WriterProperties:
+    """The Parquet settings of the one-pass loads' Delta files (snappy, delta-rs' default, said
+    again: WriterProperties without it means uncompressed)."""
+    return WriterProperties(compression="SNAPPY", max_row_group_size=SILVER_ROW_GROUP_ROWS)
+
+
 def _tsv_reader(path: Path, invalid: list[tuple[int | None, str, str]],
-                block_size: int = 8 << 20) -> tuple[list[str], pacsv.CSVStreamingReader]:
+                block_size: int = TSV_BLOCK_BYTES
+                ) -> tuple[list[str], pacsv.CSVStreamingReader]:
     """A pyarrow streaming reader of a (gzip) TSV, every column as text: decompression runs
     ahead in its own thread while blocks are parsed in parallel, so nothing waits for a full
-    gunzip and nothing is whole in memory."""
+    gunzip, and memory is bounded by the block size, not by the file's (``TSV_BLOCK_BYTES``)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as head:
         columns = head.readline().rstrip("\n").split("\t")
@@ -303,6 +329,21 @@ def _tsv_reader(path: Path, invalid: list[tuple[int | None, str, str]],
             strings_can_be_null=True, quoted_strings_can_be_null=False),
     )
     return columns, reader
+
+
+def _grouped(reader: Iterator[pa.RecordBatch], nbytes: int = TSV_GROUP_BYTES
+             ) -> Iterator[pa.Table]:
+    """The reader's batches gathered into tables of about ``nbytes`` (the last one smaller)."""
+    group: list[pa.RecordBatch] = []
+    size = 0
+    for batch in reader:
+        group.append(batch)
+        size += batch.nbytes
+        if size >= nbytes:
+            yield pa.Table.from_batches(group)
+            group, size = [], 0
+    if group:
+        yield pa.Table.from_batches(group)
 
 
 class _KeysRepeat(Exception):
@@ -328,8 +369,8 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
 
         def batches() -> Iterator[pa.RecordBatch]:
             offset, held = 0, []
-            for batch in reader:
-                frame = pl.from_arrow(batch)
+            for rows in _grouped(reader):
+                frame = pl.from_arrow(rows)
                 assert isinstance(frame, pl.DataFrame)
                 frame = frame.with_columns(pl.int_range(offset, offset + frame.height,
                                                         dtype=pl.Int64).alias("_index"))
@@ -351,7 +392,7 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
             uri, pa.RecordBatchReader.from_batches(schema, batches()), mode="overwrite",
             schema_mode="overwrite", storage_options=lake.storage_options or None,
             commit_properties=CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}),
-            **table_docs.creation_options(uri))
+            writer_properties=silver_writer(), **table_docs.creation_options(uri))
         table_docs.document(uri, lake.storage_options, commit_properties=CommitProperties(
             custom_metadata={SOURCE_PROPERTY: version_tag}))
         return invalid

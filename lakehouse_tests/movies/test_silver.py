@@ -121,3 +121,54 @@ def test_key_hashes_repeats_are_the_same_in_memory_or_partitioned() -> None:
         assert hashes.repeated().dtype == pl.Int64
         hashes.close()
     assert results[0] == results[1] == sorted(unique[:700].tolist())
+
+
+def test_imdb_load_memory_is_bounded_by_blocks_and_row_groups_not_by_the_file(lake: Lake,
+                                                                             tmp_path) -> None:
+    """A file bigger than a read block and a row group: the reader hands it over block by
+    block (Arrow queues blocks ahead, so their size bounds what the read holds) and the Delta
+    files are written in bounded, compressed row groups, with every row kept."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from lakehouse.load.movies import (
+        SILVER_ROW_GROUP_ROWS,
+        TSV_BLOCK_BYTES,
+        _grouped,
+        _tsv_reader,
+    )
+
+    spec = next(t for t in IMDB_TABLES if t.table == "imdb_ratings")
+    n = SILVER_ROW_GROUP_ROWS + 40_000
+    rows = pl.select(pl.format("tt{}\t{}.{}\t{}", pl.int_range(n).cast(pl.String).str.zfill(8),
+                               pl.int_range(n) % 9 + 1, pl.int_range(n) % 10,
+                               pl.int_range(n) * 7 % 100_000 + 5)).to_series()
+    text = HEADER + "\n".join(rows) + "\n"
+    assert len(text) > 4 * TSV_BLOCK_BYTES
+    path = tmp_path / "title.ratings.tsv"
+    path.write_text(text)
+    invalid: list = []
+    _, reader = _tsv_reader(path, invalid)
+    batch_texts = [sum(pc.sum(pc.utf8_length(column)).as_py() for column in batch.columns)
+                   + 3 * batch.num_rows for batch in reader]  # two tabs and a newline a row
+    # A block ends where its last line ends: a line's length over the block size at most.
+    assert len(batch_texts) > 4 and max(batch_texts) <= TSV_BLOCK_BYTES + 32
+    assert sum(batch_texts) == len(text) - len(HEADER) and invalid == []
+    # The blocks are typed in groups (Polars' cost per call): bounded too, every row in one.
+    _, reader = _tsv_reader(path, invalid)
+    groups = list(_grouped(reader, 2 * TSV_BLOCK_BYTES))
+    assert len(groups) > 1 and sum(g.num_rows for g in groups) == n
+    assert max(g.nbytes for g in groups) < 4 * TSV_BLOCK_BYTES
+
+    state = land(lake, "raw/imdb/title_ratings/2026/11/23/title.ratings.tsv.gz", text)
+    outcome = build_imdb_table(lake, spec, state)
+    table = DeltaTable(outcome.uri)
+    groups = []
+    for file in table.file_uris():
+        meta = pq.read_metadata(file)
+        groups += [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert meta.row_group(0).column(0).compression == "SNAPPY"
+    assert sum(groups) == n and len(groups) > 1 and max(groups) <= SILVER_ROW_GROUP_ROWS
+    loaded = scan(lake, outcome.uri).collect()
+    assert loaded.height == loaded["tconst"].n_unique() == n
+    assert loaded.filter(pl.col("tconst") == "tt00000012").rows() == [("tt00000012", 4.2, 89)]

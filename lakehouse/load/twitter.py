@@ -114,8 +114,9 @@ class _Kept:
 # What the last bronze load in this process kept for the silver load of the same files (the
 # sensor's runs materialise both, one step after the other in one process): that load takes
 # it instead of reading the rows back from bronze, when bronze is still at the version the
-# bronze load left. One batch at most; each bronze load replaces it, each silver load takes it.
-_kept: list[_Kept] = []
+# bronze load left. One batch at most (None: nothing kept); each bronze load replaces it, each
+# silver load takes it (and leaves None).
+_kept: _Kept | None = None
 # The most a bronze load keeps (a 128 MB stream batch's silver columns are about 90 MiB); a
 # bigger load's silver reads its rows back from bronze.
 KEEP_MAX_BYTES = 384 * 1024 * 1024
@@ -125,9 +126,10 @@ def _take_kept(lake: Lake, files: list[str]) -> pl.DataFrame | None:
     """The rows the last bronze load kept, if they are silver's input for ``files``: the same
     files, and bronze still at the version that load left (nothing written since, by this
     process or another)."""
-    if not _kept or not files:
+    global _kept
+    kept, _kept = _kept, None
+    if kept is None or not files:
         return None
-    kept = _kept.pop()
     uri = lake.table_uri(*BRONZE)
     if kept.uri != uri or kept.files != tuple(sorted(set(files))):
         return None
@@ -208,10 +210,11 @@ def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda
     load of one chunk, up to ``KEEP_MAX_BYTES``), and that load starts from them instead of
     reading bronze back, if bronze is still at the version this load left.
     """
+    global _kept
     times = times or StageTimes()
     stats = TweetsBronzeLoad(files=len(keys))
     ledger = bronze_ledger(lake)
-    _kept.clear()  # bronze changes now: whatever an earlier load kept is stale
+    _kept = None  # bronze changes now: whatever an earlier load kept is stale
     keep = keep_for_silver and len(keys) <= FILES_PER_CHUNK
     uri = lake.table_uri(*BRONZE)
     version: int | None = None
@@ -238,7 +241,7 @@ def load_bronze(lake: Lake, keys: list[str], log: Callable[[str], None] = lambda
         if keep and done.kept is not None and version is not None:
             rows = (pl.concat(done.kept, rechunk=False) if done.kept
                     else pl.DataFrame(schema=BRONZE_SCHEMA).select(SILVER_INPUT_COLUMNS))
-            _kept.append(_Kept(uri, tuple(sorted(set(keys))), version, rows))
+            _kept = _Kept(uri, tuple(sorted(set(keys))), version, rows)
     return stats
 
 

@@ -35,6 +35,7 @@ from lakehouse.transforms.twitter import (
     BRONZE_SCHEMA,
     QUARANTINE_SCHEMA,
     TWEETS_SCHEMA,
+    all_usable,
     bronze_records,
     chain_filter,
     checked_records,
@@ -169,9 +170,11 @@ def _file_rows(lake: Lake, chunk: list[str], times: StageTimes, done: _ChunkPass
             with times("bronze rows"):
                 # What bronze and quarantine both ask of the records, asked once.
                 records = checked_records(records.lazy()).collect()
-                bronze = bronze_records(records.lazy()).collect()
-            with times("quarantine rows"):
-                done.quarantine.append(quarantine_records(records.lazy()).collect())
+                as_is = all_usable(records)
+                bronze = bronze_records(records.lazy(), usable_as_is=as_is).collect()
+            if not as_is:
+                with times("quarantine rows"):
+                    done.quarantine.append(quarantine_records(records.lazy()).collect())
             done.records += records.height
             done.bronze_rows += bronze.height
             done.tweets += int(bronze.get_column("tweet_count").sum() or 0)
@@ -299,7 +302,7 @@ def _chain_days(batch: pl.DataFrame) -> pl.Expr:
 
 
 def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame
-                  ) -> tuple[pl.DataFrame, list[str], DeltaTable | None]:
+                  ) -> tuple[pl.DataFrame, pl.Series, DeltaTable | None]:
     """Upsert a batch of silver tweets; return the rows written, the ids of those silver
     already held (which ``merge_days`` merges apart from the new ones) and the table as the
     merges left it.
@@ -310,15 +313,17 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame
     (``tweets_to_upsert``).
     """
     if batch.is_empty():
-        return batch, [], None
+        return batch, pl.Series("id", [], pl.String), None
     existing = pl.DataFrame(schema=TWEETS_SCHEMA)
     if (opened := open_table(lake, uri)) is not None:
-        chains = edit_chains(batch.lazy()).collect().get_column("_chain").to_list()
+        # Series, not Python lists: a 100k-tweet batch's chains and ids as Python strings
+        # took longer to make than the filters that read them.
+        chains = edit_chains(batch.lazy()).collect().get_column("_chain")
         table = scan(lake, uri, opened)
         existing = (table.filter(_chain_days(batch))
                     .filter(chain_filter(chains, table.collect_schema().names())).collect())
     rows = tweets_to_upsert(batch.lazy(), existing.lazy()).collect(engine="in-memory")
-    known = existing.get_column("id").unique().to_list()
+    known = existing.get_column("id").unique()
     _, table = merge_days(lake, uri, rows, ["id"], known=pl.col("id").is_in(known),
                           table=opened)
     return rows, known, table

@@ -302,24 +302,38 @@ def _checked(records: pl.LazyFrame) -> pl.LazyFrame:
     return records if "_reason" in records.collect_schema() else checked_records(records)
 
 
-def bronze_records(records: pl.LazyFrame) -> pl.LazyFrame:
+def all_usable(checked: pl.DataFrame) -> bool:
+    """Whether every record of ``checked`` (``checked_records``, collected) goes to bronze as
+    it is: no record or tweet to quarantine, no tweet list to mend (most batches)."""
+    return bool(checked.select((pl.col("_reason").is_null() & pl.col("_tweets_ok")
+                                & pl.col("_included_ok")).all()).item())
+
+
+def bronze_records(records: pl.LazyFrame, usable_as_is: bool = False) -> pl.LazyFrame:
     """Usable records as ``BRONZE_SCHEMA`` rows. Grain: one raw record (page or stream line).
 
     A tweet that cannot be typed (see ``tweet_problem``) is left out of ``tweets`` /
     ``included_tweets`` and quarantined on its own (``quarantine_records``); the record keeps
     its other tweets, and ``record`` stays the text as landed, whole. A record none of whose
     ``data`` tweets is usable has no bronze row. ``records``: decoded, or ``checked_records``.
+    ``usable_as_is``: ``all_usable`` said so of ``records``; the same rows then come without
+    the filters and the split (which copied every nested column of a 100k-tweet batch: 0.09 s
+    of its 0.13 s of CPU here).
     """
-    usable = _checked(records).filter(pl.col("_reason").is_null())
-    every_ok = pl.col("_tweets_ok") & pl.col("_included_ok")
-    # Only the records holding an unusable tweet have their lists rebuilt; the others (in most
-    # batches all of them: a filter keeping every row copies nothing) pass as they are.
-    mended = usable.filter(~every_ok).with_columns(
-        _valid_only("tweets").alias("tweets"),
-        _valid_only("included_tweets").alias("included_tweets"))
+    if usable_as_is:
+        # No reason means at least one tweet, and every tweet usable: nothing is left out.
+        records_ok = records
+    else:
+        usable = _checked(records).filter(pl.col("_reason").is_null())
+        every_ok = pl.col("_tweets_ok") & pl.col("_included_ok")
+        # Only the records holding an unusable tweet have their lists rebuilt.
+        mended = usable.filter(~every_ok).with_columns(
+            _valid_only("tweets").alias("tweets"),
+            _valid_only("included_tweets").alias("included_tweets"))
+        records_ok = (pl.concat([usable.filter(every_ok), mended])
+                      .filter(pl.col("tweets").list.len() > 0))
     return (
-        pl.concat([usable.filter(every_ok), mended])
-        .filter(pl.col("tweets").list.len() > 0)
+        records_ok
         .with_columns(
             pl.col("tweets").list.len().cast(pl.Int64).alias("tweet_count"),
             pl.col("tweets").list.eval(pl.element().struct.field("id").cast(pl.Int64)).list.max()
@@ -541,7 +555,7 @@ def edit_chains(tweets: pl.LazyFrame) -> pl.LazyFrame:
     return tweets.select(_chain().alias("_chain")).unique()
 
 
-def chain_filter(chains: list[str], columns: Iterable[str]) -> pl.Expr:
+def chain_filter(chains: pl.Series, columns: Iterable[str]) -> pl.Expr:
     """Rows of silver tweets (with ``columns``) that belong to one of ``chains``.
 
     A version's id is never below its chain's (the first version's): when every chain id has
@@ -550,8 +564,8 @@ def chain_filter(chains: list[str], columns: Iterable[str]) -> pl.Expr:
     batch then reads the rows near its own ids, not the whole of its days).
     """
     exact = (_chain() if "edit_of" in columns else pl.col("id")).is_in(chains)
-    if chains and all(len(c) == 19 for c in chains):
-        return (pl.col("id") >= min(chains)) & exact
+    if chains.len() and (chains.str.len_chars() == 19).all():
+        return (pl.col("id") >= chains.min()) & exact
     return exact
 
 

@@ -316,8 +316,8 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame
         return batch, pl.Series("id", [], pl.String), None
     existing = pl.DataFrame(schema=TWEETS_SCHEMA)
     if (opened := open_table(lake, uri)) is not None:
-        # Series, not Python lists: a 100k-tweet batch's chains and ids as Python strings
-        # took longer to make than the filters that read them.
+        # A Series, not a Python list: making a 100k-tweet batch's chains Python strings took
+        # 0.04 s of CPU, and the filter turns them back into a Series.
         chains = edit_chains(batch.lazy()).collect().get_column("_chain")
         table = scan(lake, uri, opened)
         existing = (table.filter(_chain_days(batch))

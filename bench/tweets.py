@@ -428,6 +428,14 @@ def print_honest(results: dict[str, dict]) -> None:
           f"{ours['cpu_seconds'] / floor['cpu_seconds']:.2f}x CPU"
           + (f"; vs reference {ref / ours['seconds']:.1f}x (target >= 10x)" if ref else "")
           + f"; lakehouse peak RSS {ours['peak_rss_mib']:,.0f} MiB (target <= 1024)")
+    if ref:
+        # The two targets together: within 2x of the honest floor is at most ref / (2 floor)
+        # times the reference, so ">= 10x the reference" asks for more than that ratio allows
+        # when the reference is under 20 honest floors (under 10: beating the floor itself).
+        need = ref / 10 / floor["seconds"]
+        print(f"reference / honest floor = {ref / floor['seconds']:.1f}x on this machine: >= 10x "
+              f"the reference means lakehouse <= {ref / 10:.2f} s = {need:.2f}x the honest floor"
+              + (" (faster than the floor itself)" if need < 1 else ""))
     print("CPU seconds (every thread): " + ", ".join(
         f"{m} {r['cpu_seconds']:.2f}" for m, r in results.items() if "cpu_seconds" in r))
 

@@ -15,8 +15,9 @@ When ``bench/telegram_etl.py`` or ``bench/tweets.py`` define ``run(n)`` (``n`` r
 are measured the same way at 1x, 2x, 4x their base count (``--telegram``, ``--tweets``).
 
 Usage: python bench/scale.py [--base 0.05] [--sizes 1 2 4] [--no-gold] [--stages STAGE ...]
-[--cache DIR]
-Generated inputs are cached in ``data/bench/movies/<fraction>/`` (reused by the next run).
+[--keep] [--cache DIR]. Generated inputs are cached in ``data/bench/movies/<fraction>/`` (reused
+by the next run); ``--keep`` keeps each size's lake in ``run-<fraction>/`` and reuses it, so
+``--stages gold --keep`` measures the gold stage again without rebuilding silver.
 """
 
 from __future__ import annotations
@@ -39,11 +40,17 @@ PROJECT = Path(__file__).resolve().parent.parent
 TIME_TARGET, MEMORY_TARGET = 4.4, 1.25
 
 
-def land_size(cache: Path, fraction: float) -> Path:
+SILVER_BUILT = "silver-built"  # in a kept lake: every silver stage succeeded on it
+
+
+def land_size(cache: Path, fraction: float, reuse: bool = False) -> Path:
     """A fresh lake holding ``fraction`` x the real sources, landed as raw (the inputs are
-    generated once and cached); returns the lake's root."""
-    inputs = movie_data.generate_in_child(cache / f"{fraction:g}", fraction)
+    generated once and cached); returns the lake's root. ``reuse``: a lake kept by an earlier
+    ``--keep`` run whose silver stages all succeeded is returned as it is."""
     work = cache / f"run-{fraction:g}"
+    if reuse and (work / SILVER_BUILT).exists():
+        return work / "lake"
+    inputs = movie_data.generate_in_child(cache / f"{fraction:g}", fraction)
     shutil.rmtree(work, ignore_errors=True)
     lake = work / "lake"
     movie_data.land(lake, inputs)
@@ -51,16 +58,26 @@ def land_size(cache: Path, fraction: float) -> Path:
     return lake
 
 
-def movie_sizes(cache: Path, base: float, sizes: list[int], gold: bool,
-                stages: list[str] | None = None) -> dict[int, dict[str, dict]]:
+def movie_sizes(cache: Path, base: float, sizes: list[int], stages: list[str],
+                keep: bool = False) -> dict[int, dict[str, dict]]:
     """Every stage at every size, one stage at a time across the sizes (1x, 2x, 4x of a stage
     run back to back, so a change in the machine's load between stages does not fall between
-    the sizes of one ratio)."""
-    lakes = {k: land_size(cache, base * k) for k in sizes}
+    the sizes of one ratio). Gold reads silver: when it is measured alone, the silver stages
+    run first unmeasured (or not at all on a lake kept by ``keep``)."""
+    lakes = {k: land_size(cache, base * k, reuse=keep) for k in sizes}
+    silver = [s for s in movie_data.STAGES if s != "gold"]
+    if "gold" in stages:
+        for k in sizes:
+            if (lakes[k].parent / SILVER_BUILT).exists():
+                continue
+            for stage in (s for s in silver if s not in stages):
+                r = movie_data.run_child(stage, lakes[k])
+                if "error" in r:
+                    raise RuntimeError(f"{stage} at {base * k:g}x failed: {r['error']}")
     os.sync()
     results: dict[int, dict[str, dict]] = {k: {} for k in sizes}
     for stage in movie_data.STAGES:
-        if (stage == "gold" and not gold) or (stages and stage not in stages):
+        if stage not in stages:
             continue
         for k in sizes:
             results[k][stage] = r = movie_data.run_child(stage, lakes[k])
@@ -76,7 +93,10 @@ def movie_sizes(cache: Path, base: float, sizes: list[int], gold: bool,
                       f"{r['land_seconds']:.1f} s; slowest models: "
                       + ", ".join(f"{name} {v:.1f} s" for v, name in slowest), flush=True)
     for k in sizes:
-        shutil.rmtree(lakes[k].parent, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(lakes[k].parent, ignore_errors=True)
+        elif all("error" not in results[k].get(s, {}) for s in silver):
+            (lakes[k].parent / SILVER_BUILT).touch()
     return results
 
 
@@ -134,7 +154,12 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--no-gold", action="store_true", help="silver stages only")
     parser.add_argument("--stages", nargs="+", choices=movie_data.STAGES, metavar="STAGE",
-                        help="only these stages (default: all; names as printed)")
+                        default=list(movie_data.STAGES),
+                        help="the stages measured (default all; gold alone runs silver first, "
+                             "unmeasured): e.g. --stages gold")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each size's lake (run-<fraction>/ in the cache) and reuse a "
+                             "kept one whose silver stages succeeded")
     parser.add_argument("--cache", type=Path, default=PROJECT / "data" / "bench" / "movies")
     parser.add_argument("--telegram", type=int, default=250_000,
                         help="1x updates for bench/telegram_etl.py's run(n), 0 to skip")
@@ -145,7 +170,8 @@ def main() -> int:
     print(f"bench/scale.py on {os.cpu_count()} cores, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; 1x = {args.base:g} of the real "
           "sources", flush=True)
-    movies = movie_sizes(args.cache, args.base, args.sizes, not args.no_gold, args.stages)
+    stages = [s for s in args.stages if not (args.no_gold and s == "gold")]
+    movies = movie_sizes(args.cache, args.base, args.sizes, stages, keep=args.keep)
     others: dict[str, dict[int, dict]] = {}
     for name, base in (("telegram_etl", args.telegram), ("tweets", args.tweets)):
         if not base:

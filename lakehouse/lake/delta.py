@@ -331,11 +331,13 @@ def replace_partitions_streamed(lake: Lake, uri: str, schema: pa.Schema,
 
 
 def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame | Callable[[], pa.RecordBatchReader],
-                    partition_by: Sequence[str] | None = None) -> None:
+                    partition_by: Sequence[str] | None = None,
+                    writer_properties: WriterProperties | None = None) -> None:
     """Replace the whole table in one commit (snapshots, gold models); time travel keeps the old.
 
     ``df`` may be a function opening a stream of batches (a query's result), so a big table is
     written without being whole in memory; it is called again if the commit is retried.
+    ``writer_properties``: how the Parquet files are written (delta-rs' defaults when None).
     """
     def write() -> DeltaTable:
         data: pa.Table | pa.RecordBatchReader
@@ -349,7 +351,8 @@ def overwrite_table(lake: Lake, uri: str, df: pl.DataFrame | Callable[[], pa.Rec
             data = table_docs.annotate(uri, _arrow(df))
         table = ensure_table(lake, uri, data.schema, partition_by)
         write_deltalake(table, data, mode="overwrite", schema_mode="overwrite",
-                        partition_by=list(partition_by) if partition_by else None)
+                        partition_by=list(partition_by) if partition_by else None,
+                        writer_properties=writer_properties)
         return table
     _document(lake, uri, _with_commit_retry(write))
 

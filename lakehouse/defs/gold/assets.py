@@ -21,6 +21,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from deltalake import WriterProperties
 
 from lakehouse.lake.delta import delta_metadata, overwrite_table
 from lakehouse.lake.location import Lake
@@ -113,6 +114,16 @@ class LakehouseTranslator(DagsterDbtTranslator):
             description=dbt_test_description(self.get_resource_props(manifest, unique_id)))
 
 
+# What the landing holds at once is a batch or two in flight and the row group being written,
+# whatever the model's size: batches and Parquet row groups of 131,072 rows (delta-rs writes a
+# row group of 1M rows by default, kept in memory until it is full: a 14M-row dim_person's
+# wide rows made that a few hundred MiB), and a DuckDB buffer pool that does not keep every
+# block of the table read (by default it caches them up to 80% of the machine's memory).
+LANDING_ROWS = 131_072
+LANDING_WRITER = WriterProperties(compression="SNAPPY", max_row_group_size=LANDING_ROWS)
+LANDING_DUCKDB = {"memory_limit": "256MB", "threads": 1}
+
+
 def land_models_as_delta(lake: Lake, models: list[str]) -> dict[str, dict[str, Any]]:
     """Copy each built DuckDB table to ``gold/<model>`` (one Delta commit each).
 
@@ -121,12 +132,13 @@ def land_models_as_delta(lake: Lake, models: list[str]) -> dict[str, dict[str, A
     describes itself as the dbt docs do.
     """
     facts: dict[str, dict[str, Any]] = {}
-    with duckdb.connect(str(duckdb_path()), read_only=True) as con:
+    with duckdb.connect(str(duckdb_path()), read_only=True, config=LANDING_DUCKDB) as con:
         for model in models:
             query = f'select * from main."{model}"'
             uri = lake.table_uri("gold", model)
             # Streamed in batches: a model of tens of millions of rows is never whole in memory.
-            overwrite_table(lake, uri, lambda q=query: con.sql(q).fetch_arrow_reader(1 << 20))
+            overwrite_table(lake, uri, lambda q=query: con.sql(q).fetch_arrow_reader(LANDING_ROWS),
+                            writer_properties=LANDING_WRITER)
             preview = con.sql(f"{query} limit 10").pl()
             assert isinstance(preview, pl.DataFrame)
             facts[model] = delta_metadata(lake, uri, preview)

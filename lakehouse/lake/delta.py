@@ -285,6 +285,13 @@ def append_replacing_sources(lake: Lake, uri: str, df: Frames, sources: Iterable
     sources = list(sources)
     if not sources:
         return None
+    if isinstance(df, pl.DataFrame) and df.is_empty():
+        # Nothing to add: a commit would only delete the sources' rows. A table holding none
+        # (a quarantine on a clean batch: nearly always) is left alone, without an empty
+        # commit on every load (each one a file more in a log every open lists).
+        table = open_table(lake, uri)
+        if table is not None and not _may_hold(table, source_column, sources):
+            return table
     predicate = in_predicate(source_column, sources)
     table = _with_commit_retry(lambda: _write(lake, uri, df, mode="overwrite",
                                               predicate=predicate, partition_by=partition_by,
@@ -292,6 +299,24 @@ def append_replacing_sources(lake: Lake, uri: str, df: Frames, sources: Iterable
                                               schema=schema))
     _document(lake, uri, table)
     return table
+
+
+def _may_hold(table: DeltaTable, column: str, values: Sequence[str]) -> bool:
+    """Whether any active file of ``table`` may hold a row whose ``column`` is one of
+    ``values``, by the files' min/max statistics (a file without them may). A string's
+    statistics may be cut short: a value starting with the max it reads is taken as inside."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return False
+    names = (f"min.{column}", f"max.{column}")
+    if not all(name in actions.column_names for name in names):
+        return True
+    for low, high in zip(*(actions.column(name).to_pylist() for name in names), strict=True):
+        if low is None or high is None:
+            return True
+        if any(low <= v and (v <= high or v.startswith(high)) for v in values):
+            return True
+    return False
 
 
 def replace_partitions(lake: Lake, uri: str, df: pl.DataFrame, column: str,

@@ -179,3 +179,28 @@ def test_a_silver_load_opens_each_table_once_and_hands_it_on_as_written(
     versions = [c for c in DeltaTable(lake.table_uri(*TWEETS)).history(2)
                 if c.get("operation") == "MERGE"]
     assert len(versions) == 2  # the new rows and the known ones, in commits of their own
+
+
+def test_a_clean_batch_commits_nothing_to_quarantine_and_a_fixed_file_clears_its_rows(
+        lake: Lake) -> None:
+    # Quarantine is replaced per raw file like bronze, but a batch with nothing to quarantine
+    # (nearly every batch) leaves it alone: an empty commit each batch is one more file in a
+    # log every open and commit lists. A file re-landed without its bad line still clears
+    # the rows it had quarantined.
+    quarantine = lake.table_uri("quarantine", "twitter_quarantine")
+    moment = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
+    bad = stream_key(f"{moment:%Y%m%dT%H%M%S%fZ}-1-0000.ndjson", moment)
+    lake.write_bytes(bad, (json.dumps(_post(0)) + '\n{"data": {"id": "1", "text": "cut\n').encode())
+    load_bronze(lake, [bad])
+    assert scan(lake, quarantine).collect()["_source_file"].to_list() == [bad]
+    version = DeltaTable(quarantine).version()
+
+    for n in range(1, 4):
+        load_batch(lake, n, [_post(n)])
+    assert DeltaTable(quarantine).version() == version
+    assert scan(lake, quarantine).collect()["_source_file"].to_list() == [bad]
+
+    lake.write_bytes(bad, (json.dumps(_post(0)) + "\n").encode())
+    load_bronze(lake, [bad])
+    assert scan(lake, quarantine).collect().is_empty()
+    assert scan(lake, lake.table_uri("bronze", "twitter_records")).collect().height == 4

@@ -11,7 +11,9 @@ select
     g.genre_name,
     count(*) as title_count,
     round(count(*) / any_value(d.decade_titles), 4) as share_of_decade,
-    round(avg(i.rating), 2) as avg_imdb_rating,
+    -- IMDB ratings have one decimal: averaged exactly as decimals, a parallel sum's order
+    -- cannot move a value across a rounding boundary between two builds.
+    round(avg(cast(i.rating as decimal(18, 1))), 2) as avg_imdb_rating,
     cast(coalesce(sum(i.votes), 0) as bigint) as imdb_votes
 from movies as m
 join {{ ref('bridge_title_genre') }} as g on g.title_id = m.title_id

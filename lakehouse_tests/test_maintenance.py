@@ -11,15 +11,7 @@ from lakehouse.defs.maintenance.jobs import lake_maintenance_job
 from lakehouse.lake.delta import append_replacing_sources, merge_on_keys
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
-from lakehouse.lake.maintenance import (
-    AUTO_COMPACT_FILES,
-    Written,
-    active_files,
-    auto_compact,
-    hot_layout,
-    maintain_table,
-    small_files,
-)
+from lakehouse.lake.maintenance import active_files, maintain_table
 from lakehouse.lake.resource import LakeResource
 
 
@@ -201,46 +193,3 @@ def test_upkeep_leaves_unchanged_hot_partitions_alone_and_compacts_old_ones(lake
     maintain_table(lake, silver, retention_hours=0)
     history = DeltaTable(silver).history()
     assert not [c for c in history if c["version"] > version and c["operation"] == "OPTIMIZE"]
-
-
-def test_a_load_keeps_a_partitions_small_files_bounded_between_upkeeps(lake: Lake) -> None:
-    # A table merged every 5 minutes gains a file a batch; the load compacts the partition it
-    # wrote once it holds AUTO_COMPACT_FILES small files, in the log's order, so each compacted
-    # file holds consecutive batches' ids (what the merges' pruning needs), and the upkeep
-    # still lays the day out by key afterwards (an auto compaction is not an upkeep).
-    silver = lake.table_uri("silver", "tweets")
-    ids = [str(2_000_000_000_000_000_000 + n * 4_194_304) for n in range(48 * 50)]
-    merge_on_keys(lake, silver, pl.DataFrame({"id": ["1999999999999999999"], "day": ["2026-11-09"],
-                                              "text": ["yesterday"]}), ["day", "id"],
-                  partition_by=["day"])
-    maintain_table(lake, silver, retention_hours=0)
-    compacted: list[bool] = []
-    for start in range(0, len(ids), 50):  # batches of today, until one ends compacted
-        chunk = ids[start:start + 50]
-        table = merge_on_keys(lake, silver, pl.DataFrame(
-            {"id": chunk, "day": ["2026-11-10"] * len(chunk),
-             "text": [f"tweet {i}" for i in chunk]}), ["day", "id"], partition_by=["day"])
-        written = Written(table, "day", ("2026-11-10",))
-        compacted.append(auto_compact([written, Written(table, "day", ("2026-11-09",))])
-                         is not None)
-        assert small_files(written) < AUTO_COMPACT_FILES
-        assert table.version() == DeltaTable(silver).version()  # handed on up to date
-        if len(compacted) >= 40 and compacted[-1]:
-            break
-    assert compacted[-1] and sum(compacted) >= 40 // AUTO_COMPACT_FILES
-    ids = ids[:len(compacted) * 50]
-
-    files = pl.from_arrow(pa.table(DeltaTable(silver).get_add_actions(flatten=True)))
-    today = files.filter(pl.col("partition.day") == "2026-11-10").sort("min.id")
-    assert today.height < len(compacted) // 2, today
-    assert (today.get_column("min.id").slice(1)
-            > today.get_column("max.id").slice(0, today.height - 1)).all()
-    rows = _rows(lake, silver)
-    assert rows.height == rows.get_column("id").n_unique() == len(ids) + 1
-
-    assert hot_layout(DeltaTable(silver)).changed  # the upkeep still orders today by key
-    maintain_table(lake, silver, retention_hours=0)
-    history = DeltaTable(silver).history(3)
-    assert any(c["operation"] == "OPTIMIZE"
-               and c["operationMetrics"].get("plannerStrategy") == "zOrder" for c in history)
-    assert _rows(lake, silver).equals(rows)

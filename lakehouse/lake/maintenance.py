@@ -36,7 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (registers pa.compute)
-from deltalake import CommitProperties, DeltaTable
+from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from lakehouse.lake.delta import (
@@ -56,18 +56,6 @@ COMPACT_ATTEMPTS = 5
 HOT_TARGET_FILE_BYTES = 1024 * 1024
 HOT_PARTITIONS = 2
 _MERGE_KEY = re.compile(r'\b[ts]\."?(\w+)"?\s*=\s*[ts]\."?(\w+)"?')
-# Auto compaction (Delta's name for it): between two upkeeps a table merged every 5-minute batch
-# gains a small file or two a batch, and each merge, scan and count of it plans over all of them
-# (``silver/twitter_tweets``: 87 active files 64 batches after an upkeep, 10 at batch 10). A load
-# then compacts a partition it wrote once it holds ``AUTO_COMPACT_FILES`` small files (under a
-# quarter of ``AUTO_COMPACT_BYTES``), into files of about ``AUTO_COMPACT_BYTES``. delta-rs bins a
-# partition's files in the log's order (``preserveLocality``), so a compacted file holds
-# consecutive batches, a narrow key range as the merges' pruning needs; the upkeep's key-ordered
-# files (about 390 KiB) are above the target and stay as they are.
-AUTO_COMPACT_FILES = 8
-AUTO_COMPACT_BYTES = 256 * 1024
-# The mark on an auto compaction's commit: ``hot_layout`` looks for the upkeep's own.
-AUTO_COMPACTION = {"lakehouse_compaction": "auto"}
 
 
 @dataclass(frozen=True)
@@ -166,8 +154,7 @@ def hot_layout(table: DeltaTable) -> HotLayout | None:
         return None
     values = actions.column(f"partition.{column}").cast(pa.string())
     hot = sorted({v for v in values.to_pylist() if v is not None})[-HOT_PARTITIONS:]
-    optimized = [c["timestamp"] for c in history if c.get("operation") == "OPTIMIZE"
-                 and not AUTO_COMPACTION.items() <= c.items()]
+    optimized = [c["timestamp"] for c in history if c.get("operation") == "OPTIMIZE"]
     in_hot = pa.compute.is_in(values, value_set=pa.array(hot, pa.string()))
     times = actions.column("modification_time").cast(pa.int64()).filter(in_hot).to_pylist()
     # Files written after the newest upkeep commit (or no upkeep in the retained log).
@@ -192,51 +179,6 @@ def _compact(lake: Lake, uri: str, target_size: int | None,
         target_size=hot_target_size))
     return {key: int(cold.get(key, 0)) + int(hot.get(key, 0))
             for key in ("numFilesAdded", "numFilesRemoved")}
-
-
-@dataclass(frozen=True)
-class Written:
-    """A table a load wrote, as its last commit left it, and the partitions it wrote (values of
-    ``column``; None: an unpartitioned table)."""
-
-    table: DeltaTable
-    column: str | None = None
-    partitions: tuple[Any, ...] = ()
-
-
-def small_files(written: Written) -> int:
-    """The files under a quarter of ``AUTO_COMPACT_BYTES`` in the partitions ``written`` wrote."""
-    actions = pa.table(written.table.get_add_actions(flatten=True))
-    if not actions.num_rows:
-        return 0
-    small = pa.compute.less(actions.column("size_bytes"), AUTO_COMPACT_BYTES // 4)
-    if written.column is not None:
-        values = actions.column(f"partition.{written.column}").cast(pa.string())
-        wanted = pa.array(sorted({str(v) for v in written.partitions}), pa.string())
-        small = pa.compute.and_(small, pa.compute.is_in(values, value_set=wanted))
-    return int(pa.compute.sum(small).as_py() or 0)
-
-
-def auto_compact(written: list[Written]) -> dict[str, Any] | None:
-    """Compact the small files of the one table among ``written`` with the most in the
-    partitions it wrote, if it holds ``AUTO_COMPACT_FILES`` or more (else nothing: None).
-
-    One table a load at most: the tables of a 5-minute load gain their small files together,
-    and would otherwise all be compacted by the same load. Compaction is an optimisation: a
-    concurrent writer winning the commit leaves the files to a later load. The table object is
-    brought up to date by the compaction (reports read it after)."""
-    counted = [(small_files(w), n) for n, w in enumerate(written)]
-    if not counted or max(counted)[0] < AUTO_COMPACT_FILES:
-        return None
-    chosen = written[max(counted)[1]]
-    filters = ([(chosen.column, "in", sorted({str(v) for v in chosen.partitions}))]
-               if chosen.column is not None else None)
-    try:
-        return chosen.table.optimize.compact(
-            partition_filters=filters, target_size=AUTO_COMPACT_BYTES,
-            commit_properties=CommitProperties(custom_metadata=AUTO_COMPACTION))
-    except CommitFailedError:
-        return None
 
 
 def upkeep_properties(log_retention_hours: float) -> dict[str, str]:

@@ -27,7 +27,6 @@ from lakehouse.lake.delta import (
 from lakehouse.lake.jsondecode import json_decoder
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
-from lakehouse.lake.maintenance import Written, auto_compact
 from lakehouse.lake.rawfiles import BronzeLoad
 from lakehouse.lake.stagetimes import StageTimes
 from lakehouse.sources.twitter import decode_records, record_chunks
@@ -434,7 +433,4 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
         if written is not None:
             load.tables[table] = written
     load.days = sorted(days)
-    with times("auto compaction"):
-        auto_compact([Written(written, None if table in (USERS, MEDIA) else "date",
-                              tuple(load.days)) for table, written in load.tables.items()])
     return load

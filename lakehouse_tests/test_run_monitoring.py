@@ -89,6 +89,17 @@ def _dev_instance(tmp_path: Path, defs: str) -> tuple[Path, Path, dict[str, str]
                              "DAGSTER_TELEMETRY_DISABLED": "1"}
 
 
+@dg.op
+def noop() -> None:
+    pass
+
+
+@dg.job
+def small() -> None:
+    """A run to store events for, in the tests that write a run's storage by hand."""
+    noop()
+
+
 def _finished(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun | None:
     run = instance.get_run_by_id(run_id)
     return run if run is not None and run.is_finished else None
@@ -295,14 +306,6 @@ def test_a_launching_process_keeps_its_connections_and_every_process_sees_its_wr
                 if f.path.endswith(".db") and Path(f.path).name != "index.db"
                 and Path(f.path).parent.name == "runs"}
 
-    @dg.op
-    def noop() -> None:
-        pass
-
-    @dg.job
-    def small() -> None:
-        noop()
-
     with dg.DagsterInstance.from_config(str(home)) as launcher, \
             dg.DagsterInstance.from_config(str(home)) as other:
         assert run_worker.keep_launcher_connections(launcher)
@@ -363,14 +366,6 @@ def test_a_run_process_commits_without_waiting_for_fsyncs_and_a_kill_loses_none_
     from lakehouse.run_worker import _pooled_sqlite, keep_launcher_connections
 
     home, _defs_file, _env = _dev_instance(tmp_path, DEFS)
-
-    @dg.op
-    def noop() -> None:
-        pass
-
-    @dg.job
-    def small() -> None:
-        noop()
 
     def synchronous(instance: dg.DagsterInstance, run_id: str) -> list[int]:
         # the storages' own connect methods (the kept engines' once replaced)

@@ -406,3 +406,58 @@ def test_a_run_process_commits_without_waiting_for_fsyncs_and_a_kill_loses_none_
                 assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",), database
         assert keep_launcher_connections(other)
         assert synchronous(other, run.run_id) == [2, 2]  # FULL: a launch's writes stay synced
+
+
+def test_the_worker_watches_the_project_modules_and_not_a_checkout_s_virtual_environment(
+        tmp_path: Path, monkeypatch) -> None:
+    """A run worker answers "stale" when a module it loaded from the project changes; the
+    libraries of a virtual environment inside the checkout (``make setup``'s ``.venv``) are not
+    the project's, and stating thousands of them before every launch was on its path."""
+    from lakehouse.run_worker import _changed, _watched_files
+
+    library = tmp_path / ".venv/lib/python3.11/site-packages/somelib"
+    library.mkdir(parents=True)
+    (library / "__init__.py").write_text("VALUE = 1\n")
+    (tmp_path / "project_module.py").write_text("VALUE = 2\n")
+    monkeypatch.syspath_prepend(str(library.parent))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "somelib", raising=False)
+    monkeypatch.delitem(sys.modules, "project_module", raising=False)
+    __import__("somelib")
+    __import__("project_module")
+    try:
+        watched = _watched_files(tmp_path.resolve())
+        assert str(tmp_path / "project_module.py") in watched
+        assert not [path for path in watched if "site-packages" in path]
+        assert not _changed(watched)
+        os.utime(tmp_path / "project_module.py", ns=(1, 1))
+        assert _changed(watched)
+    finally:
+        sys.modules.pop("somelib", None)
+        sys.modules.pop("project_module", None)
+
+
+def test_a_resource_class_s_config_schema_is_inferred_once_and_config_is_still_checked() -> None:
+    """The worker infers each resource class's config schema once (a run builds its resources
+    again before its first step): the same schema every time, and a wrong value still refused."""
+    from lakehouse.run_worker import cache_resource_schemas
+
+    cache_resource_schemas()
+
+    class Target(dg.ConfigurableResource):
+        url: str
+        retries: int = 3
+
+    first, second = Target(url="http://a"), Target(url="http://b", retries=5)
+    assert first._schema is second._schema  # noqa: SLF001
+    assert (first.url, first.retries, second.url, second.retries) == ("http://a", 3, "http://b", 5)
+    with_values = first._with_updated_values({"retries": 7})  # noqa: SLF001 - what a run calls
+    assert (with_values.url, with_values.retries) == ("http://a", 7)
+    import pydantic
+
+    try:
+        Target(url="http://c", retries="many")
+    except pydantic.ValidationError as error:
+        assert "retries" in str(error)
+    else:
+        raise AssertionError("a wrong value was accepted")

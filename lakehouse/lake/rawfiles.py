@@ -114,7 +114,11 @@ def _line_pieces(data: bytes | BinaryIO, max_bytes: int) -> Iterator[bytes]:
         if cut < 0:  # no line ends in this block: it continues in the next
             rest += block
             continue
-        yield rest + block[:cut + 1]
+        # One copy of the block's whole lines behind the last block's unended line (a slice
+        # and then a concatenation copied each 8 MiB piece twice); a block ending on a line
+        # end after none is yielded as it was read.
+        yield (block if not rest and cut == len(block) - 1
+               else b"".join((rest, memoryview(block)[:cut + 1])))
         rest = block[cut + 1:]
     if rest:
         yield rest

@@ -1,5 +1,7 @@
 """Raw NDJSON lines: every non-blank line is a record numbered by its line, whole or in pieces."""
 
+import io
+
 import polars as pl
 import pytest
 
@@ -21,5 +23,16 @@ def test_pieces_are_the_whole_files_lines_numbered_as_in_the_file(max_bytes: int
     whole = ndjson_lines(BODY)
     assert whole["_record_index"].to_list() == [0, 3, 4, 5, 6, 7, 8]
     pieces = list(ndjson_line_chunks(BODY, max_bytes))
+    assert pl.concat(pieces).equals(whole)
+    assert len(pieces) > 1 or max_bytes >= len(BODY)
+
+
+@pytest.mark.parametrize("max_bytes", [1, 2, 7, 9, 20, 64, 10_000])
+def test_a_stream_read_a_block_at_a_time_gives_the_same_pieces_as_the_bytes(
+        max_bytes: int) -> None:
+    # Blocks ending on a line end with nothing carried over, blocks holding no line end, and
+    # lines carried over several blocks: each piece is the file's lines, numbered as in it.
+    whole = ndjson_lines(BODY)
+    pieces = list(ndjson_line_chunks(io.BytesIO(BODY), max_bytes))
     assert pl.concat(pieces).equals(whole)
     assert len(pieces) > 1 or max_bytes >= len(BODY)

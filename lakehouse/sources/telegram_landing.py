@@ -214,7 +214,8 @@ def decode_records(records: pl.DataFrame,
     first_part = likely.sum()
     parts = ([records.slice(0, first_part), records.slice(first_part)]
              if 0 < first_part < records.height and likely.head(first_part).all() else [records])
-    decoded = pl.concat([_decode_part(part, con) for part in parts])
+    decoded = pl.concat([_decode_part(part, con, likely_messages=len(parts) == 2 and i == 0)
+                         for i, part in enumerate(parts)])
     frame = pl.concat([records, decoded], how="horizontal")
     # Only what differs: a cast to the very same struct type still copied the message
     # (0.4 s CPU per 1M records).
@@ -222,7 +223,12 @@ def decode_records(records: pl.DataFrame,
                        if frame.schema[name] != dtype})
 
 
-def _decode_part(records: pl.DataFrame, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def _decode_part(records: pl.DataFrame, con: duckdb.DuckDBPyConnection,
+                 likely_messages: bool = False) -> pl.DataFrame:
+    """``decode_records``' columns for ``records``. With ``likely_messages`` (a part of records
+    that look like ``message`` updates) the message column is the first ``from_json``'s alone,
+    not a ``case`` over the four kinds; should one of them be another kind after all, the part
+    is decoded again the general way."""
     message = duckdb_structure(MESSAGE_DTYPE)
     first, *rest = MESSAGE_UPDATE_TYPES
     kinds = ", ".join(f"'{k}'" for k in MESSAGE_UPDATE_TYPES)
@@ -232,11 +238,13 @@ def _decode_part(records: pl.DataFrame, con: duckdb.DuckDBPyConnection) -> pl.Da
                 '{json.dumps({kind: message})}')."{kind}" end as "_m_{kind}\""""
         for kind in rest)
     rest_messages = " ".join(f"when '{kind}' then \"_m_{kind}\"" for kind in rest)
+    message_column = (f'_d."{first}"' if likely_messages
+                      else f"case _update_type when '{first}' then _d.\"{first}\" {rest_messages} end")
     # Polars' own layout (string views): DuckDB reads the texts without a copy.
     con.register("records",
                  records.select("update_text").to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
-        return con.sql(f"""
+        decoded = con.sql(f"""
             with parsed as (
                 -- ``try``: a text that is not JSON gives null instead of failing the batch
                 select update_text, try(from_json(update_text, '{head}')) as _d from records),
@@ -270,11 +278,13 @@ def _decode_part(records: pl.DataFrame, con: duckdb.DuckDBPyConnection) -> pl.Da
                        as _envelope,
                    _update_type, _other_chat_id, _other_date,
                    json_type(_d.update_id) as _update_id_type,
-                   case _update_type when '{first}' then _d."{first}" {rest_messages} end
-                       as _message
+                   {message_column} as _message
             from decoded""").pl()
     finally:
         con.unregister("records")
+    if likely_messages and decoded.get_column("_update_type").is_in(rest).any():
+        return _decode_part(records, con)
+    return decoded
 
 
 def decode_updates(bronze: pl.DataFrame) -> pl.DataFrame:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,11 +23,17 @@ from lakehouse.lake.delta import (
     open_table,
     replace_partitions_streamed,
 )
+from lakehouse.lake.jsondecode import json_decoder
 from lakehouse.lake.ledger import Ledger
 from lakehouse.lake.location import Lake
 from lakehouse.lake.rawfiles import BronzeLoad, chunks_by_size
 from lakehouse.lake.stagetimes import StageTimes
-from lakehouse.sources.telegram_landing import decode_records, decode_updates, raw_records
+from lakehouse.sources.telegram_landing import (
+    decode_records,
+    decode_updates,
+    message_updates_first,
+    raw_records,
+)
 from lakehouse.transforms.telegram import (
     MESSAGE_UPDATE_TYPES,
     SILVER_SCHEMA,
@@ -72,20 +79,24 @@ def load_bronze(lake: Lake, keys: list[str], allowed_chat_ids: Collection[int] =
     ledger = bronze_ledger(lake)
     days = days or (date.fromisoformat(DEFAULT_PARTITIONS_START),
                     datetime.now(UTC).date() + timedelta(days=1))
-    for chunk in chunks_by_size(lake, keys, BRONZE_COMMIT_BYTES, BRONZE_COMMIT_FILES):
-        _load_chunk(lake, chunk, allowed_chat_ids, stats, log, days)
-        with stats.stages("ledger"):
-            ledger.record(chunk)
+    with json_decoder() as con:
+        for chunk in chunks_by_size(lake, keys, BRONZE_COMMIT_BYTES, BRONZE_COMMIT_FILES):
+            _load_chunk(lake, chunk, allowed_chat_ids, stats, log, days, con)
+            with stats.stages("ledger"):
+                ledger.record(chunk)
     return stats
 
 
 def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: BronzeLoad,
-                log: Callable[[str], None], days: tuple[date, date] | None) -> None:
+                log: Callable[[str], None], days: tuple[date, date] | None,
+                con: duckdb.DuckDBPyConnection) -> None:
     timed = stats.stages
     with timed("read raw"):
         records, broken_files = raw_records(lake, keys)
     with timed("decode JSON"):
-        records = decode_records(records)
+        # Bronze's rows are keyed by their source file and index: written message updates
+        # first, they are decoded in two parts of one kind each (``decode_records``).
+        records = decode_records(message_updates_first(records), con)
     with timed("bronze transform"):
         every_chat = bronze_updates(records.lazy(), days=days).collect()
         bronze = only_allowed_chats(every_chat.lazy(), allowed).collect() if allowed else every_chat

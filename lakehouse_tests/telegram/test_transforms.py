@@ -9,10 +9,16 @@ import pytest
 
 from lakehouse.lake.delta import append_replacing_sources, scan
 from lakehouse.lake.location import Lake
+from lakehouse.lake.rawfiles import ndjson_lines
 from lakehouse.load.telegram import BRONZE, SILVER, load_bronze, rebuild_silver_days
-from lakehouse.sources.telegram_landing import read_raw_records
+from lakehouse.sources.telegram_landing import (
+    decode_records,
+    message_updates_first,
+    read_raw_records,
+)
 from lakehouse.transforms.telegram import (
     BRONZE_SCHEMA,
+    RAW_RECORD_SCHEMA,
     SILVER_SCHEMA,
     bronze_updates,
     quarantine_records,
@@ -317,3 +323,42 @@ def test_silver_refuses_a_bronze_whose_files_it_cannot_read_as_the_table(lake: L
     with pytest.raises(ValueError, match="deletionVectors"):
         rebuild_silver_days(lake, [date(2026, 11, 17)])
     assert not Path(lake.table_uri(*SILVER)).exists()
+
+
+def test_records_decoded_message_updates_first_are_decoded_as_in_landed_order() -> None:
+    # Records that look like message updates and are not (a callback query's nested message,
+    # an edit holding a "message" key, a spaced or broken message) and the other kinds: the
+    # load decodes them message-looking first, in two parts, and must type each as before.
+    lines = [
+        '{"update_id":1,"message":{"message_id":1,"chat":{"id":7},"date":1763251200,"text":"a"}}',
+        '{"update_id":2,"callback_query":{"id":"q","from":{"id":3},'
+        '"message":{"message_id":1,"chat":{"id":7},"date":1763251200}}}',
+        '{"update_id":3,"edited_message":{"message_id":1,"chat":{"id":7},"date":1763251200,'
+        '"edit_date":1763251300,"text":"b","external_reply":{"message":{"x":1}}}}',
+        '{"update_id": 4, "message": {"message_id": 2, "chat": {"id": 7}, "date": 1763251200}}',
+        'not json "message":{',
+        '{"update_id":5,"message":null}',
+        '{"update_id":6,"channel_post":{"message_id":3,"chat":{"id":-100},"date":1763251200}}',
+        '{"update_id":7,"message_reaction":{"chat":{"id":7},"message_id":1,"date":1763251400}}',
+        '{"update_id":8.5,"message":{"message_id":4,"chat":{"id":7},"date":1763251200}}',
+        '{"update_id":9,"message":{"message_id":5,"chat":{"id":7},"date":1763251200,"caption":"c"}}',
+    ]
+    records = (ndjson_lines("\n".join(lines).encode(), "update_text")
+               .with_columns(pl.lit(SEGMENT_KEY).alias("_source_file"),
+                             pl.lit(datetime(2026, 11, 17, tzinfo=UTC)).alias("_ingested_at"))
+               .select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA))
+    in_order = decode_records(records)
+    ordered = message_updates_first(records)
+    assert ordered["_record_index"].to_list()[:6] == [0, 1, 2, 4, 8, 9]  # the message-looking
+    decoded = decode_records(ordered)
+    assert decoded["_record_index"].to_list() == ordered["_record_index"].to_list()
+    assert decoded.sort("_record_index").equals(in_order, null_equal=True)
+    assert decoded.sort("_record_index")["_update_type"].to_list() == [
+        "message", "callback_query", "edited_message", "message", "other", "message", "channel_post",
+        "message_reaction", "message", "message"]
+    edit = decoded.filter(pl.col("_record_index") == 2)["_message"].struct.field("text")
+    assert edit.to_list() == ["b"]
+    # Without an edit among the message-looking records, their part needs no second decoding.
+    plain = message_updates_first(records.filter(pl.col("_record_index") != 2))
+    assert decode_records(plain).sort("_record_index").equals(
+        in_order.filter(pl.col("_record_index") != 2), null_equal=True)

@@ -47,11 +47,7 @@ from dagster._core.storage.local_compute_log_manager import LocalComputeLogManag
 from dagster._serdes import serialize_value
 from dagster._utils import ensure_file, touch_file
 
-from lakehouse.run_worker import (
-    WORKER_PID_TAG,
-    cache_alembic_scripts,
-    keep_launcher_connections,
-)
+from lakehouse.run_worker import cache_alembic_scripts, keep_launcher_connections
 
 # A worker started more than this after its RUN_START event is another process with a reused pid.
 PID_REUSE_SLACK_SECONDS = 5.0
@@ -59,6 +55,22 @@ PID_REUSE_SLACK_SECONDS = 5.0
 WORKER_START_TIMEOUT_SECONDS = 180.0
 # A worker that failed to start is not tried again before this (runs take the default path).
 WORKER_RETRY_SECONDS = 600.0
+
+
+# How the engine event of a run that did not start in a warm worker begins.
+FELL_BACK = "Warm run worker unavailable"
+
+
+def run_process_start(instance: Any, run_id: str) -> tuple[int, float] | None:
+    """The pid of the process executing the run, and when it said so: its first event, the
+    engine's "Started process for run (pid: N)" (``EngineEventData.in_process``), which both a
+    warm worker's fork and Dagster's own run process store before anything else. None before it."""
+    for event in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = event.dagster_event.engine_event_data if event.dagster_event else None
+        pid = data.metadata.get("pid") if data is not None else None
+        if pid is not None:
+            return int(pid.value), event.timestamp
+    return None
 
 
 class WarmWorkerUnavailable(Exception):
@@ -174,12 +186,11 @@ class LocalRunLauncher(DefaultRunLauncher):
         keep_launcher_connections(self._instance)
         try:
             with self._lock:
-                # the run's process tags the run with its pid itself (run_worker._execute)
                 self._worker(origin.repository_origin).launch(
                     run.run_id, serialize_value(self._instance.get_ref()))
         except WarmWorkerUnavailable as error:
             self._instance.report_engine_event(
-                f"Warm run worker unavailable ({error}); starting the run in a new process.",
+                f"{FELL_BACK} ({error}); starting the run in a new process.",
                 run, cls=self.__class__)
             return super().launch_run(context)
         self._run_ids.add(run.run_id)
@@ -188,17 +199,23 @@ class LocalRunLauncher(DefaultRunLauncher):
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        pid = run.tags.get(WORKER_PID_TAG)
-        if pid is None:
+        started = None if self._fell_back(run_id) else run_process_start(self._instance, run_id)
+        if started is None:
             return super().terminate(run_id)
+        pid, since = started
         self._instance.report_run_canceling(run)
-        start = self._run_start(run_id)
-        if not _alive_since(int(pid), start.timestamp if start else None):
+        if not _alive_since(pid, since):
             return False
         # What Dagster's code server does to a run it started: an interrupt, which the run turns
         # into its steps' interruption and a CANCELED run.
-        os.kill(int(pid), signal.SIGINT)
+        os.kill(pid, signal.SIGINT)
         return True
+
+    def _fell_back(self, run_id: str) -> bool:
+        """Whether the run was started on Dagster's default path (its code server's)."""
+        return not self._warm or any(
+            (event.message or "").startswith(FELL_BACK) for event in
+            self._instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT))
 
     def dispose(self) -> None:
         for worker in self._workers.values():

@@ -57,8 +57,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-# The run's process, which the launcher's termination signals, as a tag of its run.
-WORKER_PID_TAG = "lakehouse/run_worker_pid"
 # A connection is served within this; the launcher waits a little longer.
 REQUEST_TIMEOUT_SECONDS = 10.0
 PARENT_CHECK_SECONDS = 1.0
@@ -401,9 +399,9 @@ LAUNCHER_KEPT_ENGINES = 16
 def keep_launcher_connections(instance: Any) -> bool:
     """For the process that launches runs (the daemon, the webserver): its instance's SQLite
     storages keep their engines for the process's life (``_keep_connections``), so that a
-    launch (storing the run's STARTING event, reading the run back twice, tagging it with its
-    process) costs its statements, not an engine, a compilation and a WAL checkpoint each.
-    Once per instance; False if its storages are not Dagster's SQLite ones."""
+    launch (storing the run's STARTING event, reading the run back) costs its statements, not
+    an engine, a compilation and a WAL checkpoint each. Once per instance; False if its
+    storages are not Dagster's SQLite ones."""
     if getattr(instance, "_lakehouse_kept_connections", False):
         return True
     kept = _keep_connections(instance, _Engines(limit=LAUNCHER_KEPT_ENGINES + 2))
@@ -438,7 +436,8 @@ def _pooled_sqlite(instance: Any, warm: bool = False) -> Iterator[None]:
 
 
 def _execute(run_id: str, instance: Any) -> int:
-    """Execute the run as ``dagster api execute_run`` does."""
+    """Execute the run as ``dagster api execute_run`` does: its first event, "Started process
+    for run", names this process (what ``run_process_pid`` reads to terminate the run)."""
     from dagster._cli.api import _execute_run_command_body
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
     from dagster._utils.interrupts import capture_interrupts
@@ -448,10 +447,6 @@ def _execute(run_id: str, instance: Any) -> int:
         # The launch stored the run's STARTING event in its shard (``instance.launch_run``),
         # creating and checking its schema with this Dagster: not checked again here.
         events._initialized_dbs.add(run_id)  # noqa: SLF001
-    # Tagged here, before the run's first event, not by the launcher once the worker answered:
-    # the run's status changes rewrite its stored body from a read of it, so a tag added by
-    # another process in between (the run has started by then) was lost from it.
-    instance.add_run_tags(run_id, {WORKER_PID_TAG: str(os.getpid())})
 
     with capture_interrupts():
         return _execute_run_command_body(run_id, instance, lambda _event: None,

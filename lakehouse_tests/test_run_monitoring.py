@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 import psutil
 
-from lakehouse.run_launcher import WORKER_PID_TAG
+from lakehouse.run_launcher import run_process_start
 
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
@@ -164,7 +164,7 @@ def test_runs_start_in_forks_of_one_warm_worker_which_reloads_new_code(tmp_path:
         assert run.status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
         event = instance.get_latest_materialization_event(dg.AssetKey("quick"))
         metadata = event.asset_materialization.metadata
-        assert int(run.tags[WORKER_PID_TAG]) == metadata["pid"].value
+        assert run_process_start(instance, run_id)[0] == metadata["pid"].value
         return {"pid": metadata["pid"].value, "worker": metadata["parent"].value}
 
     try:
@@ -178,8 +178,8 @@ def test_runs_start_in_forks_of_one_warm_worker_which_reloads_new_code(tmp_path:
             assert "lakehouse.run_worker" in " ".join(worker.cmdline())
             # Its compute logs are where the UI reads them, complete, and what it printed also
             # reached the daemon's output (the terminal under `make dev`).
-            run_id = next(r.run_id for r in instance.get_runs() if r.tags.get(WORKER_PID_TAG)
-                          == str(second["pid"]))
+            run_id = next(r.run_id for r in instance.get_runs()
+                          if (run_process_start(instance, r.run_id) or (0,))[0] == second["pid"])
             captured = instance.all_logs(run_id, of_type=dg.DagsterEventType.LOGS_CAPTURED)
             log_key = instance.compute_log_manager.build_log_key_for_run(
                 run_id, captured[0].dagster_event.event_specific_data.file_key)
@@ -212,7 +212,7 @@ def test_runs_start_in_forks_of_one_warm_worker_which_reloads_new_code(tmp_path:
             _wait_for(lambda: instance.all_logs(killed, of_type=dg.DagsterEventType.STEP_START),
                       60, "the step to start")
             # its own session (setsid): the group is the run and its compute-log tailers
-            os.killpg(int(instance.get_run_by_id(killed).tags[WORKER_PID_TAG]), signal.SIGKILL)
+            os.killpg(run_process_start(instance, killed)[0], signal.SIGKILL)
             run = _wait_for(lambda: _finished(instance, killed), 120, "run monitoring")
             assert run.status == dg.DagsterRunStatus.FAILURE
             assert any("is gone" in (e.message or "") for e in instance.all_logs(killed))
@@ -266,11 +266,9 @@ def test_a_spare_run_process_takes_the_next_run_and_never_outlives_its_worker(
             second, third = (_wait_for(lambda r=r: _finished(instance, r.run_id), 120, "a run")
                              for r in (run_a, run_b))
             assert second.status == third.status == dg.DagsterRunStatus.SUCCESS
-            # Each run's process tags its run with its pid (what termination signals), and the
-            # tag survives the run's status changes.
-            assert first.tags[WORKER_PID_TAG] == str(first_pid)
-            assert [second.tags[WORKER_PID_TAG], third.tags[WORKER_PID_TAG]] == \
-                [str(pid) for pid in pids]
+            # Each run's first event names its process (what termination signals).
+            assert run_process_start(instance, first.run_id)[0] == first_pid
+            assert [run_process_start(instance, r.run_id)[0] for r in (second, third)] == pids
             metadata = [e.asset_materialization.metadata for e in instance
                         .fetch_materializations(dg.AssetKey("quick"), limit=10).records]
             assert {m["pid"].value for m in metadata} == {first_pid, *pids}

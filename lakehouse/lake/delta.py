@@ -11,6 +11,7 @@ Dagster materialization reports (``delta_metadata``).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
@@ -28,6 +29,13 @@ from lakehouse.secrets import redact
 
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 5
+# delta-rs pulls a stream of batches into a channel of 10 batches ahead of its Parquet writer
+# (read once per process, at its first write). Fed by a faster reader (DuckDB landing a gold
+# model), that channel is full for the whole write: 10 batches of 131,072 rows, about 120 MiB
+# for dim_title, held only once a table has more than ten batches, so the landing's peak grew
+# with the model's size (dim_title 1.1M -> 4.4M rows: 486 -> 727 MiB). Two batches ahead keep
+# the writer busy (the same or less wall time) and what is in flight a batch or two.
+os.environ.setdefault("DELTARS_WRITER_BATCH_CHANNEL_SIZE", "2")
 # Opening a table replays every JSON commit since its last checkpoint, and delta-rs writes one
 # every ``delta.checkpointInterval`` commits (100 by default). A table written every few minutes
 # and opened a dozen times a run would replay up to 100 commits on each open, a cost growing

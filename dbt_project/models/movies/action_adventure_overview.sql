@@ -26,7 +26,9 @@ select
     count(*) filter (where th.is_action) as action_count,
     count(*) filter (where th.is_adventure) as adventure_count,
     count(*) filter (where th.is_action and th.is_adventure) as action_and_adventure_count,
-    round(avg(r.imdb_rating), 2) as avg_imdb_rating,
+    -- IMDB ratings have one decimal: averaged exactly as decimals (as genre_trends_by_decade),
+    -- so the order of a parallel sum cannot move a value across a rounding boundary.
+    round(avg(cast(r.imdb_rating as decimal(18, 1))), 2) as avg_imdb_rating,
     cast(coalesce(sum(r.imdb_votes), 0) as bigint) as imdb_votes,
     round(avg(r.movielens_rating), 2) as avg_movielens_rating,
     cast(coalesce(sum(r.movielens_ratings), 0) as bigint) as movielens_ratings,

@@ -30,11 +30,13 @@ BATCHES_AHEAD = 2
 
 def local_parquet_files(table: DeltaTable) -> list[str] | None:
     """The table's current files when DuckDB can read them as the table: on local disk, not
-    partitioned, no deletion vectors, at least one file; otherwise None."""
+    partitioned, no deletion vectors, no column mapping, at least one file; otherwise None."""
     if table.metadata().partition_columns:
         return None
     if "deletionVectors" in (table.protocol().writer_features or []):
         return None
+    if table.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
+        return None  # the files' columns carry physical names, not the table's
     files = table.file_uris()
     if not files:
         return None

@@ -189,10 +189,11 @@ def cache_resource_schemas() -> None:
     resource.infer_schema_from_config_class = infer_schema_from_config_class
 
 
-def _load(origin_json: str, instance_ref_json: str) -> Any:
+def _load(origin_json: str, instance_ref_json: str) -> tuple[Any, Any]:
     """Import and build everything a run needs, then pin the built repository in its module so
     that a run's reconstruction (``recon_job_from_origin``) finds it instead of building it.
-    Returns the instance, kept for the runs when forks may share it (``_shareable``)."""
+    Returns the instance, kept for the runs when forks may share it (``_shareable``, else
+    None), and the code location's origin."""
     from dagster import DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableRepository
     from dagster._serdes import deserialize_value
@@ -230,9 +231,9 @@ def _load(origin_json: str, instance_ref_json: str) -> Any:
     instance.run_coordinator  # noqa: B018 - each run reads its concurrency settings
     _rehearse(instance, origin)
     if _shareable(instance):
-        return instance
+        return instance, origin
     instance.dispose()
-    return None
+    return None, origin
 
 
 def _rehearse(instance: Any, origin: Any) -> None:
@@ -601,11 +602,8 @@ def _reap(_signum: int, _frame: object) -> None:
 
 
 def serve(socket_path: str, origin_json: str, instance_ref_json: str, parent_pid: int) -> None:
-    from dagster._serdes import deserialize_value
-
     working_directory = Path.cwd().resolve()
-    instance = _load(origin_json, instance_ref_json)
-    origin = deserialize_value(origin_json)
+    instance, origin = _load(origin_json, instance_ref_json)
     # What was loaded lives as long as the worker: out of the collector's sight, a run's garbage
     # collections look only at what the run creates instead of the whole code location (and do
     # not copy the worker's pages by touching them).

@@ -459,3 +459,38 @@ def test_a_resource_class_s_config_schema_is_inferred_once_and_config_is_still_c
         assert "retries" in str(error)
     else:
         raise AssertionError("a wrong value was accepted")
+
+
+def test_terminate_interrupts_the_process_a_run_names_and_leaves_a_fallen_back_run_to_dagster(
+        tmp_path: Path) -> None:
+    """``terminate`` signals the process the run's first event names ("Started process for run
+    (pid: N)"); a run whose launch fell back to Dagster's default path is left to Dagster's
+    launcher (here it has no code server to ask, so nothing is signalled)."""
+    from dagster._core.events import EngineEventData
+
+    from lakehouse.run_launcher import FELL_BACK, LocalRunLauncher, run_process_start
+
+    home, _defs_file, _env = _dev_instance(tmp_path, DEFS)
+    processes = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+                 for _ in range(2)]
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert isinstance(instance.run_launcher, LocalRunLauncher)
+            warm, fell_back = (instance.create_run_for_job(small) for _ in range(2))
+            instance.report_engine_event(f"{FELL_BACK} (test); starting the run in a new process.",
+                                         fell_back)
+            for run, process in zip((warm, fell_back), processes, strict=True):
+                instance.report_engine_event(f"Started process for run (pid: {process.pid}).",
+                                             run, EngineEventData.in_process(process.pid))
+                assert run_process_start(instance, run.run_id)[0] == process.pid
+
+            assert instance.run_launcher.terminate(warm.run_id)
+            assert processes[0].wait(timeout=20) == -signal.SIGINT
+            assert instance.get_run_by_id(warm.run_id).status == dg.DagsterRunStatus.CANCELING
+
+            assert not instance.run_launcher.terminate(fell_back.run_id)
+            assert processes[1].poll() is None  # not signalled by this launcher
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=10)

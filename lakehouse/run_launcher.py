@@ -65,7 +65,11 @@ def run_process_start(instance: Any, run_id: str) -> tuple[int, float] | None:
     """The pid of the process executing the run, and when it said so: its first event, the
     engine's "Started process for run (pid: N)" (``EngineEventData.in_process``), which both a
     warm worker's fork and Dagster's own run process store before anything else. None before it."""
-    for event in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+    return _process_start(instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT))
+
+
+def _process_start(engine_events: Sequence[Any]) -> tuple[int, float] | None:
+    for event in engine_events:
         data = event.dagster_event.engine_event_data if event.dagster_event else None
         pid = data.metadata.get("pid") if data is not None else None
         if pid is not None:
@@ -199,7 +203,11 @@ class LocalRunLauncher(DefaultRunLauncher):
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        started = None if self._fell_back(run_id) else run_process_start(self._instance, run_id)
+        events = self._instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)
+        # A run that took Dagster's default path (its code server's) is Dagster's to terminate.
+        fell_back = not self._warm or any(
+            (event.message or "").startswith(FELL_BACK) for event in events)
+        started = None if fell_back else _process_start(events)
         if started is None:
             return super().terminate(run_id)
         pid, since = started
@@ -210,12 +218,6 @@ class LocalRunLauncher(DefaultRunLauncher):
         # into its steps' interruption and a CANCELED run.
         os.kill(pid, signal.SIGINT)
         return True
-
-    def _fell_back(self, run_id: str) -> bool:
-        """Whether the run was started on Dagster's default path (its code server's)."""
-        return not self._warm or any(
-            (event.message or "").startswith(FELL_BACK) for event in
-            self._instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT))
 
     def dispose(self) -> None:
         for worker in self._workers.values():

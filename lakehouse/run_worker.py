@@ -100,15 +100,13 @@ def _watched_files(working_directory: Path) -> dict[str, int]:
     environment inside the checkout, as ``make setup`` makes it, holds some 2,500 imported
     library modules: stating them all before each launch cost ~10 ms of CPU on its path), and
     the dbt manifest the gold assets were built from."""
-    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     files = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if not path:
             continue
         resolved = Path(path).resolve()
-        if resolved.is_relative_to(working_directory) and "site-packages" not in resolved.parts \
-                and not any(resolved.is_relative_to(prefix) for prefix in installed):
+        if resolved.is_relative_to(working_directory) and "site-packages" not in resolved.parts:
             files[path] = 0
     from lakehouse.lake.table_docs import manifest_path
 

@@ -40,12 +40,13 @@ def local_parquet_files(table: DeltaTable) -> list[str] | None:
     files = table.file_uris()
     if not files:
         return None
-    local = []
-    for uri in files:
-        if "://" in uri and not uri.startswith("file://"):
-            return None
-        local.append(uri.removeprefix("file://"))
-    return local
+    if not all(_is_local(uri) for uri in files):
+        return None
+    return [uri.removeprefix("file://") for uri in files]
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
 
 
 def _quoted(name: str) -> str:
@@ -69,15 +70,18 @@ class Plugin(delta.Plugin):
     def load(self, source_config: SourceConfig) -> Any:
         if "delta_table_path" not in source_config:
             raise Exception("'delta_table_path' is a required argument for the delta table!")
-        storage_options = source_config.get("storage_options", None) or None
-        table = DeltaTable(source_config["delta_table_path"], storage_options=storage_options)
-        files = local_parquet_files(table) if self.connection is not None else None
-        if files is not None and not (source_config.get("as_of_version")
-                                      or source_config.get("as_of_datetime")):
-            columns = ", ".join(_quoted(f.name) for f in table.schema().fields)
-            # union_by_name: a file written before a column was added reads it as null, as
-            # Delta does.
-            return self.connection.read_parquet(files, union_by_name=True).select(columns)
+        path = source_config["delta_table_path"]
+        # Only a local table's current version can be read from its files: anything else goes
+        # straight to the stock plugin, which opens the table itself (not twice).
+        if self.connection is not None and _is_local(path) and not (
+                source_config.get("as_of_version") or source_config.get("as_of_datetime")):
+            table = DeltaTable(path, storage_options=source_config.get("storage_options") or None)
+            files = local_parquet_files(table)
+            if files is not None:
+                columns = ", ".join(_quoted(f.name) for f in table.schema().fields)
+                # union_by_name: a file written before a column was added reads it as null,
+                # as Delta does.
+                return self.connection.read_parquet(files, union_by_name=True).select(columns)
         dataset = super().load(source_config)
         return dataset.scanner(batch_size=self.batch_rows, fragment_readahead=self.files_ahead,
                                batch_readahead=self.batches_ahead)

@@ -96,7 +96,8 @@ def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: Br
     with timed("decode JSON"):
         # Bronze's rows are keyed by their source file and index: written message updates
         # first, they are decoded in two parts of one kind each (``decode_records``).
-        records = decode_records(message_updates_first(records), con)
+        records, messages_first = message_updates_first(records)
+        records = decode_records(records, con, messages_first)
     with timed("bronze transform"):
         every_chat = bronze_updates(records.lazy(), days=days).collect()
         bronze = only_allowed_chats(every_chat.lazy(), allowed).collect() if allowed else every_chat

@@ -173,21 +173,17 @@ def _update_type_sql(keys: str) -> str:
 _MESSAGE_MARK = '"message":{'
 
 
-def _likely_messages(records: pl.DataFrame) -> pl.Series:
-    return (records.get_column("update_text").str.contains(_MESSAGE_MARK, literal=True)
-            .fill_null(False))
+def message_updates_first(records: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """(``records`` with those that look like ``message`` updates first, each part in its own
+    order; how many look so), for ``decode_records`` to decode the two parts apart. Rows are
+    keyed by (``_source_file``, ``_record_index``), not by their order."""
+    likely = (records.get_column("update_text").str.contains(_MESSAGE_MARK, literal=True)
+              .fill_null(False))
+    return pl.concat([records.filter(likely), records.filter(~likely)]), int(likely.sum())
 
 
-def message_updates_first(records: pl.DataFrame) -> pl.DataFrame:
-    """``records`` with those that look like ``message`` updates first, each part in its own
-    order, so that ``decode_records`` decodes the two parts apart. Rows are keyed by
-    (``_source_file``, ``_record_index``), not by their order."""
-    likely = _likely_messages(records)
-    return pl.concat([records.filter(likely), records.filter(~likely)])
-
-
-def decode_records(records: pl.DataFrame,
-                   con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+def decode_records(records: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None,
+                   messages_first: int = 0) -> pl.DataFrame:
     """``DECODED_RECORD_SCHEMA``: each record's validity, update id and its JSON type, update
     type, the chat id and date of a non-message update, and the message a message-like update
     carries, typed: one DuckDB pass over the JSON text, the only decoding of it. The rows are
@@ -201,21 +197,22 @@ def decode_records(records: pl.DataFrame,
     grows with the width of the target struct, and a ``case`` evaluates only its own rows).
     The update id is kept as JSON text, so its JSON type tells a double from an integer.
 
-    Records ordered by ``message_updates_first`` are decoded in two parts: DuckDB then picks
-    each ``case``'s branch once per vector of rows of one kind, where rows of every kind
-    mixed made it copy the typed message of each row into the result.
+    ``messages_first``: how many of the first records look like ``message`` updates (records
+    ordered by ``message_updates_first``, which counts them). The records are then decoded in
+    two parts: DuckDB picks each ``case``'s branch once per vector of rows of one kind, where
+    rows of every kind mixed made it copy the typed message of each row into the result. Only
+    the cost depends on it: a record of another kind among the first is typed all the same.
     ``con``: a ``json_decoder()`` connection, for a load decoding chunk after chunk (opening
     one costs about 25 ms of CPU time).
     """
     if con is None:
         with json_decoder() as own:
-            return decode_records(records, own)
-    likely = _likely_messages(records)
-    first_part = likely.sum()
-    parts = ([records.slice(0, first_part), records.slice(first_part)]
-             if 0 < first_part < records.height and likely.head(first_part).all() else [records])
-    decoded = pl.concat([_decode_part(part, con, likely_messages=len(parts) == 2 and i == 0)
-                         for i, part in enumerate(parts)])
+            return decode_records(records, own, messages_first)
+    parts = [(part, likely) for part, likely in ((records.slice(0, messages_first), True),
+                                                 (records.slice(messages_first), False))
+             if part.height] or [(records, False)]
+    decoded = pl.concat([_decode_part(part, con, likely_messages=likely)
+                         for part, likely in parts])
     frame = pl.concat([records, decoded], how="horizontal")
     # Only what differs: a cast to the very same struct type still copied the message
     # (0.4 s CPU per 1M records).

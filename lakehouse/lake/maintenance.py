@@ -43,6 +43,7 @@ from lakehouse.lake.delta import (
     HISTORY_SEARCHED,
     LOG_RETENTION_HOURS,
     TABLE_PROPERTIES,
+    add_actions,
     commit_facts,
     log_retention,
     newest_data_commit,
@@ -92,7 +93,7 @@ class MaintenanceReport:
 
 
 def active_files(table: DeltaTable) -> TableFiles:
-    actions = pa.table(table.get_add_actions(flatten=True))
+    actions = add_actions(table)
     if not actions.num_rows:
         return TableFiles(0, 0)
     return TableFiles(actions.num_rows, int(pa.compute.sum(actions["size_bytes"]).as_py() or 0))
@@ -149,7 +150,7 @@ def hot_layout(table: DeltaTable) -> HotLayout | None:
     if order_by is None:
         return None
     column = partition_columns[0]
-    actions = pa.table(table.get_add_actions(flatten=True))
+    actions = add_actions(table)
     if not actions.num_rows:
         return None
     values = actions.column(f"partition.{column}").cast(pa.string())

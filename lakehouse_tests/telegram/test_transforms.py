@@ -328,7 +328,7 @@ def test_silver_refuses_a_bronze_whose_files_it_cannot_read_as_the_table(lake: L
 def test_records_decoded_message_updates_first_are_decoded_as_in_landed_order() -> None:
     # Records that look like message updates and are not (a callback query's nested message,
     # an edit holding a "message" key, a spaced or broken message) and the other kinds: the
-    # load decodes them message-looking first, in two parts, and must type each as before.
+    # load decodes them message-looking first and must type each as in their landed order.
     lines = [
         '{"update_id":1,"message":{"message_id":1,"chat":{"id":7},"date":1763251200,"text":"a"}}',
         '{"update_id":2,"callback_query":{"id":"q","from":{"id":3},'
@@ -358,7 +358,10 @@ def test_records_decoded_message_updates_first_are_decoded_as_in_landed_order() 
         "message_reaction", "message", "message"]
     edit = decoded.filter(pl.col("_record_index") == 2)["_message"].struct.field("text")
     assert edit.to_list() == ["b"]
-    # Without an edit among the message-looking records, their part needs no second decoding.
+    # Without an edit among the message-looking records, and with the message-looking alone.
     plain = message_updates_first(records.filter(pl.col("_record_index") != 2))
     assert decode_records(plain).sort("_record_index").equals(
         in_order.filter(pl.col("_record_index") != 2), null_equal=True)
+    looking = plain.head(5)
+    assert decode_records(looking).sort("_record_index").equals(
+        in_order.filter(pl.col("_record_index").is_in([0, 1, 4, 8, 9])), null_equal=True)

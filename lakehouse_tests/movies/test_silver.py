@@ -76,7 +76,7 @@ def test_imdb_repeats_found_partition_by_partition_give_the_transforms_rows(lake
     (bounded memory), leave exactly the rows the plain transform keeps."""
     import random
 
-    from lakehouse.load.movies import KeyHashes, StreamSplit, load_tsv_one_commit
+    from lakehouse.load.movies import KeyHashes, StreamSplit, load_text_one_commit
     from lakehouse.transforms.imdb import IMDB_CSV_OPTIONS
 
     spec = next(t for t in IMDB_TABLES if t.table == "imdb_principals")
@@ -92,7 +92,7 @@ def test_imdb_repeats_found_partition_by_partition_give_the_transforms_rows(lake
     split = StreamSplit(spec.checks, spec.columns, spec.key, spec.raw_key)
     split.hashes = KeyHashes(partition_rows=1_000)  # 32 partitions of the 20,300 hashes
     uri = lake.table_uri("silver", spec.table)
-    invalid = load_tsv_one_commit(lake, uri, path, split,
+    invalid = load_text_one_commit(lake, uri, path, split,
                                   lambda lf: lf.unique(subset=list(spec.key), keep="any"), "v1")
     assert invalid == []
     assert [r["_index"] for r in split.bad[0].iter_rows(named=True)] == [5]
@@ -135,7 +135,7 @@ def test_imdb_load_memory_is_bounded_by_blocks_and_row_groups_not_by_the_file(la
         SILVER_ROW_GROUP_ROWS,
         TSV_BLOCK_BYTES,
         _grouped,
-        _tsv_reader,
+        _text_reader,
     )
 
     spec = next(t for t in IMDB_TABLES if t.table == "imdb_ratings")
@@ -148,14 +148,14 @@ def test_imdb_load_memory_is_bounded_by_blocks_and_row_groups_not_by_the_file(la
     path = tmp_path / "title.ratings.tsv"
     path.write_text(text)
     invalid: list = []
-    _, reader = _tsv_reader(path, invalid)
+    _, reader = _text_reader(path, invalid)
     batch_texts = [sum(pc.sum(pc.utf8_length(column)).as_py() for column in batch.columns)
                    + 3 * batch.num_rows for batch in reader]  # two tabs and a newline a row
     # A block ends where its last line ends: a line's length over the block size at most.
     assert len(batch_texts) > 4 and max(batch_texts) <= TSV_BLOCK_BYTES + 32
     assert sum(batch_texts) == len(text) - len(HEADER) and invalid == []
     # The blocks are typed in groups (Polars' cost per call): bounded too, every row in one.
-    _, reader = _tsv_reader(path, invalid)
+    _, reader = _text_reader(path, invalid)
     groups = list(_grouped(reader, 2 * TSV_BLOCK_BYTES))
     assert len(groups) > 1 and sum(g.num_rows for g in groups) == n
     assert max(g.nbytes for g in groups) < 4 * TSV_BLOCK_BYTES

@@ -398,13 +398,29 @@ def _write_batches(lake: Lake, uri: str, schema: pl.Schema, frames: Iterator[pl.
     """``frames`` (of ``schema``) as the table's new version, written as they come in bounded
     row groups (``silver_writer``); the column comments ride in the same commit."""
     arrow_schema = table_docs.annotate_schema(uri, pl.DataFrame(schema=schema).to_arrow().schema)
-    batches = (b for f in frames for b in f.to_arrow().cast(arrow_schema).to_batches())
+    failed: list[Exception] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for frame in frames:
+                yield from frame.to_arrow().cast(arrow_schema).to_batches()
+        except Exception as exc:
+            failed.append(exc)
+            raise
+
     commit = CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag})
-    write_deltalake(
-        uri, pa.RecordBatchReader.from_batches(arrow_schema, batches), mode="overwrite",
-        schema_mode="overwrite", storage_options=lake.storage_options or None,
-        commit_properties=commit, writer_properties=silver_writer(),
-        **table_docs.creation_options(uri))
+    try:
+        write_deltalake(
+            uri, pa.RecordBatchReader.from_batches(arrow_schema, batches()), mode="overwrite",
+            schema_mode="overwrite", storage_options=lake.storage_options or None,
+            commit_properties=commit, writer_properties=silver_writer(),
+            **table_docs.creation_options(uri))
+    except Exception:
+        # delta-rs wraps what the batches raised in its own error (a text): raise the original,
+        # so a file that cannot be read (``_reading``) and ``_KeysRepeat`` are told apart.
+        if failed:
+            raise failed[0] from None
+        raise
     table_docs.document(uri, lake.storage_options, commit_properties=commit)
 
 
@@ -427,7 +443,8 @@ def load_text_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
             held = []
             for prepared in groups:
                 if repeated is not None:
-                    mask = prepared["_key_hash"].is_in(repeated.implode())
+                    # A bad row's exact key (ratings) may be null: not held, and not lost.
+                    mask = prepared["_key_hash"].is_in(repeated.implode()).fill_null(False)
                     held.append(split(prepared.filter(mask)))
                     prepared = prepared.filter(~mask)
                 yield split(prepared)
@@ -441,10 +458,8 @@ def load_text_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
 
     try:
         return write(None)
-    except Exception as exc:  # the writer wraps what the batch iterator raised
+    except _KeysRepeat:
         repeated = split.duplicate_hashes()
-        if "_KeysRepeat" not in f"{type(exc).__name__} {exc!r}" and not repeated.len():
-            raise
         log(f"{uri}: {repeated.len()} keys repeat; second pass keeps one row each")
         return write(repeated)
     finally:

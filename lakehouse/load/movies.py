@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from deltalake import CommitProperties, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, CommitProperties, WriterProperties, write_deltalake
 
 from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
@@ -225,11 +225,20 @@ class StreamSplit:
             self.bad.append(batch.filter(~ok).select("_raw", "_index").unnest("_raw"))
             batch = batch.filter(ok)
         if batch.height:
-            self.hashes.add(batch["_key_hash"])
-            keys = batch.select(self.key)
-            strict = batch.height < 2 or bool(keys.select(self._increasing()).item())
-            self.runs.append((keys.row(0), keys.row(-1), strict))
-        return batch.drop("_reason", "_key_hash", "_raw", "_index")
+            hashes = batch["_key_hash"]
+            self.hashes.add(hashes)
+            if self.exact_key is not None:
+                # The exact key orders as the key's tuple: its run is read off the integers
+                # (a Polars plan per batch for the tuples cost ratings about 5% of their load).
+                exact = hashes.to_numpy()
+                self.runs.append(((int(exact[0]),), (int(exact[-1]),),
+                                  bool(np.all(exact[1:] > exact[:-1]))))
+            else:
+                keys = batch.select(self.key)
+                strict = batch.height < 2 or bool(keys.select(self._increasing()).item())
+                self.runs.append((keys.row(0), keys.row(-1), strict))
+        # The typed columns as they are (a DataFrame.drop costs a plan, about 0.6 ms a batch).
+        return pl.DataFrame([batch.get_column(c) for c in batch.columns if c not in _SPLIT_COLUMNS])
 
     def _runs_prove_unique(self) -> bool:
         if not all(strict for _, _, strict in self.runs):
@@ -244,6 +253,9 @@ class StreamSplit:
         if self._runs_prove_unique():
             return pl.Series("h", [], pl.UInt64)
         return self.hashes.repeated()
+
+
+_SPLIT_COLUMNS = frozenset({"_reason", "_key_hash", "_raw", "_index"})  # prepare's, not typed
 
 
 def typed_key_hash(key: Sequence[str]) -> pl.Expr:
@@ -269,10 +281,18 @@ TSV_GROUP_BYTES = 8 << 20
 SILVER_ROW_GROUP_ROWS = 1 << 18
 
 
-def silver_writer() -> WriterProperties:
+def silver_writer(schema: pa.Schema | None = None) -> WriterProperties:
     """The Parquet settings of the one-pass loads' Delta files (snappy, delta-rs' default, said
-    again: WriterProperties without it means uncompressed)."""
-    return WriterProperties(compression="SNAPPY", max_row_group_size=SILVER_ROW_GROUP_ROWS)
+    again: WriterProperties without it means uncompressed).
+
+    A timestamp column of ``schema`` is written without a dictionary: its values are nearly
+    all distinct, so the writer built a dictionary only to give it up for plain pages (for
+    ml-32m's ratings at 0.4 of the real size, 0.2-0.3 s of CPU of the load's 4-5 s, and a file
+    of 144 MiB instead of 131 MiB)."""
+    plain = {f.name: ColumnProperties(dictionary_enabled=False) for f in schema or []
+             if pa.types.is_timestamp(f.type)}
+    return WriterProperties(compression="SNAPPY", max_row_group_size=SILVER_ROW_GROUP_ROWS,
+                            column_properties=plain or None)
 
 
 @dataclass(frozen=True)
@@ -413,7 +433,7 @@ def _write_batches(lake: Lake, uri: str, schema: pl.Schema, frames: Iterator[pl.
         write_deltalake(
             uri, pa.RecordBatchReader.from_batches(arrow_schema, batches()), mode="overwrite",
             schema_mode="overwrite", storage_options=lake.storage_options or None,
-            commit_properties=commit, writer_properties=silver_writer(),
+            commit_properties=commit, writer_properties=silver_writer(arrow_schema),
             **table_docs.creation_options(uri))
     except Exception:
         # delta-rs wraps what the batches raised in its own error (a text): raise the original,

@@ -167,7 +167,7 @@ def _repeats(hashes: np.ndarray) -> np.ndarray:
 class StreamSplit:
     """A one-pass load: raw text rows in, typed good rows out, bad rows and key hashes aside.
 
-    ``prepare`` adds to the (parallel, streaming) Polars plan the typed columns, the reason
+    ``prepare`` adds to a group of rows' Polars plan the typed columns, the reason
     of the first failing check, the key hash and the raw row as a struct; the per-batch
     callback only splits on the reason, so the Python work per batch stays tiny. Bad rows are
     kept for quarantine; the key hashes of good rows go to a spill file (``KeyHashes``) that
@@ -314,9 +314,10 @@ class TextFormat:
 
 IMDB_TSV = TextFormat("\t", None, "\\N")
 # MovieLens ratings rows are narrow (four short numbers): 8 MiB of them is 225,000 rows, and
-# typing and checking a group that big held 130 MiB more than a 2 MiB group (ml-32m at a tenth
-# and at 0.4 of its size: 406 and 402 MiB against 279 and 279 MiB for the read and checks, the
-# same CPU time), and Arrow's read-ahead of 1 MiB blocks another 30 MiB.
+# typing and checking groups that big peaked about 120 MiB higher than 2 MiB groups (the read
+# and checks of ml-32m's ratings at a tenth and at 0.4 of its size: 397 and 402 MiB against
+# 284 and 279 MiB, in the same CPU time); Arrow's read-ahead of 1 MiB blocks held 37 MiB, of
+# 256 KiB blocks 9 MiB.
 MOVIELENS_CSV = TextFormat(",", '"', "", numbered=True, block_bytes=256 << 10,
                            group_bytes=2 << 20)
 

@@ -39,14 +39,19 @@ def test_imdb_repeated_keys_and_malformed_lines_in_one_commit(lake: Lake) -> Non
     assert outcome.quarantined == 2
 
 
-def test_movielens_rerating_keeps_the_newest(lake: Lake, tmp_path) -> None:
+def load_ratings(lake: Lake, tmp_path, rows: str) -> tuple[str, pl.DataFrame]:
+    """``rows`` (after the header) as ratings.csv through the ratings load: (uri, quarantine)."""
     spec = next(t for t in MOVIELENS_TABLES if t.table == "movielens_ratings")
     path = tmp_path / "ratings.csv"
-    # Beside the re-rating, rows whose key is not a number (no key to hold back) stay bad rows.
-    path.write_text("userId,movieId,rating,timestamp\n"
-                    "1,296,3.0,1000\n1,296,4.5,2000\n1,1,5.0,1500\n2,296,x,1\nu9,296,4.0,1\n")
+    path.write_text("userId,movieId,rating,timestamp\n" + rows)
     uri = lake.table_uri("silver", "movielens_ratings")
-    bad = load_movielens_member(lake, uri, path, spec, "raw#ratings.csv", "v1")
+    return uri, load_movielens_member(lake, uri, path, spec, "raw#ratings.csv", "v1")
+
+
+def test_movielens_rerating_keeps_the_newest(lake: Lake, tmp_path) -> None:
+    # Beside the re-rating, rows whose key is not a number (no key to hold back) stay bad rows.
+    uri, bad = load_ratings(lake, tmp_path, "1,296,3.0,1000\n1,296,4.5,2000\n1,1,5.0,1500\n"
+                                            "2,296,x,1\nu9,296,4.0,1\n")
     rows = scan(lake, uri).sort("movie_id").collect()
     assert rows.select("user_id", "movie_id", "rating").rows() == [(1, 1, 5.0), (1, 296, 4.5)]
     assert bad.sort("record_index").select("record_index", "reason").rows() == [
@@ -59,12 +64,8 @@ def test_movielens_ragged_rows_are_quarantined_in_place_not_fatal(lake: Lake, tm
     """A row with too few or too many fields is quarantined with the count (too many used to
     fail the whole load), and every row keeps its index in the file, as Polars counts rows: a
     blank line is a row (of nulls, so a bad one)."""
-    spec = next(t for t in MOVIELENS_TABLES if t.table == "movielens_ratings")
-    path = tmp_path / "ratings.csv"
-    path.write_text("userId,movieId,rating,timestamp\n"
-                    "1,1,4.0,10\n1,2,4.0\n1,3,4.0,10,extra\n\n1,4,\"4.5\",10\n1,5,9,10\n")
-    uri = lake.table_uri("silver", "movielens_ratings")
-    bad = load_movielens_member(lake, uri, path, spec, "raw#ratings.csv", "v1")
+    uri, bad = load_ratings(lake, tmp_path, "1,1,4.0,10\n1,2,4.0\n1,3,4.0,10,extra\n\n"
+                                            "1,4,\"4.5\",10\n1,5,9,10\n")
     assert scan(lake, uri).sort("movie_id").select("movie_id", "rating").collect().rows() == [
         (1, 4.0), (4, 4.5)]
     assert bad.sort("record_index").select("record_index", "reason", "raw_record").rows() == [

@@ -7,10 +7,14 @@ No Dagster here, so the benchmark runs exactly this code.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import math
+import queue
 import shutil
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +27,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from deltalake import CommitProperties, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, CommitProperties, WriterProperties, write_deltalake
 
 from lakehouse.lake import table_docs
 from lakehouse.lake.location import Lake
@@ -47,9 +51,13 @@ from lakehouse.transforms.movielens import (
     MOVIELENS_TABLES,
     RATINGS_COLUMNS,
     RATINGS_KEY,
+    TAGS_CHECKS,
+    TAGS_COLUMNS,
+    TAGS_KEY,
     MovieLensTable,
     latest_rating,
-    movielens_tag_counts,
+    tag_counts,
+    tags_per_user,
 )
 
 Log = Callable[[str], None]
@@ -162,7 +170,7 @@ def _repeats(hashes: np.ndarray) -> np.ndarray:
 class StreamSplit:
     """A one-pass load: raw text rows in, typed good rows out, bad rows and key hashes aside.
 
-    ``prepare`` adds to the (parallel, streaming) Polars plan the typed columns, the reason
+    ``prepare`` adds to a group of rows' Polars plan the typed columns, the reason
     of the first failing check, the key hash and the raw row as a struct; the per-batch
     callback only splits on the reason, so the Python work per batch stays tiny. Bad rows are
     kept for quarantine; the key hashes of good rows go to a spill file (``KeyHashes``) that
@@ -220,11 +228,20 @@ class StreamSplit:
             self.bad.append(batch.filter(~ok).select("_raw", "_index").unnest("_raw"))
             batch = batch.filter(ok)
         if batch.height:
-            self.hashes.add(batch["_key_hash"])
-            keys = batch.select(self.key)
-            strict = batch.height < 2 or bool(keys.select(self._increasing()).item())
-            self.runs.append((keys.row(0), keys.row(-1), strict))
-        return batch.drop("_reason", "_key_hash", "_raw", "_index")
+            hashes = batch["_key_hash"]
+            self.hashes.add(hashes)
+            if self.exact_key is not None:
+                # The exact key orders as the key's tuple: its run is read off the integers
+                # (a Polars plan per batch for the tuples cost ratings about 5% of their load).
+                exact = hashes.to_numpy()
+                self.runs.append(((int(exact[0]),), (int(exact[-1]),),
+                                  bool(np.all(exact[1:] > exact[:-1]))))
+            else:
+                keys = batch.select(self.key)
+                strict = batch.height < 2 or bool(keys.select(self._increasing()).item())
+                self.runs.append((keys.row(0), keys.row(-1), strict))
+        # The typed columns as they are (a DataFrame.drop costs a plan, about 0.6 ms a batch).
+        return pl.DataFrame([batch.get_column(c) for c in batch.columns if c not in _SPLIT_COLUMNS])
 
     def _runs_prove_unique(self) -> bool:
         if not all(strict for _, _, strict in self.runs):
@@ -241,41 +258,11 @@ class StreamSplit:
         return self.hashes.repeated()
 
 
+_SPLIT_COLUMNS = frozenset({"_reason", "_key_hash", "_raw", "_index"})  # prepare's, not typed
+
+
 def typed_key_hash(key: Sequence[str]) -> pl.Expr:
     return pl.struct(list(key)).hash(seed=7).alias("_key_hash")
-
-
-def _dedup_if_needed(lake: Lake, uri: str, split: StreamSplit,
-                     dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
-                     log: Log) -> int:
-    """Replace rows of repeated keys by their dedup (a second commit, only when keys repeat)."""
-    repeated = split.duplicate_hashes()
-    if repeated.len() == 0:
-        return 0
-    log(f"{uri}: {repeated.len()} keys repeat; keeping one row each")
-    table = pl.scan_delta(uri, storage_options=lake.storage_options or None)
-    hashed = table.with_columns(split.key_expr())
-    in_repeated = pl.col("_key_hash").is_in(repeated.implode())
-    fixed = pl.concat([
-        hashed.filter(~in_repeated).drop("_key_hash"),
-        hashed.filter(in_repeated).drop("_key_hash").pipe(dedup),
-    ])
-    write_snapshot_table(lake, uri, fixed, version_tag)
-    return repeated.len()
-
-
-def load_csv_one_pass(lake: Lake, uri: str, path: Path, csv_options: dict, split: StreamSplit,
-                      dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
-                      log: Log = _noop) -> None:
-    """A plain CSV to a Delta table in one streaming pass (Polars), one commit."""
-    raw = pl.scan_csv(path, row_index_name="_index", **csv_options)
-    schema = split.typed(raw.head(0)).collect_schema()
-    plan = split.prepare(raw).map_batches(split, schema=schema, streamable=True)
-    try:
-        write_snapshot_table(lake, uri, plan, version_tag)
-        _dedup_if_needed(lake, uri, split, dedup, version_tag, log)
-    finally:
-        split.hashes.close()
 
 
 # The TSV is read in blocks of this size. Arrow's streaming reader decompresses and reads ahead
@@ -297,38 +284,123 @@ TSV_GROUP_BYTES = 8 << 20
 SILVER_ROW_GROUP_ROWS = 1 << 18
 
 
-def silver_writer() -> WriterProperties:
+def silver_writer(schema: pa.Schema | None = None) -> WriterProperties:
     """The Parquet settings of the one-pass loads' Delta files (snappy, delta-rs' default, said
-    again: WriterProperties without it means uncompressed)."""
-    return WriterProperties(compression="SNAPPY", max_row_group_size=SILVER_ROW_GROUP_ROWS)
+    again: WriterProperties without it means uncompressed).
+
+    A timestamp column of ``schema`` is written without a dictionary: its values are nearly
+    all distinct, so the writer built a dictionary only to give it up for plain pages (for
+    ml-32m's ratings at 0.4 of the real size, 0.2-0.3 s of CPU of the load's 4-5 s, and a file
+    of 144 MiB instead of 131 MiB)."""
+    plain = {f.name: ColumnProperties(dictionary_enabled=False) for f in schema or []
+             if pa.types.is_timestamp(f.type)}
+    return WriterProperties(compression="SNAPPY", max_row_group_size=SILVER_ROW_GROUP_ROWS,
+                            column_properties=plain or None)
 
 
-def _tsv_reader(path: Path, invalid: list[tuple[int | None, str, str]],
-                block_size: int = TSV_BLOCK_BYTES
-                ) -> tuple[list[str], pacsv.CSVStreamingReader]:
-    """A pyarrow streaming reader of a (gzip) TSV, every column as text: decompression runs
-    ahead in its own thread while blocks are parsed in parallel, so nothing waits for a full
-    gunzip, and memory is bounded by the block size, not by the file's (``TSV_BLOCK_BYTES``)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as head:
-        columns = head.readline().rstrip("\n").split("\t")
+@dataclass(frozen=True)
+class TextFormat:
+    """How a raw text file splits into rows and fields (every field read as text)."""
+
+    delimiter: str
+    quote_char: str | None  # None: a quote is data (IMDB titles have unbalanced ones)
+    null: str  # a field with this text is null ("" in a CSV: unquoted and empty only)
+    # Rows as Polars' CSV reader made them (MovieLens' loads used it, and their quarantine keeps
+    # its record indexes): a blank line is a row (of nulls), and blocks are parsed in order on
+    # one thread, which is what lets pyarrow number the rows it rejects (a parallel parse does
+    # not), so a rejected row and every row after it keep their index in the file.
+    numbered: bool = False
+    # Read blocks and typed groups (``TSV_BLOCK_BYTES``, ``TSV_GROUP_BYTES``).
+    block_bytes: int = TSV_BLOCK_BYTES
+    group_bytes: int = TSV_GROUP_BYTES
+
+
+IMDB_TSV = TextFormat("\t", None, "\\N")
+# MovieLens ratings rows are narrow (four short numbers): 8 MiB of them is 225,000 rows, and
+# typing and checking groups that big peaked about 120 MiB higher than 2 MiB groups (the read
+# and checks of ml-32m's ratings at a tenth and at 0.4 of its size: 397 and 402 MiB against
+# 284 and 279 MiB, in the same CPU time); Arrow's read-ahead of 1 MiB blocks held 37 MiB, of
+# 256 KiB blocks 9 MiB.
+MOVIELENS_CSV = TextFormat(",", '"', "", numbered=True, block_bytes=256 << 10,
+                           group_bytes=2 << 20)
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    """A file inside a zip, read straight out of it: ml-32m's ratings.csv (870 MB) written to a
+    temporary file and read back cost 2.4 s of CPU more than its inflate and parse (8.4 s
+    against 5.9 s)."""
+
+    zip_path: Path
+    name: str  # the member's name in the zip
+    size: int  # uncompressed bytes
+
+    def open(self) -> IO[bytes]:
+        # The member keeps the zip's file open until it is closed itself.
+        return zipfile.ZipFile(self.zip_path).open(self.name)
+
+
+TextFile = Path | ZipMember
+
+
+def _file_size(path: TextFile) -> int:
+    return path.size if isinstance(path, ZipMember) else path.stat().st_size
+
+
+def _text_reader(path: TextFile, invalid: list[tuple[int | None, str, str]],
+                 fmt: TextFormat = IMDB_TSV) -> tuple[list[str], pacsv.CSVStreamingReader]:
+    """A pyarrow streaming reader of a (gzip) TSV or CSV, every column as text: decompression
+    runs ahead in its own thread while blocks are parsed, so nothing waits for a full gunzip,
+    and memory is bounded by the block size, not by the file's (``fmt.block_bytes``).
+
+    A row with the wrong number of fields is left out and added to ``invalid`` as (its record
+    index when the format is ``numbered``, else None; the reason; its text)."""
+    if isinstance(path, ZipMember):
+        first, stream = path.open(), pa.PythonFile(path.open(), mode="r")
+    else:
+        first = gzip.open(path) if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+        stream = pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None)
+    with io.TextIOWrapper(first, encoding="utf-8-sig", newline="") as head:
+        columns = next(csv.reader(
+            [head.readline().rstrip("\r\n")], delimiter=fmt.delimiter,
+            quotechar=fmt.quote_char or '"',
+            quoting=csv.QUOTE_MINIMAL if fmt.quote_char else csv.QUOTE_NONE))
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        invalid.append((row.number, f"expected {row.expected_columns} fields, got "
+        # pyarrow numbers rows from 1 with the header: the data's first row is number 2.
+        index = row.number - 2 if fmt.numbered and row.number is not None else None
+        invalid.append((index, f"expected {row.expected_columns} fields, got "
                         f"{row.actual_columns}", row.text))
         return "skip"
 
+    quoted = fmt.quote_char is not None
     reader = pacsv.open_csv(
-        pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None),
-        read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
-        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False,
-                                         escape_char=False, newlines_in_values=False,
-                                         invalid_row_handler=on_invalid),
+        stream,
+        read_options=pacsv.ReadOptions(block_size=fmt.block_bytes, use_threads=not fmt.numbered),
+        parse_options=pacsv.ParseOptions(
+            delimiter=fmt.delimiter, quote_char=fmt.quote_char if quoted else False,
+            double_quote=quoted, escape_char=False, newlines_in_values=quoted,
+            ignore_empty_lines=not fmt.numbered, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(columns, pa.string()), null_values=["\\N"],
+            column_types=dict.fromkeys(columns, pa.string()), null_values=[fmt.null],
             strings_can_be_null=True, quoted_strings_can_be_null=False),
     )
     return columns, reader
+
+
+def _record_indexes(first: int, count: int, invalid: list[tuple[int | None, str, str]]
+                    ) -> np.ndarray:
+    """The record indexes of good rows ``first`` .. ``first + count - 1`` (counted among the
+    good rows) of a file whose reader left out the ``invalid`` rows: the j-th good row is the
+    j-th index that no invalid row holds. Only the invalid rows before them matter, and those
+    are all known once their block is parsed."""
+    good = np.arange(first, first + count, dtype=np.int64)
+    skipped = np.array([i for i, _, _ in invalid if i is not None], dtype=np.int64)
+    if skipped.size == 0:
+        return good
+    # Each invalid row's count of good rows before it: the j-th good row is after those <= j.
+    before = np.sort(skipped) - np.arange(skipped.size)
+    return good + np.searchsorted(before, good, side="right")
 
 
 def _grouped(reader: Iterator[pa.RecordBatch], nbytes: int = TSV_GROUP_BYTES
@@ -350,11 +422,104 @@ class _KeysRepeat(Exception):
     """Raised at the end of a pass whose keys repeat: the write aborts before its commit."""
 
 
-def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
-                        dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
-                        log: Log = _noop) -> list[tuple[int | None, str, str]]:
-    """A TSV to a Delta table in one streaming pass and one commit; returns the rows pyarrow
-    could not split into the header's fields.
+def _read_ahead(items: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """``items`` made in a thread of their own, at most ``depth`` ahead: the next group's read
+    (inflate, parse: pyarrow and zlib let go of the GIL) overlaps this group's checks and write.
+    A MovieLens read is serial (``numbered``): at the real size, without this the stage took
+    16-17 s against the Polars load's 13 s, with it 15-16 s against 17-18 s (alternated runs,
+    the same CPU time)."""
+    done = object()
+    handoff: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer is gone
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
+            put(exc)
+
+    threading.Thread(target=produce, name="lakehouse-read-ahead", daemon=True).start()
+    try:
+        while (item := handoff.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _checked_groups(path: TextFile, fmt: TextFormat, split: StreamSplit,
+                    invalid: list[tuple[int | None, str, str]]
+                    ) -> tuple[pl.Schema, Iterator[pl.DataFrame]]:
+    """The typed schema of the file's good rows, and the file read in groups of blocks, each
+    with ``split.prepare``'s columns (typed columns, reason, key hash, raw row, ``_index``)."""
+    columns, reader = _text_reader(path, invalid, fmt)
+    empty = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+
+    def groups() -> Iterator[pl.DataFrame]:
+        offset = 0  # good rows so far
+        groups = _grouped(reader, fmt.group_bytes)
+        # A numbered read is serial (IMDB's is parallel already, its gunzip ahead in a thread).
+        for rows in _read_ahead(groups) if fmt.numbered else groups:
+            frame = pl.from_arrow(rows)
+            assert isinstance(frame, pl.DataFrame)
+            index = _record_indexes(offset, frame.height, invalid) if fmt.numbered else \
+                np.arange(offset, offset + frame.height, dtype=np.int64)
+            offset += frame.height
+            yield split.prepare(frame.with_columns(pl.Series("_index", index)).lazy()).collect()
+
+    return split.typed(empty.lazy()).collect_schema(), groups()
+
+
+def _write_batches(lake: Lake, uri: str, schema: pl.Schema, frames: Iterator[pl.DataFrame],
+                   version_tag: str) -> None:
+    """``frames`` (of ``schema``) as the table's new version, written as they come in bounded
+    row groups (``silver_writer``); the column comments ride in the same commit."""
+    arrow_schema = table_docs.annotate_schema(uri, pl.DataFrame(schema=schema).to_arrow().schema)
+    failed: list[Exception] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for frame in frames:
+                yield from frame.to_arrow().cast(arrow_schema).to_batches()
+        except Exception as exc:
+            failed.append(exc)
+            raise
+
+    commit = CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag})
+    try:
+        write_deltalake(
+            uri, pa.RecordBatchReader.from_batches(arrow_schema, batches()), mode="overwrite",
+            schema_mode="overwrite", storage_options=lake.storage_options or None,
+            commit_properties=commit, writer_properties=silver_writer(arrow_schema),
+            **table_docs.creation_options(uri))
+    except Exception:
+        # delta-rs wraps what the batches raised in its own error (a text): raise the original,
+        # so a file that cannot be read (``_reading``) and ``_KeysRepeat`` are told apart.
+        if failed:
+            raise failed[0] from None
+        raise
+    table_docs.document(uri, lake.storage_options, commit_properties=commit)
+
+
+def load_text_one_commit(lake: Lake, uri: str, path: TextFile, split: StreamSplit,
+                         dedup: Callable[[pl.LazyFrame], pl.LazyFrame], version_tag: str,
+                         log: Log = _noop, fmt: TextFormat = IMDB_TSV
+                         ) -> list[tuple[int | None, str, str]]:
+    """A TSV or CSV to a Delta table in one streaming pass and one commit; returns the rows
+    pyarrow could not split into the header's fields.
 
     When keys repeat (known only at the end of the pass), the write is abandoned before its
     commit and a second pass holds back just the repeated keys and deduplicates them.
@@ -362,51 +527,76 @@ def load_tsv_one_commit(lake: Lake, uri: str, path: Path, split: StreamSplit,
     def write(repeated: pl.Series | None) -> list[tuple[int | None, str, str]]:
         invalid: list[tuple[int | None, str, str]] = []
         split.reset()
-        columns, reader = _tsv_reader(path, invalid)
-        empty = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-        # The column comments ride in this one commit (table_docs).
-        schema = table_docs.annotate_schema(uri, split.typed(empty.lazy()).collect().to_arrow().schema)
+        schema, groups = _checked_groups(path, fmt, split, invalid)
 
-        def batches() -> Iterator[pa.RecordBatch]:
-            offset, held = 0, []
-            for rows in _grouped(reader):
-                frame = pl.from_arrow(rows)
-                assert isinstance(frame, pl.DataFrame)
-                frame = frame.with_columns(pl.int_range(offset, offset + frame.height,
-                                                        dtype=pl.Int64).alias("_index"))
-                offset += frame.height
-                prepared = split.prepare(frame.lazy()).collect()
+        def frames() -> Iterator[pl.DataFrame]:
+            held = []
+            for prepared in groups:
                 if repeated is not None:
-                    mask = prepared["_key_hash"].is_in(repeated.implode())
+                    # A bad row's exact key (ratings) may be null: not held, and not lost.
+                    mask = prepared["_key_hash"].is_in(repeated.implode()).fill_null(False)
                     held.append(split(prepared.filter(mask)))
                     prepared = prepared.filter(~mask)
-                good = split(prepared)
-                yield from good.to_arrow().cast(schema).to_batches()
+                yield split(prepared)
             if repeated is None and split.duplicate_hashes().len():
                 raise _KeysRepeat
             if held:
-                deduped = dedup(pl.concat(held).lazy()).collect()
-                yield from deduped.to_arrow().cast(schema).to_batches()
+                yield dedup(pl.concat(held).lazy()).collect()
 
-        write_deltalake(
-            uri, pa.RecordBatchReader.from_batches(schema, batches()), mode="overwrite",
-            schema_mode="overwrite", storage_options=lake.storage_options or None,
-            commit_properties=CommitProperties(custom_metadata={SOURCE_PROPERTY: version_tag}),
-            writer_properties=silver_writer(), **table_docs.creation_options(uri))
-        table_docs.document(uri, lake.storage_options, commit_properties=CommitProperties(
-            custom_metadata={SOURCE_PROPERTY: version_tag}))
+        _write_batches(lake, uri, schema, frames(), version_tag)
         return invalid
 
     try:
         return write(None)
-    except Exception as exc:  # the writer wraps what the batch iterator raised
+    except _KeysRepeat:
         repeated = split.duplicate_hashes()
-        if "_KeysRepeat" not in f"{type(exc).__name__} {exc!r}" and not repeated.len():
-            raise
         log(f"{uri}: {repeated.len()} keys repeat; second pass keeps one row each")
         return write(repeated)
     finally:
         split.hashes.close()
+
+
+# A grouping over a whole file (MovieLens tags) is done part by part: the rows are spilled to
+# temporary files by a hash of the grouping key, one part for about this many bytes of the
+# raw file, and each part is grouped alone, so the memory is that of one part at any size
+# (4 MiB parts: the tags of ml-32m at a tenth and at 0.4 of its size peaked at 367 and 409 MiB,
+# 1 MiB parts at 357 and 364 MiB, in the same time).
+SPILL_PART_BYTES = 1 << 20
+
+
+class HashParts:
+    """Rows spilled to temporary Arrow files by a hash of ``key``, read back part by part:
+    every row of one key is in one part."""
+
+    def __init__(self, key: Sequence[str], parts: int, folder: Path):
+        self.key, self.parts, self.folder = list(key), max(1, min(parts, 256)), folder
+        self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        part = pl.struct(self.key).hash(seed=11) % self.parts
+        for (i,), rows in frame.with_columns(part.alias("_part")).partition_by(
+                "_part", as_dict=True, include_key=False).items():
+            table = rows.to_arrow()
+            writer = self._writers.get(i)
+            if writer is None:
+                writer = self._writers[i] = pa.ipc.new_stream(
+                    str(self.folder / f"part-{i}.arrow"), table.schema)
+            writer.write_table(table)
+
+    def close(self) -> None:
+        """The spill is complete: every part's file is finished."""
+        for writer in self._writers.values():
+            writer.close()
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """Each part's rows, one part at a time (after ``close``)."""
+        for i in sorted(self._writers):
+            with pa.ipc.open_stream(str(self.folder / f"part-{i}.arrow")) as part:
+                frame = pl.from_arrow(part.read_all())
+            assert isinstance(frame, pl.DataFrame)
+            yield frame
 
 
 class UnreadableRawFile(ValueError):
@@ -445,7 +635,7 @@ def build_imdb_table(lake: Lake, spec: ImdbTable, state: LandingState,
     with lake.local_copy(state.key) as gz:
         log(f"{spec.table}: streaming {state.key} ({state.size / 2**20:.1f} MiB gzip)")
         with _reading(state.key, "gzip TSV", state_key(state.prefix)):
-            invalid = load_tsv_one_commit(
+            invalid = load_text_one_commit(
                 lake, uri, gz, split, lambda lf: lf.unique(subset=list(spec.key), keep="any"),
                 state.version_tag, log)
     bad = _quarantine_frame(split, invalid, source_file=state.key, source="imdb",
@@ -479,13 +669,21 @@ MOVIELENS_SILVER = (*(t.table for t in MOVIELENS_TABLES), "movielens_tag_counts"
 WANTED_MEMBERS = frozenset(t.member for t in MOVIELENS_TABLES)
 
 
-def _extract(zip_path: Path, folder: Path) -> dict[str, Path]:
-    """Stream the CSV members out of the zip: ``{"ratings.csv": path, ...}``."""
-    found: dict[str, Path] = {}
+# The members the one-pass loads read straight out of the zip; the small ones are extracted
+# for Polars' transforms.
+STREAMED_MEMBERS = frozenset({"ratings.csv", "tags.csv"})
+
+
+def _extract(zip_path: Path, folder: Path) -> dict[str, TextFile]:
+    """The CSV members of the zip: ``{"ratings.csv": ZipMember(...), "movies.csv": path, ...}``,
+    the small ones streamed out into ``folder``."""
+    found: dict[str, TextFile] = {}
     with zipfile.ZipFile(zip_path) as zf:
         for info in zf.infolist():
             name = Path(info.filename).name
-            if name in WANTED_MEMBERS and not info.is_dir():  # ml-25m's genome files: skipped
+            if name in STREAMED_MEMBERS and not info.is_dir():
+                found[name] = ZipMember(zip_path, info.filename, info.file_size)
+            elif name in WANTED_MEMBERS and not info.is_dir():  # ml-25m's genome files: skipped
                 dest = folder / name
                 with zf.open(info) as src, open(dest, "wb") as out:
                     shutil.copyfileobj(src, out, 8 << 20)
@@ -515,45 +713,87 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
         with _reading(state.key, "zip", state_key(state.prefix)):
             members = _extract(zip_path, Path(tmp))
         for spec in MOVIELENS_TABLES:
-            needs_tags = spec.table == "movielens_tags" and "movielens_tag_counts" in todo
-            if spec.table not in todo and not needs_tags:
+            needs_counts = spec.table == "movielens_tags" and "movielens_tag_counts" in todo
+            if spec.table not in todo and not needs_counts:
                 continue
             path = members.get(spec.member)
             if path is None:
                 raise FileNotFoundError(f"{state.key} has no {spec.member}")
             source_file = f"{state.key}#{spec.member}"
             uri = lake.table_uri("silver", spec.table)
-            raw = pl.scan_csv(path, **MOVIELENS_CSV_OPTIONS)
+            counts_uri = lake.table_uri("silver", "movielens_tag_counts")
+            log(f"{spec.table}: streaming {spec.member}")
+            with _reading(source_file, "CSV", state_key(state.prefix)):
+                if spec.table == "movielens_tags":
+                    bad = load_movielens_tags(
+                        lake, path, source_file, state.version_tag,
+                        uri if spec.table in todo else None, counts_uri if needs_counts else None)
+                else:
+                    bad = load_movielens_member(lake, uri, path, spec, source_file,
+                                                state.version_tag, log)
             if spec.table in todo:
-                log(f"{spec.table}: streaming {spec.member}")
-                bad = load_movielens_member(lake, uri, path, spec, source_file,
-                                            state.version_tag, log)
                 quarantined = write_quarantine(lake, bad, source_file)
                 outcomes.append(SilverOutcome(spec.table, uri, True, state.key, quarantined))
-            if needs_tags:
-                counts_uri = lake.table_uri("silver", "movielens_tag_counts")
-                log("movielens_tag_counts: counting tags")
-                write_snapshot_table(lake, counts_uri, movielens_tag_counts(raw),
-                                     state.version_tag)
+            if needs_counts:
                 outcomes.append(SilverOutcome("movielens_tag_counts", counts_uri, True,
                                               state.key))
     return outcomes
 
 
-def load_movielens_member(lake: Lake, uri: str, path: Path, spec: MovieLensTable,
+def _movielens_quarantine(split: StreamSplit, invalid: list[tuple[int | None, str, str]],
+                          source_file: str, table: str) -> pl.DataFrame:
+    return _quarantine_frame(split, invalid, source_file=source_file, source="movielens",
+                             table=table, separator=",", null_text="")
+
+
+def load_movielens_member(lake: Lake, uri: str, path: TextFile, spec: MovieLensTable,
                           source_file: str, version_tag: str, log: Log = _noop) -> pl.DataFrame:
-    """One MovieLens CSV to its table; returns its quarantine rows. Ratings (25M rows in ml-25m)
-    take the one-pass streaming load; the small files the plain transform."""
+    """One MovieLens CSV to its table; returns its quarantine rows. Ratings (32M rows in ml-32m)
+    take the one-pass load of the IMDB files, read as Polars reads a CSV; tags have their own
+    (``load_movielens_tags``); the small files the plain transform."""
     if spec.table == "movielens_ratings":
         split = StreamSplit(spec.checks, RATINGS_COLUMNS, RATINGS_KEY, ("userId", "movieId"),
                             exact_key=pl.col("user_id").cast(pl.Int64) * (1 << 32)
                             + pl.col("movie_id").cast(pl.Int64))
-        load_csv_one_pass(lake, uri, path, MOVIELENS_CSV_OPTIONS, split, latest_rating,
-                          version_tag, log)
-        return _quarantine_frame(split, [], source_file=source_file, source="movielens",
-                                 table=spec.table, separator=",", null_text="")
+        invalid = load_text_one_commit(lake, uri, path, split, latest_rating, version_tag, log,
+                                       MOVIELENS_CSV)
+        return _movielens_quarantine(split, invalid, source_file, spec.table)
+    if spec.table == "movielens_tags":
+        return load_movielens_tags(lake, path, source_file, version_tag, uri, None)
+    assert isinstance(path, Path)  # the small members are extracted (``_extract``)
     write_snapshot_table(lake, uri, spec.transform(pl.scan_csv(path, **MOVIELENS_CSV_OPTIONS)),
                          version_tag)
     return quarantine_rows(pl.scan_csv(path, row_index_name="_index", **MOVIELENS_CSV_OPTIONS),
                            spec.checks, source_file=source_file, source="movielens",
                            table=spec.table, separator=",", null_text="").collect()
+
+
+def load_movielens_tags(lake: Lake, path: TextFile, source_file: str, version_tag: str,
+                        tags_uri: str | None, counts_uri: str | None) -> pl.DataFrame:
+    """tags.csv to ``movielens_tags`` and/or ``movielens_tag_counts`` (each written when its
+    uri is given) in one read; returns the quarantine rows.
+
+    Both tables group the whole file, and both groupings lie within one (movie_id, tag): the
+    checked, typed rows are spilled by a hash of (movie_id, tag) (``HashParts``) and each part
+    is grouped alone, by the very transforms of ``movielens_tags`` and
+    ``movielens_tag_counts``, so the memory is one part's whatever the file's size.
+    """
+    split = StreamSplit(TAGS_CHECKS, TAGS_COLUMNS, TAGS_KEY, ("userId", "movieId", "tag"))
+    invalid: list[tuple[int | None, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="lakehouse-tags-") as tmp:
+        parts = HashParts(("movie_id", "tag"), math.ceil(_file_size(path) / SPILL_PART_BYTES),
+                          Path(tmp))
+        schema, groups = _checked_groups(path, MOVIELENS_CSV, split, invalid)
+        try:
+            for prepared in groups:
+                parts.add(split(prepared))
+        finally:
+            parts.close()
+            split.hashes.close()
+        for uri, grouping in ((tags_uri, tags_per_user), (counts_uri, tag_counts)):
+            if uri is None:
+                continue
+            _write_batches(lake, uri, grouping(pl.LazyFrame(schema=schema)).collect_schema(),
+                           (grouping(part.lazy()).collect() for part in parts.frames()),
+                           version_tag)
+    return _movielens_quarantine(split, invalid, source_file, "movielens_tags")

@@ -120,25 +120,46 @@ def normalise_tag(expr: pl.Expr) -> pl.Expr:
     return expr.str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
 
 
+TAGS_KEY = ("user_id", "movie_id", "tag")
+
+
+TAGS_COLUMNS: list[pl.Expr] = [
+    pl.col("userId").cast(pl.Int32, strict=False).alias("user_id"),
+    pl.col("movieId").cast(pl.Int32, strict=False).alias("movie_id"),
+    normalise_tag(pl.col("tag")).alias("tag"),
+    pl.col("tag").alias("tag_raw"),
+    _epoch("timestamp").alias("tagged_at"),
+]
+
+
 def _typed_tags(raw: pl.LazyFrame) -> pl.LazyFrame:
     """Valid tags.csv rows, typed and normalised: one row per application (no dedup)."""
-    return good_rows(raw, TAGS_CHECKS).select(
-        pl.col("userId").cast(pl.Int32).alias("user_id"),
-        pl.col("movieId").cast(pl.Int32).alias("movie_id"),
-        normalise_tag(pl.col("tag")).alias("tag"),
-        pl.col("tag").alias("tag_raw"),
-        _epoch("timestamp").alias("tagged_at"),
+    return good_rows(raw, TAGS_CHECKS).select(TAGS_COLUMNS)
+
+
+def tags_per_user(typed: pl.LazyFrame) -> pl.LazyFrame:
+    """Typed tag applications -> one row per (user_id, movie_id, tag), the earliest winning.
+
+    Every group lies within one (movie_id, tag), so this may run on any part of the rows that
+    holds whole (movie_id, tag) groups (the load's hash partitions)."""
+    return typed.group_by(list(TAGS_KEY)).agg(
+        pl.col("tag_raw").sort_by("tagged_at").first(), pl.col("tagged_at").min())
+
+
+def tag_counts(typed: pl.LazyFrame) -> pl.LazyFrame:
+    """Typed tag applications -> one row per (movie_id, tag) (see ``movielens_tag_counts``)."""
+    return typed.group_by(["movie_id", "tag"]).agg(
+        pl.len().cast(pl.Int64).alias("n_applications"),
+        pl.col("user_id").n_unique().cast(pl.Int64).alias("n_users"),
+        pl.col("tagged_at").min().alias("first_tagged_at"),
+        pl.col("tagged_at").max().alias("last_tagged_at"),
     )
 
 
 def movielens_tags(raw: pl.LazyFrame) -> pl.LazyFrame:
     """tags.csv -> ``movielens_tags``: one row per (user_id, movie_id, tag), the tag normalised
     (``tag_raw`` keeps the user's spelling, the earliest application wins)."""
-    return (
-        _typed_tags(raw)
-        .group_by(["user_id", "movie_id", "tag"])
-        .agg(pl.col("tag_raw").sort_by("tagged_at").first(), pl.col("tagged_at").min())
-    )
+    return _typed_tags(raw).pipe(tags_per_user)
 
 
 def movielens_tag_counts(raw: pl.LazyFrame) -> pl.LazyFrame:
@@ -148,12 +169,7 @@ def movielens_tag_counts(raw: pl.LazyFrame) -> pl.LazyFrame:
     raw rows (a user tagging a film twice is two applications), not the per-user rows of
     ``movielens_tags``; ``n_users`` counts distinct users.
     """
-    return _typed_tags(raw).group_by(["movie_id", "tag"]).agg(
-        pl.len().cast(pl.Int64).alias("n_applications"),
-        pl.col("user_id").n_unique().cast(pl.Int64).alias("n_users"),
-        pl.col("tagged_at").min().alias("first_tagged_at"),
-        pl.col("tagged_at").max().alias("last_tagged_at"),
-    )
+    return _typed_tags(raw).pipe(tag_counts)
 
 
 LINKS_CHECKS: list[Check] = [

@@ -39,17 +39,85 @@ def test_imdb_repeated_keys_and_malformed_lines_in_one_commit(lake: Lake) -> Non
     assert outcome.quarantined == 2
 
 
-def test_movielens_rerating_keeps_the_newest(lake: Lake, tmp_path) -> None:
+def load_ratings(lake: Lake, tmp_path, rows: str) -> tuple[str, pl.DataFrame]:
+    """``rows`` (after the header) as ratings.csv through the ratings load: (uri, quarantine)."""
     spec = next(t for t in MOVIELENS_TABLES if t.table == "movielens_ratings")
     path = tmp_path / "ratings.csv"
-    path.write_text("userId,movieId,rating,timestamp\n"
-                    "1,296,3.0,1000\n1,296,4.5,2000\n1,1,5.0,1500\n2,296,x,1\n")
+    path.write_text("userId,movieId,rating,timestamp\n" + rows)
     uri = lake.table_uri("silver", "movielens_ratings")
-    bad = load_movielens_member(lake, uri, path, spec, "raw#ratings.csv", "v1")
+    return uri, load_movielens_member(lake, uri, path, spec, "raw#ratings.csv", "v1")
+
+
+def test_movielens_rerating_keeps_the_newest(lake: Lake, tmp_path) -> None:
+    # Beside the re-rating, rows whose key is not a number (no key to hold back) stay bad rows.
+    uri, bad = load_ratings(lake, tmp_path, "1,296,3.0,1000\n1,296,4.5,2000\n1,1,5.0,1500\n"
+                                            "2,296,x,1\nu9,296,4.0,1\n")
     rows = scan(lake, uri).sort("movie_id").collect()
     assert rows.select("user_id", "movie_id", "rating").rows() == [(1, 1, 5.0), (1, 296, 4.5)]
-    assert bad.select("record_index", "reason").rows() == [(3, "rating is not a number")]
+    assert bad.sort("record_index").select("record_index", "reason").rows() == [
+        (3, "rating is not a number"), (4, "userId is not an integer")]
     assert pl.read_delta(uri)["rated_at"].dt.epoch("s").sort().to_list() == [1500, 2000]
+    assert DeltaTable(uri).version() == 0  # the repeat deduplicated before the one commit
+
+
+def test_movielens_ragged_rows_are_quarantined_in_place_not_fatal(lake: Lake, tmp_path) -> None:
+    """A row with too few or too many fields is quarantined with the count (too many used to
+    fail the whole load), and every row keeps its index in the file, as Polars counts rows: a
+    blank line is a row (of nulls, so a bad one)."""
+    uri, bad = load_ratings(lake, tmp_path, "1,1,4.0,10\n1,2,4.0\n1,3,4.0,10,extra\n\n"
+                                            "1,4,\"4.5\",10\n1,5,9,10\n")
+    assert scan(lake, uri).sort("movie_id").select("movie_id", "rating").collect().rows() == [
+        (1, 4.0), (4, 4.5)]
+    assert bad.sort("record_index").select("record_index", "reason", "raw_record").rows() == [
+        (1, "expected 4 fields, got 3", "1,2,4.0"),
+        (2, "expected 4 fields, got 5", "1,3,4.0,10,extra"),
+        (3, "userId is not an integer", ",,,"),
+        (5, "rating outside 0.5..5", "1,5,9,10")]
+
+
+def test_movielens_tags_grouped_part_by_part_are_the_transforms_tables(lake: Lake, tmp_path,
+                                                                      monkeypatch) -> None:
+    """Tags spilled to many hash parts and grouped part by part (bounded memory) give exactly
+    the rows of the plain transforms, a quoted tag over two lines included."""
+    import random
+
+    import lakehouse.load.movies as load
+    from lakehouse.transforms.movielens import (
+        MOVIELENS_CSV_OPTIONS,
+        movielens_tag_counts,
+        movielens_tags,
+    )
+
+    rng = random.Random(4)
+    words = ["dark", "Dark ", "funny", "great  soundtrack", "\"twist, ending\"",
+             "\"two\nlines\""]
+    lines = [f"{rng.randrange(1, 40)},{rng.randrange(1, 30)},{rng.choice(words)},"
+             f"{rng.randrange(1_000, 9_000)}" for _ in range(3_000)]
+    lines.insert(7, "3,4,,1000")  # an empty tag: quarantined
+    path = tmp_path / "tags.csv"
+    path.write_text("userId,movieId,tag,timestamp\n" + "\n".join(lines) + "\n")
+    monkeypatch.setattr(load, "SPILL_PART_BYTES", 2_000)
+    spills: list[load.HashParts] = []
+
+    class Parts(load.HashParts):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            spills.append(self)
+
+    monkeypatch.setattr(load, "HashParts", Parts)
+    tags_uri = lake.table_uri("silver", "movielens_tags")
+    counts_uri = lake.table_uri("silver", "movielens_tag_counts")
+    bad = load.load_movielens_tags(lake, path, "raw#tags.csv", "v1", tags_uri, counts_uri)
+    assert bad.select("record_index", "reason").rows() == [(7, "tag is empty")]
+    assert spills[0].parts > 10
+    raw = pl.scan_csv(path, **MOVIELENS_CSV_OPTIONS)
+    for uri, transform, key in ((tags_uri, movielens_tags, ["user_id", "movie_id", "tag"]),
+                                (counts_uri, movielens_tag_counts, ["movie_id", "tag"])):
+        table = DeltaTable(uri)
+        assert table.version() == 0 and len(table.file_uris()) == 1
+        loaded = scan(lake, uri).sort(key).collect()
+        assert loaded.equals(transform(raw).sort(key).collect())
+    assert scan(lake, tags_uri).filter(pl.col("tag") == "two lines").collect().height > 0
 
 
 def test_movielens_tag_counts_count_every_tags_csv_row_as_an_application(lake: Lake,
@@ -76,7 +144,7 @@ def test_imdb_repeats_found_partition_by_partition_give_the_transforms_rows(lake
     (bounded memory), leave exactly the rows the plain transform keeps."""
     import random
 
-    from lakehouse.load.movies import KeyHashes, StreamSplit, load_tsv_one_commit
+    from lakehouse.load.movies import KeyHashes, StreamSplit, load_text_one_commit
     from lakehouse.transforms.imdb import IMDB_CSV_OPTIONS
 
     spec = next(t for t in IMDB_TABLES if t.table == "imdb_principals")
@@ -92,7 +160,7 @@ def test_imdb_repeats_found_partition_by_partition_give_the_transforms_rows(lake
     split = StreamSplit(spec.checks, spec.columns, spec.key, spec.raw_key)
     split.hashes = KeyHashes(partition_rows=1_000)  # 32 partitions of the 20,300 hashes
     uri = lake.table_uri("silver", spec.table)
-    invalid = load_tsv_one_commit(lake, uri, path, split,
+    invalid = load_text_one_commit(lake, uri, path, split,
                                   lambda lf: lf.unique(subset=list(spec.key), keep="any"), "v1")
     assert invalid == []
     assert [r["_index"] for r in split.bad[0].iter_rows(named=True)] == [5]
@@ -135,7 +203,7 @@ def test_imdb_load_memory_is_bounded_by_blocks_and_row_groups_not_by_the_file(la
         SILVER_ROW_GROUP_ROWS,
         TSV_BLOCK_BYTES,
         _grouped,
-        _tsv_reader,
+        _text_reader,
     )
 
     spec = next(t for t in IMDB_TABLES if t.table == "imdb_ratings")
@@ -148,14 +216,14 @@ def test_imdb_load_memory_is_bounded_by_blocks_and_row_groups_not_by_the_file(la
     path = tmp_path / "title.ratings.tsv"
     path.write_text(text)
     invalid: list = []
-    _, reader = _tsv_reader(path, invalid)
+    _, reader = _text_reader(path, invalid)
     batch_texts = [sum(pc.sum(pc.utf8_length(column)).as_py() for column in batch.columns)
                    + 3 * batch.num_rows for batch in reader]  # two tabs and a newline a row
     # A block ends where its last line ends: a line's length over the block size at most.
     assert len(batch_texts) > 4 and max(batch_texts) <= TSV_BLOCK_BYTES + 32
     assert sum(batch_texts) == len(text) - len(HEADER) and invalid == []
     # The blocks are typed in groups (Polars' cost per call): bounded too, every row in one.
-    _, reader = _tsv_reader(path, invalid)
+    _, reader = _text_reader(path, invalid)
     groups = list(_grouped(reader, 2 * TSV_BLOCK_BYTES))
     assert len(groups) > 1 and sum(g.num_rows for g in groups) == n
     assert max(g.nbytes for g in groups) < 4 * TSV_BLOCK_BYTES

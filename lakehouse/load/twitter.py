@@ -328,6 +328,9 @@ def upsert_tweets(lake: Lake, uri: str, batch: pl.DataFrame
                     .filter(chain_filter(chains, table.collect_schema().names())).collect())
     rows = tweets_to_upsert(batch.lazy(), existing.lazy()).collect(engine="in-memory")
     known = existing.get_column("id").unique()
+    # Not held through the merges (the load's peak): ``rows`` is all they need. Freed here if
+    # the caller handed the batch over without keeping it.
+    del batch, existing
     _, table = merge_days(lake, uri, rows, ["id"], known=pl.col("id").is_in(known),
                           table=opened)
     return rows, known, table
@@ -394,8 +397,11 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
             plans[table] = transform(bronze)
         frames = dict(zip(plans, pl.collect_all(list(plans.values()), engine="in-memory"),
                           strict=True))
+        # Sentiment's input, narrow, now: the batch itself is then held by the tweets' upsert
+        # alone, which drops it before its merges (the load's peak), and the scoring does not
+        # join the retweets to their originals twice (its plan read its input twice).
+        scoring = sentiment_input(frames[TWEETS].lazy()).collect(engine="in-memory")
     del bronze, latest, plans  # the plans hold both
-    batch = frames.pop(TWEETS)  # held by this name alone: freed once sentiment is scored
     # One pool thread beside the caller's: each write phase runs one large step beside small
     # ones, never two large ones at once. Memory is what a phase's steps hold together (their
     # transients as well as their frames): the tweets' upsert beside sentiment's scoring was the
@@ -411,7 +417,7 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
                     beside[table] = pool.submit(merge_on_keys, lake, lake.table_uri(*table),
                                                 frames[table], keys)
             load.rows[TWEETS], known, tweets_table = upsert_tweets(
-                lake, lake.table_uri(*TWEETS), batch)
+                lake, lake.table_uri(*TWEETS), frames.pop(TWEETS))
         days = set(load.tweets.get_column("date").drop_nulls().unique())
         # A reference to a tweet silver holds from a direct sighting leaves its row alone, and
         # so its entities and score: merging them again would rewrite earlier batches' files,
@@ -433,9 +439,9 @@ def load_silver(lake: Lake, files: list[str], times: StageTimes | None = None) -
                    f"{URLS[1]} beside)"):
             for table in (MATCHING_RULES, MENTIONS, HASHTAGS, URLS):
                 merged[table] = merge(table)
-            sentiment = (tweet_sentiment(sentiment_input(batch.lazy()))
+            sentiment = (tweet_sentiment(scoring.lazy())
                          .collect(engine="in-memory"))  # 0.38 -> 0.35 s of CPU, 100k tweets
-            del batch
+            del scoring
             frames[SENTIMENT] = sentiment.join(written, on="id", how="semi")
             del sentiment
         with times(f"write {SENTIMENT[1]} (and what is left of the others)"):

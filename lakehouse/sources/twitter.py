@@ -468,7 +468,8 @@ def decode_records(records: pl.DataFrame,
             # A piece of one file is all of one spec: no filtered copy of its texts.
             subset = records if len(specs) == 1 else records.filter(pl.col("spec") == spec)
             decoded = decode_json(subset, "record", dtype, "_envelope", "_json_valid", con)
-            parts.append(envelope_columns(decoded.lazy()).collect())
+            # In memory: the default engine streamed it (0.078 -> 0.053 s of CPU, 100k lines).
+            parts.append(envelope_columns(decoded.lazy()).collect(engine="in-memory"))
     if not parts:
         return pl.DataFrame(schema={**RAW_RECORD_SCHEMA, **ENVELOPE_SCHEMA})
     return pl.concat(parts, how="vertical_relaxed")

@@ -88,7 +88,7 @@ def test_updating_an_earlier_batchs_tweet_does_not_fold_new_tweets_into_its_file
 
 def test_a_silver_table_that_cannot_be_written_fails_the_load_and_a_rerun_completes_it(
         lake: Lake) -> None:
-    """The silver tables are written two at a time: a write that fails on one thread still
+    """The silver tables are written beside other work: a write that fails on its thread still
     fails the load (its error is not lost), and the rerun writes every table once."""
     moment = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
     key = stream_key(f"{moment:%Y%m%dT%H%M%S%fZ}-1-0000.ndjson", moment)

@@ -470,9 +470,7 @@ def _checked_groups(path: TextFile, fmt: TextFormat, split: StreamSplit,
 
     def groups() -> Iterator[pl.DataFrame]:
         offset = 0  # good rows so far
-        groups = _grouped(reader, fmt.group_bytes)
-        # A numbered read is serial (IMDB's is parallel already, its gunzip ahead in a thread).
-        for rows in _read_ahead(groups) if fmt.numbered else groups:
+        for rows in _grouped(reader, fmt.group_bytes):
             frame = pl.from_arrow(rows)
             assert isinstance(frame, pl.DataFrame)
             index = _record_indexes(offset, frame.height, invalid) if fmt.numbered else \
@@ -480,7 +478,10 @@ def _checked_groups(path: TextFile, fmt: TextFormat, split: StreamSplit,
             offset += frame.height
             yield split.prepare(frame.with_columns(pl.Series("_index", index)).lazy()).collect()
 
-    return split.typed(empty.lazy()).collect_schema(), groups()
+    # A numbered read is serial (IMDB's is parallel already, its gunzip ahead in a thread): the
+    # next group is read, typed and checked in a thread while this one is written.
+    return split.typed(empty.lazy()).collect_schema(), \
+        _read_ahead(groups()) if fmt.numbered else groups()
 
 
 def _write_batches(lake: Lake, uri: str, schema: pl.Schema, frames: Iterator[pl.DataFrame],

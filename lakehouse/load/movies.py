@@ -713,6 +713,7 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
             tempfile.TemporaryDirectory(prefix="lakehouse-ml-") as tmp:
         with _reading(state.key, "zip", state_key(state.prefix)):
             members = _extract(zip_path, Path(tmp))
+        counts_uri = lake.table_uri("silver", "movielens_tag_counts")
         for spec in MOVIELENS_TABLES:
             needs_counts = spec.table == "movielens_tags" and "movielens_tag_counts" in todo
             if spec.table not in todo and not needs_counts:
@@ -722,7 +723,6 @@ def build_movielens_tables(lake: Lake, state: LandingState, tables: set[str] | N
                 raise FileNotFoundError(f"{state.key} has no {spec.member}")
             source_file = f"{state.key}#{spec.member}"
             uri = lake.table_uri("silver", spec.table)
-            counts_uri = lake.table_uri("silver", "movielens_tag_counts")
             log(f"{spec.table}: streaming {spec.member}")
             with _reading(source_file, "CSV", state_key(state.prefix)):
                 if spec.table == "movielens_tags":
@@ -749,9 +749,9 @@ def _movielens_quarantine(split: StreamSplit, invalid: list[tuple[int | None, st
 
 def load_movielens_member(lake: Lake, uri: str, path: TextFile, spec: MovieLensTable,
                           source_file: str, version_tag: str, log: Log = _noop) -> pl.DataFrame:
-    """One MovieLens CSV to its table; returns its quarantine rows. Ratings (32M rows in ml-32m)
-    take the one-pass load of the IMDB files, read as Polars reads a CSV; tags have their own
-    (``load_movielens_tags``); the small files the plain transform."""
+    """One MovieLens CSV but tags.csv (``load_movielens_tags``, which writes two tables) to its
+    table; returns its quarantine rows. Ratings (32M rows in ml-32m) take the one-pass load of
+    the IMDB files, read as Polars reads a CSV; the small files the plain transform."""
     if spec.table == "movielens_ratings":
         split = StreamSplit(spec.checks, RATINGS_COLUMNS, RATINGS_KEY, ("userId", "movieId"),
                             exact_key=pl.col("user_id").cast(pl.Int64) * (1 << 32)
@@ -759,8 +759,6 @@ def load_movielens_member(lake: Lake, uri: str, path: TextFile, spec: MovieLensT
         invalid = load_text_one_commit(lake, uri, path, split, latest_rating, version_tag, log,
                                        MOVIELENS_CSV)
         return _movielens_quarantine(split, invalid, source_file, spec.table)
-    if spec.table == "movielens_tags":
-        return load_movielens_tags(lake, path, source_file, version_tag, uri, None)
     assert isinstance(path, Path)  # the small members are extracted (``_extract``)
     write_snapshot_table(lake, uri, spec.transform(pl.scan_csv(path, **MOVIELENS_CSV_OPTIONS)),
                          version_tag)
